@@ -1,0 +1,241 @@
+"""Settings of the cold-chain dashboard, read from the environment only.
+
+The defaults run the whole product on one laptop with nothing installed: a SQLite file, an embedded
+Celery broker on the file system, the database cache. Production sets the variables documented in the
+README (``DATABASE_URL``, ``CELERY_BROKER_URL``, ``SECRET_KEY``, ``CREDENTIALS_KEYS``, ...).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from coldchain.env import env, envbool, envint, envlist
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env("COLDCHAIN_DATA_DIR", str(BASE_DIR / "var")))
+
+DEBUG = envbool("DJANGO_DEBUG", True)
+TESTING = "pytest" in sys.modules or envbool("COLDCHAIN_TESTING", False)
+
+_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"
+SECRET_KEY = env("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY: required when DJANGO_DEBUG=0 (a long random string)")
+
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "django_celery_beat",
+    "vendors",
+    "monitoring",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "coldchain.urls"
+WSGI_APPLICATION = "coldchain.wsgi.application"
+ASGI_APPLICATION = "coldchain.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+
+def _database() -> dict:
+    url = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'coldchain.sqlite3'}")
+    try:
+        config = dj_database_url.parse(url, conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60, minimum=0))
+    except Exception as exc:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL: expected e.g. postgres://user:password@host:5432/name or sqlite:///path ({exc})"
+        ) from None
+    if not config.get("ENGINE"):
+        raise ImproperlyConfigured(f"DATABASE_URL: unsupported scheme in {url.split(':', 1)[0]!r}")
+    if config["ENGINE"].endswith("sqlite3"):
+        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
+        config.setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+        config["CONN_MAX_AGE"] = 0
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The shared cache holds the vendors' rate-limit counters for every worker: Redis where there is one,
+# the database otherwise (the embedded default).
+CACHE_URL = env("CACHE_URL", "")
+if CACHE_URL:
+    if not CACHE_URL.startswith(("redis://", "rediss://")):
+        raise ImproperlyConfigured(f"CACHE_URL: expected redis://host:port/db, got {CACHE_URL!r}")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "coldchain_cache"}
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "overview"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env("TIME_ZONE", "UTC")
+try:
+    ZoneInfo(TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"TIME_ZONE: expected an IANA time zone such as Europe/Paris, got {TIME_ZONE!r}") from None
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# -- Credentials of vendor accounts: encrypted at rest ----------------------------------------------
+# CREDENTIALS_KEYS: comma-separated Fernet keys, newest first. Values are encrypted with the first and
+# read with any, so a key is rotated by putting a new key first, running `manage.py rotate_credentials`,
+# then removing the old key.
+_keys = envlist("CREDENTIALS_KEYS")
+if not _keys:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "CREDENTIALS_KEYS: required when DJANGO_DEBUG=0 (comma-separated Fernet keys, newest first; "
+            "make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
+    _keys = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
+CREDENTIALS_KEYS = _keys
+
+# -- Celery -----------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "pyamqp://", "filesystem://", "memory://")):
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL: expected redis://host:port/db, amqp://... or filesystem://, got {CELERY_BROKER_URL!r}"
+    )
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue = DATA_DIR / "broker"
+    for sub in ("in", "processed"):
+        (_queue / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue / "in"),
+        "data_folder_out": str(_queue / "in"),
+        "processed_folder": str(_queue / "processed"),
+        "store_processed": False,
+    }
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "")
+CELERY_RESULT_BACKEND = CELERY_RESULT_BACKEND or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
+CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 660, minimum=1)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+# -- Sync -------------------------------------------------------------------------------------------
+SYNC_BACKFILL_DAYS = envint("SYNC_BACKFILL_DAYS", 7, minimum=1)
+SYNC_OVERLAP_MINUTES = envint("SYNC_OVERLAP_MINUTES", 30, minimum=0)
+# Base URLs in private and loopback ranges are refused unless this is on (the demo and tests turn it on).
+VENDOR_ALLOW_PRIVATE_URLS = envbool("VENDOR_ALLOW_PRIVATE_URLS", DEBUG)
+
+# -- Email ------------------------------------------------------------------------------------------
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL: set at most one of them")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "coldchain@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+
+# -- Map tiles --------------------------------------------------------------------------------------
+MAP_TILE_URL = env("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+
+# -- Security (production) --------------------------------------------------------------------------
+if not DEBUG:
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+# -- Logging: never a secret ------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "coldchain.logging.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+    },
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # urllib3 logs full URLs at DEBUG, and a GPSWOX URL holds the user_api_hash.
+        "urllib3": {"level": "WARNING"},
+    },
+}

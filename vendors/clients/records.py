@@ -1,0 +1,76 @@
+"""The plain records a vendor client yields. They carry no database object and no secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+TEMPERATURE = "temperature"
+HUMIDITY = "humidity"
+CELSIUS = "C"
+PERCENT_RH = "%RH"
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    name: str  # the vendor's own channel name: "Measure", "ch1", "temperature1", "temp", a GPSWOX sensor id
+    quantity: str  # TEMPERATURE or HUMIDITY
+    unit: str  # CELSIUS or PERCENT_RH
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    vendor_id: str  # the vendor's own id: IDEquipment, serial, unit id, tuid, GPSWOX device id
+    name: str
+    kind: str = "fixed"  # "fixed", "vehicle" or "gateway"
+    channels: tuple[ChannelInfo, ...] = ()
+    group: str | None = None  # the vendor's deployment/device group, where it has one
+    installation_status: str | None = None  # new, installed, uninstalled, quarantine, retired
+    battery: float | None = None  # percent
+    last_seen: datetime | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    driver: str | None = None  # the driver the vendor links to a vehicle
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class ReadingRecord:
+    device_id: str
+    channel: str
+    timestamp: datetime  # aware, UTC
+    value: float | None  # None when ``error`` holds the vendor's error code
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class PositionRecord:
+    device_id: str
+    timestamp: datetime  # aware, UTC
+    latitude: float
+    longitude: float
+    speed_kmh: float | None = None
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    vendor_alert_id: str  # stable across syncs, so a re-sync adds nothing
+    device_id: str | None
+    alert_type: str
+    started_at: datetime  # aware, UTC
+    ended_at: datetime | None = None
+    message: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    address: str = ""
+    speed_kmh: float | None = None
+
+
+@dataclass(frozen=True)
+class GapRecord:
+    """Readings the vendor says are missing, e.g. a jump in T&D's data-id."""
+
+    device_id: str
+    start: datetime  # the last reading before the gap
+    end: datetime  # the first reading after it
+    reason: str
