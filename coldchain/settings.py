@@ -14,6 +14,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
+from cryptography.fernet import Fernet
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 from coldchain.env import env, envbool, envint, envlist
@@ -74,6 +76,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "coldchain.context_processors.time_zone",
             ],
         },
     }
@@ -134,7 +137,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js is served from the plotly package's own file (static/plotly/plotly.min.js): no CDN.
+STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(plotly.__file__).parent / "package_data")]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -156,6 +160,13 @@ if not _keys:
             "make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
         )
     _keys = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
+for _key in _keys:
+    try:
+        Fernet(_key.encode())
+    except ValueError:
+        raise ImproperlyConfigured(
+            "CREDENTIALS_KEYS: each key must be a Fernet key (32 url-safe base64-encoded bytes)"
+        ) from None
 CREDENTIALS_KEYS = _keys
 
 # -- Celery -----------------------------------------------------------------------------------------

@@ -1,0 +1,48 @@
+"""``manage.py export_readings``: readings as CSV (the columns other tools depend on)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from monitoring.exports import READING_COLUMNS, reading_rows
+from vendors.management.commands.sync import parse_iso
+
+
+class ExportCommand(BaseCommand):
+    columns: list[str] = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("--account", default="", metavar="NAME")
+        parser.add_argument("--device", default="", metavar="ID", help="the vendor's own device id")
+        parser.add_argument("--start", default="", help="ISO 8601")
+        parser.add_argument("--end", default="", help="ISO 8601")
+        parser.add_argument("--output", default="-", help="a file path, or - for standard output")
+
+    def rows(self, **filters):
+        raise NotImplementedError
+
+    def handle(self, *args, account, device, start, end, output, **options):
+        start_dt = parse_iso(start, "--start") if start else None
+        end_dt = parse_iso(end, "--end") if end else None
+        if start_dt and end_dt and start_dt > end_dt:
+            raise CommandError("--start must not be after --end")
+        stream = sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        try:
+            writer = csv.writer(stream, lineterminator="\n")
+            writer.writerow(self.columns)
+            for row in self.rows(account=account, device=device, start=start_dt, end=end_dt):
+                writer.writerow(row)
+        finally:
+            if stream is not sys.stdout:
+                stream.close()
+
+
+class Command(ExportCommand):
+    help = "Export readings as CSV: " + ",".join(READING_COLUMNS)
+    columns = READING_COLUMNS
+
+    def rows(self, **filters):
+        return reading_rows(**filters)

@@ -1,0 +1,174 @@
+"""What the vendors tell us: devices, their channels, readings, positions, alerts, groups, installations."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from monitoring.choices import DeviceKind, InstallationStatus, Quantity, Unit
+
+
+class DeploymentGroup(models.Model):
+    """A group of devices. Thingsee groups live at the vendor (``account`` set, ``vendor_group_id`` is
+    the vendor's id); other groups are kept by us (``account`` empty)."""
+
+    name = models.CharField(max_length=100)
+    account = models.ForeignKey(
+        "vendors.VendorAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="groups"
+    )
+    vendor_group_id = models.CharField(max_length=100, blank=True)
+    description = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="unique_group_name_per_account"),
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(account__isnull=True), name="unique_local_group_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Device(models.Model):
+    account = models.ForeignKey("vendors.VendorAccount", on_delete=models.CASCADE, related_name="devices")
+    vendor_id = models.CharField(max_length=100, help_text="The vendor's own id (serial, unit id, tuid...).")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=DeviceKind.choices, default=DeviceKind.FIXED)
+    site = models.CharField(max_length=200, blank=True)
+    group = models.ForeignKey(
+        DeploymentGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
+    )
+    installation_status = models.CharField(
+        max_length=12, choices=InstallationStatus.choices, default=InstallationStatus.INSTALLED
+    )
+    battery = models.FloatField(null=True, blank=True, help_text="Percent")
+    last_seen = models.DateTimeField(null=True, blank=True)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    driver = models.CharField(max_length=200, blank=True)
+    # Sync cursors: the last stored time of each stream (never past data that is not stored).
+    readings_cursor = models.DateTimeField(null=True, blank=True, editable=False)
+    positions_cursor = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "vendor_id"], name="unique_device_per_account"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Channel(models.Model):
+    """A measurement point of a device, named as the vendor names it."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="channels")
+    name = models.CharField(max_length=100, help_text="The vendor's channel name (Measure, ch1, temp...).")
+    quantity = models.CharField(max_length=12, choices=Quantity.choices)
+    unit = models.CharField(max_length=4, choices=Unit.choices)
+    # The latest reading, kept at ingest so the overview needs no scan of readings.
+    last_reading_at = models.DateTimeField(null=True, blank=True)
+    last_value = models.FloatField(null=True, blank=True)
+    last_error = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["device", "quantity", "name"]
+        constraints = [models.UniqueConstraint(fields=["device", "name"], name="unique_channel_per_device")]
+
+    def __str__(self) -> str:
+        return f"{self.device} / {self.name}"
+
+
+class Reading(models.Model):
+    """One value (or the vendor's error code) of a channel at a time. Unique per channel and time."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="readings")
+    timestamp = models.DateTimeField()
+    value = models.FloatField(null=True, blank=True)
+    error = models.CharField(max_length=100, blank=True, help_text="The vendor's error code, if any.")
+
+    class Meta:
+        # The unique index (channel, timestamp) also serves every time-range query per channel.
+        constraints = [models.UniqueConstraint(fields=["channel", "timestamp"], name="unique_reading")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.value if self.error == '' else self.error}"
+
+
+class Position(models.Model):
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="positions")
+    timestamp = models.DateTimeField()
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    speed_kmh = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device", "timestamp"], name="unique_position")]
+
+
+class DataGap(models.Model):
+    """Readings the vendor says are missing (e.g. a jump in T&D's data-id)."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="data_gaps")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device", "start", "end"], name="unique_data_gap")]
+        indexes = [models.Index(fields=["device", "start"])]
+
+
+class VendorAlert(models.Model):
+    account = models.ForeignKey("vendors.VendorAccount", on_delete=models.CASCADE, related_name="alerts")
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    vendor_alert_id = models.CharField(max_length=200)
+    alert_type = models.CharField(max_length=100)
+    message = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    address = models.CharField(max_length=300, blank=True)
+    speed_kmh = models.FloatField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledgement_comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        permissions = [("acknowledge_vendoralert", "Can acknowledge vendor alerts")]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "vendor_alert_id"], name="unique_vendor_alert"),
+        ]
+        indexes = [models.Index(fields=["device", "started_at"]), models.Index(fields=["started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.alert_type} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class InstallationEvent(models.Model):
+    """A change of a device's installation status: who, when (from the vendor or from our users)."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="installation_events")
+    status = models.CharField(max_length=12, choices=InstallationStatus.choices)
+    timestamp = models.DateTimeField()
+    responsible = models.CharField(max_length=200, blank=True, help_text="As the vendor names them.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+
+    class Meta:
+        ordering = ["-timestamp"]
+        constraints = [
+            models.UniqueConstraint(fields=["device", "status", "timestamp"], name="unique_installation_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device}: {self.status} at {self.timestamp:%Y-%m-%d %H:%M}"

@@ -1,0 +1,26 @@
+"""Small helpers to make users and accounts in tests."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, User
+
+from vendors.models import VendorAccount
+
+PASSWORD = "correct horse battery staple 42"
+
+
+def make_user(username: str = "qa", role: str = "QA") -> User:
+    user = User.objects.create_user(username=username, password=PASSWORD, email=f"{username}@example.com")
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def make_account(server=None, slug: str = "thermotrack", name: str | None = None, **fields) -> VendorAccount:
+    """An account pointing at a running simulator (``server`` from the ``serve`` fixture)."""
+    if server is not None:
+        description = server.describe(slug)
+        fields.setdefault("base_url", description["base_url"])
+        fields.setdefault("timezone", description["timezone"])
+        fields.setdefault("credentials", description["credentials"])
+    fields.setdefault("credentials", {"api_key": "k-123456789012"})
+    return VendorAccount.objects.create(vendor=slug, name=name or f"{slug} account", **fields)

@@ -1,0 +1,146 @@
+"""Vendor accounts: credentials encrypted at rest, rotatable, write-only in the admin; the accounts CLI."""
+
+import io
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from tests.factories import make_account
+from vendors.models import VendorAccount
+
+SECRET = "canary-9f1c2e7a4b6d8e0f"
+
+
+def raw_row(account):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT credentials, session FROM vendors_vendoraccount WHERE id = %s", [account.pk])
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db
+def test_it_stores_credentials_encrypted():
+    account = make_account(credentials={"api_key": SECRET})
+    account.session = {"token": SECRET + "-token"}
+    account.save()
+    credentials, session = raw_row(account)
+    assert SECRET not in credentials and SECRET not in session
+    assert VendorAccount.objects.get(pk=account.pk).credentials == {"api_key": SECRET}
+
+
+@pytest.mark.django_db
+def test_it_rotates_to_a_new_key_without_losing_a_secret(settings):
+    old_key = settings.CREDENTIALS_KEYS[0]
+    account = make_account(credentials={"api_key": SECRET})
+    new_key = Fernet.generate_key().decode()
+    settings.CREDENTIALS_KEYS = [new_key, old_key]
+    call_command("rotate_credentials", stdout=io.StringIO())
+    settings.CREDENTIALS_KEYS = [new_key]  # the old key is gone
+    assert VendorAccount.objects.get(pk=account.pk).credentials == {"api_key": SECRET}
+    token = raw_row(account)[0]
+    assert Fernet(new_key.encode()).decrypt(token.encode())
+
+
+@pytest.mark.django_db
+def test_it_never_shows_credentials_in_the_admin(admin_client):
+    account = make_account(credentials={"api_key": SECRET})
+    html = admin_client.get(f"/admin/vendors/vendoraccount/{account.pk}/change/").content.decode()
+    assert SECRET not in html
+    assert "api_key" in html  # which keys are set, not their values
+    assert 'name="new_credentials"' in html
+
+
+@pytest.mark.django_db
+def test_it_replaces_credentials_from_the_admin_and_keeps_them_when_left_empty(admin_client):
+    account = make_account(credentials={"api_key": SECRET})
+    form = {
+        "vendor": "thermotrack",
+        "name": account.name,
+        "base_url": "",
+        "timezone": "Europe/Paris",
+        "response_format": "xml",
+        "enabled": "on",
+        "sync_interval": "00:05:00",
+        "new_credentials": "",
+    }
+    response = admin_client.post(f"/admin/vendors/vendoraccount/{account.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    account.refresh_from_db()
+    assert account.credentials == {"api_key": SECRET} and account.response_format == "xml"
+    form["new_credentials"] = "api_key=new-key-1234567"
+    admin_client.post(f"/admin/vendors/vendoraccount/{account.pk}/change/", form)
+    account.refresh_from_db()
+    assert account.credentials == {"api_key": "new-key-1234567"}
+
+
+@pytest.mark.django_db
+def test_it_refuses_unknown_credential_keys_in_the_admin(admin_client):
+    form = {
+        "vendor": "tandd",
+        "name": "T&D",
+        "timezone": "UTC",
+        "enabled": "on",
+        "sync_interval": "00:05:00",
+        "new_credentials": "api_key=abc\npassword=x",
+    }
+    response = admin_client.post("/admin/vendors/vendoraccount/add/", form)
+    assert response.status_code == 200
+    assert "Unknown key" in response.content.decode()
+    assert not VendorAccount.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_adds_lists_and_removes_accounts_from_the_command_line():
+    out = io.StringIO()
+    call_command(
+        "accounts", "add", "--vendor", "tandd", "--name", "Lab", "--timezone", "Asia/Tokyo",
+        "--credential", f"api_key={SECRET}", "--credential", "login_id=tbzz9999", "--credential", "login_pass=pw123456",
+        stdout=out,
+    )
+    account = VendorAccount.objects.get(name="Lab")
+    assert account.credentials == {"api_key": SECRET, "login_id": "tbzz9999", "login_pass": "pw123456"}
+    out = io.StringIO()
+    call_command("accounts", "list", stdout=out)
+    listing = out.getvalue()
+    assert "Lab" in listing and "tandd" in listing and "never synced" in listing
+    assert SECRET not in listing and "pw123456" not in listing
+    call_command("accounts", "remove", "Lab", stdout=io.StringIO())
+    assert not VendorAccount.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--vendor", "trackunit", "--name", "T"], "missing credential(s) for trackunit: token"),
+        (["--vendor", "trackunit", "--name", "T", "--credential", "apikey=1"], "unknown credential key 'apikey'"),
+        (["--vendor", "trackunit", "--name", "T", "--credential", "token"], "expects key=value"),
+        (["--vendor", "thingsee", "--name", "T", "--credential", "client_id=a", "--credential", "client_secret=b"],
+         "no default base URL"),
+        (["--vendor", "trackunit", "--name", "T", "--timezone", "Nowhere/Town", "--credential", "token=abc"],
+         "is not a time zone"),
+        (["--vendor", "trackunit", "--name", "T", "--format", "xml", "--credential", "token=abc"], "offers"),
+    ],
+)
+def test_it_explains_what_is_wrong_with_an_account_on_the_command_line(args, message):
+    with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call_command("accounts", "add", *args)
+    assert not VendorAccount.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_refuses_private_base_urls_unless_allowed(settings):
+    from django.core.exceptions import ValidationError
+
+    settings.VENDOR_ALLOW_PRIVATE_URLS = False
+    account = VendorAccount(vendor="trackunit", name="x", base_url="http://127.0.0.1:8765/trackunit",
+                            credentials={"token": "abc"})
+    with pytest.raises(ValidationError, match="private or loopback"):
+        account.full_clean()
+    account.base_url = "http://10.1.2.3/x"
+    with pytest.raises(ValidationError, match="private or loopback"):
+        account.full_clean()
+    settings.VENDOR_ALLOW_PRIVATE_URLS = True
+    account.base_url = "http://127.0.0.1:8765/trackunit"
+    account.full_clean()

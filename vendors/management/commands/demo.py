@@ -1,0 +1,120 @@
+"""``manage.py demo`` (what ``make demo`` runs): the whole product on embedded defaults.
+
+Migrates, creates the demo user (a new password at every start, printed), starts the vendor simulators,
+creates one account per vendor pointing at them, then runs the web server, a Celery worker and Celery
+beat until Ctrl-C, which stops every child process cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from vendors.models import VendorAccount
+from vendors.simulators import SLUGS
+
+DEMO_USER = "demo"
+
+
+class Command(BaseCommand):
+    help = "Run the whole product with the vendor simulators (web, worker, beat) until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8000")))
+        parser.add_argument("--simulator-port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "8765")))
+
+    def handle(self, *args, port, simulator_port, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        password = self.demo_user()
+        children: list[subprocess.Popen] = []
+        try:
+            simulators = self.start(children, "simulators", [
+                "manage.py", "simulate", "--port", str(simulator_port), "--vendors", *SLUGS
+            ], capture=True)
+            self.create_accounts(simulators)
+            self.start(children, "web", ["manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"])
+            self.start(children, "worker", [
+                "-m", "celery", "-A", "coldchain", "worker", "--loglevel", "info", "--concurrency", "2"
+            ])
+            self.start(children, "beat", ["-m", "celery", "-A", "coldchain", "beat", "--loglevel", "info"])
+            from vendors.tasks import sync_due_accounts
+
+            sync_due_accounts.delay()  # the first sync now, not in a minute
+            self.stdout.write(self.style.SUCCESS(
+                f"\nCold chain demo is running: http://127.0.0.1:{port}/\n"
+                f"Log in as {DEMO_USER!r} with password {password!r}\n"
+                f"Vendor simulators on http://127.0.0.1:{simulator_port}/ · Ctrl-C stops everything.\n"
+            ))
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            failed = [c for c in children if c.poll() is not None]
+            raise CommandError(f"a demo process stopped unexpectedly (exit {failed[0].returncode})")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping...")
+        finally:
+            self.stop(children)
+
+    def demo_user(self) -> str:
+        password = secrets.token_urlsafe(12)
+        user, _ = User.objects.get_or_create(username=DEMO_USER, defaults={"email": "demo@example.com"})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        user.groups.add(*Group.objects.filter(name__in=["QA", "Admin"]))
+        return password
+
+    def start(self, children, name, args, capture=False) -> subprocess.Popen | list[dict]:
+        # A new session: Ctrl-C reaches only this process, which then stops the children in order.
+        child = subprocess.Popen(
+            [sys.executable, *args],
+            stdout=subprocess.PIPE if capture else None,
+            text=True,
+            start_new_session=True,
+        )
+        children.append(child)
+        if not capture:
+            return child
+        lines = []
+        for _ in SLUGS:
+            line = child.stdout.readline()
+            if not line:
+                raise CommandError(f"the {name} did not start (exit {child.wait()})")
+            lines.append(json.loads(line))
+        return lines
+
+    def create_accounts(self, simulators: list[dict]) -> None:
+        for sim in simulators:
+            VendorAccount.objects.update_or_create(
+                name=f"Demo {sim['vendor']}",
+                defaults={
+                    "vendor": sim["vendor"],
+                    "base_url": sim["base_url"],
+                    "timezone": sim["timezone"],
+                    "credentials": sim["credentials"],
+                    "session": {},
+                    "enabled": True,
+                    "needs_attention": False,
+                    "next_sync_at": None,
+                },
+            )
+
+    def stop(self, children) -> None:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in reversed(children):
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()

@@ -1,0 +1,79 @@
+"""``manage.py sync``: sync accounts in the foreground, with a progress bar per account and device."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from vendors.clients.errors import VendorError
+from vendors.models import VendorAccount
+from vendors.sync import AccountBusy, sync_account
+
+
+def parse_iso(value: str, option: str) -> datetime:
+    """An aware date-time from ISO 8601; a date alone means midnight UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            f"{option}: expected an ISO 8601 date-time such as 2026-11-20T12:00:00Z, got {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        if len(value) == 10:
+            return parsed.replace(tzinfo=UTC)
+        raise CommandError(f"{option}: give a time zone, e.g. 2026-11-20T12:00:00Z or +01:00")
+    return parsed
+
+
+class Command(BaseCommand):
+    help = "Sync vendor accounts now (all enabled accounts, or those named)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--account", action="append", default=[], metavar="NAME")
+        parser.add_argument("--since", default="", help="ISO 8601; default: each device's cursor")
+        parser.add_argument("--until", default="", help="ISO 8601; default: now")
+
+    def handle(self, *args, account, since, until, **options):
+        since_dt = parse_iso(since, "--since") if since else None
+        until_dt = parse_iso(until, "--until") if until else None
+        if since_dt and until_dt and since_dt >= until_dt:
+            raise CommandError("--since must be before --until")
+        accounts = VendorAccount.objects.all() if account else VendorAccount.objects.filter(enabled=True)
+        if account:
+            accounts = accounts.filter(name__in=account)
+            unknown = set(account) - set(accounts.values_list("name", flat=True))
+            if unknown:
+                raise CommandError(f"no account named {', '.join(sorted(unknown))}")
+        failed = []
+        for acc in accounts:
+            bar = tqdm(desc=acc.name, unit=" readings", leave=True, file=self.stderr._out, disable=None)
+
+            def progress(event, device=None, count=0, **info):
+                if event == "device":
+                    bar.set_postfix_str(device.name)
+                elif event == "readings":
+                    bar.update(count)
+
+            try:
+                result = sync_account(acc, since=since_dt, until=until_dt, progress=progress)
+            except AccountBusy as exc:
+                failed.append(acc.name)
+                self.stdout.write(f"{acc.name}: skipped: {exc}")
+                continue
+            except VendorError as exc:
+                failed.append(acc.name)
+                self.stdout.write(f"{acc.name}: FAILED: {exc}")
+                continue
+            finally:
+                bar.close()
+            status = "ok" if result.ok else "PARTIAL: " + "; ".join(result.errors)
+            if not result.ok:
+                failed.append(acc.name)
+            self.stdout.write(
+                f"{acc.name}: {result.devices} devices, {result.readings} new readings, "
+                f"{result.positions} new positions, {result.alerts} new alerts, {result.gaps} data gaps: {status}"
+            )
+        if failed:
+            raise CommandError(f"{len(failed)} account(s) failed: {', '.join(failed)}")

@@ -1,0 +1,313 @@
+"""The sync service: pull one vendor account's devices, readings, positions and alerts into our tables.
+
+- Per device and stream a cursor: the last stored time. Each run re-reads a small overlap and the ingest
+  dedupes, so late readings are not skipped; a cursor only moves to data that is stored.
+- The first sync of a device backfills ``backfill_days`` (settings.SYNC_BACKFILL_DAYS by default).
+- One run per account at a time: a lock row that every worker, beat and the CLI respect; a crashed run's
+  lock expires, and a re-run simply redoes the work (everything is idempotent).
+- Health on the account: last success, last error (no secrets), consecutive failures; refused credentials
+  set ``needs_attention`` and stop retries. One failing account never stops the others.
+
+The Celery tasks and the ``sync`` command both call ``sync_account``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from monitoring.ingest import NewReadings, ingest_alerts, ingest_gaps, ingest_positions, ingest_readings
+from monitoring.models import Channel, DeploymentGroup, Device, InstallationEvent
+from vendors.clients.base import VendorClient
+from vendors.clients.errors import AuthenticationError, VendorError
+from vendors.clients.records import DeviceInfo, GapRecord, PositionRecord, ReadingRecord
+from vendors.models import VendorAccount
+from vendors.ratelimit import RateLimiter
+
+logger = logging.getLogger("vendors.sync")
+
+LOCK_DURATION = timedelta(minutes=15)  # longer than the task's hard time limit
+BATCH_SIZE = 5000  # records buffered before they are written
+
+
+class AccountBusy(Exception):
+    """Another worker is syncing this account right now."""
+
+
+@dataclass
+class SyncResult:
+    account: str
+    devices: int = 0
+    readings: int = 0
+    positions: int = 0
+    alerts: int = 0
+    gaps: int = 0
+    new_readings: NewReadings = field(default_factory=NewReadings)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class AccountSessionStore:
+    """The client's session (tokens), kept encrypted on the account and shared by every worker."""
+
+    def __init__(self, account: VendorAccount):
+        self.account = account
+
+    def load(self) -> dict:
+        row = VendorAccount.objects.filter(pk=self.account.pk).values_list("session", flat=True).first()
+        return dict(row or {})
+
+    def save(self, data: dict) -> None:
+        self.account.session = dict(data)
+        VendorAccount.objects.filter(pk=self.account.pk).update(session=self.account.session)
+
+
+def make_client(account: VendorAccount) -> VendorClient:
+    cls = account.client_class
+    return cls(
+        base_url=account.base_url,
+        credentials=account.credentials,
+        timezone=account.timezone,
+        response_format=account.response_format or None,
+        session_store=AccountSessionStore(account),
+        rate_limiter=RateLimiter(),
+        account_key=str(account.pk),
+    )
+
+
+# -- the lock ---------------------------------------------------------------------------------------
+
+
+def acquire_lock(account: VendorAccount) -> str:
+    owner = uuid.uuid4().hex
+    now = timezone.now()
+    taken = VendorAccount.objects.filter(pk=account.pk).filter(
+        Q(sync_lock_until__isnull=True) | Q(sync_lock_until__lt=now)
+    ).update(sync_lock_owner=owner, sync_lock_until=now + LOCK_DURATION, last_sync_started_at=now)
+    if not taken:
+        raise AccountBusy(f"{account.name} is being synced by another worker")
+    return owner
+
+
+def release_lock(account: VendorAccount, owner: str) -> None:
+    VendorAccount.objects.filter(pk=account.pk, sync_lock_owner=owner).update(
+        sync_lock_owner="", sync_lock_until=None
+    )
+
+
+# -- devices ----------------------------------------------------------------------------------------
+
+
+def upsert_device(account: VendorAccount, info: DeviceInfo) -> Device:
+    """Create or update our copy of a device and its channels from what the vendor says."""
+    group = None
+    if info.group:
+        if account.vendor == "thingsee":
+            group, _ = DeploymentGroup.objects.get_or_create(
+                account=account, vendor_group_id=info.group, defaults={"name": info.group}
+            )
+        else:
+            group, _ = DeploymentGroup.objects.get_or_create(account=None, name=info.group)
+    device, created = Device.objects.get_or_create(
+        account=account, vendor_id=info.vendor_id, defaults={"name": info.name or info.vendor_id, "kind": info.kind}
+    )
+    changed = []
+    updates = {
+        "name": info.name or device.name,
+        "kind": info.kind,
+        "battery": info.battery if info.battery is not None else device.battery,
+        "last_seen": max(filter(None, [info.last_seen, device.last_seen]), default=None),
+        "driver": info.driver or "",
+    }
+    if info.latitude is not None and info.longitude is not None:
+        updates.update(latitude=info.latitude, longitude=info.longitude)
+    if group is not None:
+        updates["group"] = group
+    elif account.vendor == "thingsee" and device.group_id:
+        updates["group"] = None  # the vendor says it is in no group
+    if info.installation_status:
+        updates["installation_status"] = info.installation_status
+    for name, value in updates.items():
+        if getattr(device, name) != value:
+            setattr(device, name, value)
+            changed.append(name)
+    if changed:
+        device.save(update_fields=changed)
+    if info.installation_status and (created or "installation_status" in changed):
+        InstallationEvent.objects.get_or_create(
+            device=device,
+            status=info.installation_status,
+            timestamp=info.last_seen or timezone.now(),
+            defaults={"responsible": account.client_class.label},
+        )
+    existing = {c.name for c in device.channels.all()}
+    Channel.objects.bulk_create(
+        [Channel(device=device, name=c.name, quantity=c.quantity, unit=c.unit) for c in info.channels if c.name not in existing]
+    )
+    return device
+
+
+# -- the run ----------------------------------------------------------------------------------------
+
+
+def sync_account(
+    account: VendorAccount,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    progress: Callable[..., None] | None = None,
+) -> SyncResult:
+    """Sync one account. Raises ``AccountBusy``, or the vendor's error after recording it on the account.
+
+    ``since``/``until`` override the cursors (the CLI's ``--since``/``--until``).
+    """
+    owner = acquire_lock(account)
+    result = SyncResult(account=account.name)
+    progress = progress or (lambda *args, **kwargs: None)
+    try:
+        _run(account, result, since, until, progress)
+    except VendorError as exc:
+        _record_failure(account, exc)
+        result.errors.append(str(exc))
+        raise
+    finally:
+        release_lock(account, owner)
+    if result.errors:
+        _record_failure(account, VendorError("; ".join(result.errors)[:1000]))
+    else:
+        _record_success(account)
+    return result
+
+
+def _run(account, result, since, until, progress) -> None:
+    client = make_client(account)
+    now = timezone.now()
+    until = min(until or now, now)
+    overlap = timedelta(minutes=settings.SYNC_OVERLAP_MINUTES)
+    backfill = timedelta(days=account.backfill_days or settings.SYNC_BACKFILL_DAYS)
+
+    infos = client.devices()
+    devices = {}
+    for info in infos:
+        devices[info.vendor_id] = (upsert_device(account, info), info)
+    result.devices = len(devices)
+    progress("devices", account=account, count=len(devices))
+
+    for device, info in devices.values():
+        cursors = [c for c in (device.readings_cursor, device.positions_cursor) if c]
+        start = since or (min(cursors) - overlap if cursors else until - backfill)
+        progress("device", account=account, device=device, since=start, until=until)
+        try:
+            _sync_device(client, device, info, start, until, result, progress)
+        except AuthenticationError:
+            raise
+        except VendorError as exc:
+            # Keep going with the other devices; the run is recorded as failed at the end.
+            logger.warning("%s: device %s: %s", account.name, device.vendor_id, exc)
+            result.errors.append(f"{device.name}: {exc}")
+
+    alert_start = since or (account.alerts_cursor - overlap if account.alerts_cursor else until - backfill)
+    try:
+        by_vendor_id = {vid: d for vid, (d, _) in devices.items()}
+        alerts = list(client.alerts(alert_start, until))
+        result.alerts = ingest_alerts(account, by_vendor_id, alerts)
+        latest = max((a.started_at for a in alerts), default=None)
+        if latest and (account.alerts_cursor is None or latest > account.alerts_cursor):
+            account.alerts_cursor = latest
+            account.save(update_fields=["alerts_cursor"])
+    except AuthenticationError:
+        raise
+    except VendorError as exc:
+        logger.warning("%s: alerts: %s", account.name, exc)
+        result.errors.append(f"alerts: {exc}")
+    progress("done", account=account, result=result)
+
+
+def _sync_device(client, device, info, start, until, result, progress) -> None:
+    readings: list[ReadingRecord] = []
+    positions: list[PositionRecord] = []
+    gaps: list[GapRecord] = []
+    stored: dict[str, datetime] = {}  # the latest stored time per stream
+
+    def flush() -> None:
+        if readings:
+            new = ingest_readings(device, readings)
+            result.readings += new.count
+            result.new_readings.merge(new)
+            _note_latest(stored, "readings", readings)
+            progress("readings", account=device.account, device=device, count=len(readings))
+            readings.clear()
+        if positions:
+            result.positions += ingest_positions(device, positions)
+            _note_latest(stored, "positions", positions)
+            positions.clear()
+        if gaps:
+            result.gaps += ingest_gaps(device, gaps)
+            gaps.clear()
+
+    try:
+        for record in client.history(info, start, until):
+            if isinstance(record, ReadingRecord):
+                readings.append(record)
+            elif isinstance(record, PositionRecord):
+                positions.append(record)
+            elif isinstance(record, GapRecord):
+                gaps.append(record)
+            if len(readings) + len(positions) >= BATCH_SIZE:
+                flush()
+    except VendorError:
+        # Keep what arrived intact (it is true data); the cursors stay where they were, so the next
+        # run asks for the whole period again and the ingest skips what is already stored.
+        flush()
+        raise
+    flush()
+    latest_reading, latest_position = stored.get("readings"), stored.get("positions")
+    # The whole period was read and stored: the cursors move to the last stored time.
+    with transaction.atomic():
+        device.refresh_from_db(fields=["readings_cursor", "positions_cursor"])
+        changed = []
+        if latest_reading and (device.readings_cursor is None or latest_reading > device.readings_cursor):
+            device.readings_cursor = latest_reading
+            changed.append("readings_cursor")
+        if latest_position and (device.positions_cursor is None or latest_position > device.positions_cursor):
+            device.positions_cursor = latest_position
+            changed.append("positions_cursor")
+        if changed:
+            device.save(update_fields=changed)
+
+
+def _note_latest(stored: dict, stream: str, records) -> None:
+    latest = max(r.timestamp for r in records)
+    if stream not in stored or latest > stored[stream]:
+        stored[stream] = latest
+
+
+def _record_success(account: VendorAccount) -> None:
+    account.last_success_at = timezone.now()
+    account.last_error = ""
+    account.consecutive_failures = 0
+    account.needs_attention = False
+    account.save(update_fields=["last_success_at", "last_error", "consecutive_failures", "needs_attention"])
+
+
+def _record_failure(account: VendorAccount, exc: VendorError) -> None:
+    account.refresh_from_db(fields=["consecutive_failures"])
+    account.last_error = str(exc)[:2000]
+    account.last_error_at = timezone.now()
+    account.consecutive_failures += 1
+    fields = ["last_error", "last_error_at", "consecutive_failures"]
+    if isinstance(exc, AuthenticationError):
+        account.needs_attention = True
+        fields.append("needs_attention")
+    account.save(update_fields=fields)
