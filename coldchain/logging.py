@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import re
 
-SECRET_NAMES = r"(?:api[-_]?key|user_api_hash|token|password|passwd|login[-_]pass|client_secret|secret|authorization)"
+SECRET_NAMES = (
+    r"(?:api[-_]?key|user_api_hash|token|password|passwd|login[-_]pass|client_secret|secret|authorization)"
+)
 _PATTERN = re.compile(rf"(?i)({SECRET_NAMES}[\"']?\s*[=:]\s*[\"']?(?:Bearer\s+|Basic\s+)?)([^\s&\"',;}}]+)")
 
 

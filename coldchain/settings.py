@@ -14,8 +14,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
-from cryptography.fernet import Fernet
 import plotly
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from coldchain.env import env, envbool, envint, envlist
@@ -131,7 +131,9 @@ TIME_ZONE = env("TIME_ZONE", "UTC")
 try:
     ZoneInfo(TIME_ZONE)
 except (ZoneInfoNotFoundError, ValueError):
-    raise ImproperlyConfigured(f"TIME_ZONE: expected an IANA time zone such as Europe/Paris, got {TIME_ZONE!r}") from None
+    raise ImproperlyConfigured(
+        f"TIME_ZONE: expected an IANA time zone such as Europe/Paris, got {TIME_ZONE!r}"
+    ) from None
 USE_I18N = True
 USE_TZ = True
 
@@ -157,7 +159,8 @@ if not _keys:
     if not DEBUG:
         raise ImproperlyConfigured(
             "CREDENTIALS_KEYS: required when DJANGO_DEBUG=0 (comma-separated Fernet keys, newest first; "
-            "make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+            "make one with: python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
         )
     _keys = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
 for _key in _keys:
@@ -171,9 +174,12 @@ CREDENTIALS_KEYS = _keys
 
 # -- Celery -----------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
-if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "pyamqp://", "filesystem://", "memory://")):
+if not CELERY_BROKER_URL.startswith(
+    ("redis://", "rediss://", "amqp://", "pyamqp://", "filesystem://", "memory://")
+):
     raise ImproperlyConfigured(
-        f"CELERY_BROKER_URL: expected redis://host:port/db, amqp://... or filesystem://, got {CELERY_BROKER_URL!r}"
+        "CELERY_BROKER_URL: expected redis://host:port/db, amqp://... or filesystem://, "
+        f"got {CELERY_BROKER_URL!r}"
     )
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue = DATA_DIR / "broker"
@@ -216,7 +222,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "coldchain@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
 
 # -- Map tiles --------------------------------------------------------------------------------------

@@ -21,7 +21,16 @@ class ChannelInline(admin.TabularInline):
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
-    list_display = ["name", "vendor_id", "account", "kind", "group", "installation_status", "battery", "last_seen"]
+    list_display = [
+        "name",
+        "vendor_id",
+        "account",
+        "kind",
+        "group",
+        "installation_status",
+        "battery",
+        "last_seen",
+    ]
     list_filter = ["account__vendor", "kind", "installation_status", "group"]
     search_fields = ["name", "vendor_id", "site"]
     list_select_related = ["account", "group"]

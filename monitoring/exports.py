@@ -8,9 +8,27 @@ from datetime import UTC, datetime
 from monitoring.models import Position, Reading
 
 READING_COLUMNS = [
-    "vendor", "account", "device_id", "device_name", "channel", "quantity", "unit", "timestamp", "value", "error",
+    "vendor",
+    "account",
+    "device_id",
+    "device_name",
+    "channel",
+    "quantity",
+    "unit",
+    "timestamp",
+    "value",
+    "error",
 ]
-POSITION_COLUMNS = ["vendor", "account", "device_id", "device_name", "timestamp", "latitude", "longitude", "speed_kmh"]
+POSITION_COLUMNS = [
+    "vendor",
+    "account",
+    "device_id",
+    "device_name",
+    "timestamp",
+    "latitude",
+    "longitude",
+    "speed_kmh",
+]
 
 
 def utc_stamp(value: datetime) -> str:
@@ -22,7 +40,16 @@ def _number(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-def _filter(qs, prefix: str, *, account: str = "", device: str = "", device_pk: int | None = None, start=None, end=None):
+def _filter(
+    qs,
+    prefix: str,
+    *,
+    account: str = "",
+    device: str = "",
+    device_pk: int | None = None,
+    start=None,
+    end=None,
+):
     if account:
         qs = qs.filter(**{f"{prefix}account__name": account})
     if device:
@@ -52,8 +79,21 @@ def reading_rows(**filters) -> Iterator[list[str]]:
         "value",
         "error",
     )
-    for vendor, account, device_id, name, channel, quantity, unit, ts, value, error in values.iterator(chunk_size=5000):
-        yield [vendor, account, device_id, name, channel, quantity, unit, utc_stamp(ts), _number(value), error]
+    for vendor, account, device_id, name, channel, quantity, unit, ts, value, error in values.iterator(
+        chunk_size=5000
+    ):
+        yield [
+            vendor,
+            account,
+            device_id,
+            name,
+            channel,
+            quantity,
+            unit,
+            utc_stamp(ts),
+            _number(value),
+            error,
+        ]
 
 
 def position_rows(**filters) -> Iterator[list[str]]:
@@ -61,8 +101,14 @@ def position_rows(**filters) -> Iterator[list[str]]:
         "device__account__name", "device__vendor_id", "timestamp"
     )
     values = qs.values_list(
-        "device__account__vendor", "device__account__name", "device__vendor_id", "device__name",
-        "timestamp", "latitude", "longitude", "speed_kmh",
+        "device__account__vendor",
+        "device__account__name",
+        "device__vendor_id",
+        "device__name",
+        "timestamp",
+        "latitude",
+        "longitude",
+        "speed_kmh",
     )
     for vendor, account, device_id, name, ts, lat, lon, speed in values.iterator(chunk_size=5000):
         yield [vendor, account, device_id, name, utc_stamp(ts), _number(lat), _number(lon), _number(speed)]

@@ -77,7 +77,9 @@ def _insert_readings_postgresql(rows) -> NewReadings:
             "(channel_id bigint, timestamp timestamptz, value double precision, error varchar(100)) "
             "ON COMMIT DELETE ROWS"
         )
-        with cursor.cursor.copy("COPY reading_staging (channel_id, timestamp, value, error) FROM STDIN") as copy:
+        with cursor.cursor.copy(
+            "COPY reading_staging (channel_id, timestamp, value, error) FROM STDIN"
+        ) as copy:
             for (channel_id, timestamp), (value, error) in rows.items():
                 copy.write_row((channel_id, timestamp, value, error))
         cursor.execute(
@@ -162,9 +164,9 @@ def ingest_positions(device: Device, records: Iterable[PositionRecord]) -> int:
         ignore_conflicts=True,
     )
     latest = max(rows.values(), key=lambda r: r.timestamp)
-    Device.objects.filter(pk=device.pk).filter(Q(last_seen__isnull=True) | Q(last_seen__lte=latest.timestamp)).update(
-        latitude=latest.latitude, longitude=latest.longitude
-    )
+    Device.objects.filter(pk=device.pk).filter(
+        Q(last_seen__isnull=True) | Q(last_seen__lte=latest.timestamp)
+    ).update(latitude=latest.latitude, longitude=latest.longitude)
     return len(fresh)
 
 

@@ -98,7 +98,8 @@ class Reading(models.Model):
         constraints = [models.UniqueConstraint(fields=["channel", "timestamp"], name="unique_reading")]
 
     def __str__(self) -> str:
-        return f"{self.channel} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.value if self.error == '' else self.error}"
+        shown = self.error or self.value
+        return f"{self.channel} {self.timestamp:%Y-%m-%d %H:%M:%S} {shown}"
 
 
 class Position(models.Model):
@@ -110,6 +111,9 @@ class Position(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["device", "timestamp"], name="unique_position")]
+
+    def __str__(self) -> str:
+        return f"{self.device} {self.timestamp:%Y-%m-%d %H:%M:%S} ({self.latitude:.5f}, {self.longitude:.5f})"
 
 
 class DataGap(models.Model):
@@ -124,10 +128,15 @@ class DataGap(models.Model):
         constraints = [models.UniqueConstraint(fields=["device", "start", "end"], name="unique_data_gap")]
         indexes = [models.Index(fields=["device", "start"])]
 
+    def __str__(self) -> str:
+        return f"{self.device}: no data {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M}"
+
 
 class VendorAlert(models.Model):
     account = models.ForeignKey("vendors.VendorAccount", on_delete=models.CASCADE, related_name="alerts")
-    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
     vendor_alert_id = models.CharField(max_length=200)
     alert_type = models.CharField(max_length=100)
     message = models.TextField(blank=True)
@@ -167,7 +176,9 @@ class InstallationEvent(models.Model):
     class Meta:
         ordering = ["-timestamp"]
         constraints = [
-            models.UniqueConstraint(fields=["device", "status", "timestamp"], name="unique_installation_event"),
+            models.UniqueConstraint(
+                fields=["device", "status", "timestamp"], name="unique_installation_event"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -18,7 +18,9 @@ def devices_with_channels() -> QuerySet[Device]:
 
 
 def recent_alerts(limit: int = 200) -> QuerySet[VendorAlert]:
-    return VendorAlert.objects.select_related("device", "account", "acknowledged_by").order_by("-started_at")[:limit]
+    return VendorAlert.objects.select_related("device", "account", "acknowledged_by").order_by("-started_at")[
+        :limit
+    ]
 
 
 def groups_with_counts() -> QuerySet[DeploymentGroup]:

@@ -30,12 +30,3 @@ def serve():
     yield start
     for server in servers:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """The test database also gets the cache table (the shared rate limiter lives there by default)."""
-    from django.core.management import call_command
-
-    with django_db_blocker.unblock():
-        call_command("createcachetable", verbosity=0)

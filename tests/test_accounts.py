@@ -94,8 +94,20 @@ def test_it_refuses_unknown_credential_keys_in_the_admin(admin_client):
 def test_it_adds_lists_and_removes_accounts_from_the_command_line():
     out = io.StringIO()
     call_command(
-        "accounts", "add", "--vendor", "tandd", "--name", "Lab", "--timezone", "Asia/Tokyo",
-        "--credential", f"api_key={SECRET}", "--credential", "login_id=tbzz9999", "--credential", "login_pass=pw123456",
+        "accounts",
+        "add",
+        "--vendor",
+        "tandd",
+        "--name",
+        "Lab",
+        "--timezone",
+        "Asia/Tokyo",
+        "--credential",
+        f"api_key={SECRET}",
+        "--credential",
+        "login_id=tbzz9999",
+        "--credential",
+        "login_pass=pw123456",
         stdout=out,
     )
     account = VendorAccount.objects.get(name="Lab")
@@ -114,12 +126,37 @@ def test_it_adds_lists_and_removes_accounts_from_the_command_line():
     ("args", "message"),
     [
         (["--vendor", "trackunit", "--name", "T"], "missing credential(s) for trackunit: token"),
-        (["--vendor", "trackunit", "--name", "T", "--credential", "apikey=1"], "unknown credential key 'apikey'"),
+        (
+            ["--vendor", "trackunit", "--name", "T", "--credential", "apikey=1"],
+            "unknown credential key 'apikey'",
+        ),
         (["--vendor", "trackunit", "--name", "T", "--credential", "token"], "expects key=value"),
-        (["--vendor", "thingsee", "--name", "T", "--credential", "client_id=a", "--credential", "client_secret=b"],
-         "no default base URL"),
-        (["--vendor", "trackunit", "--name", "T", "--timezone", "Nowhere/Town", "--credential", "token=abc"],
-         "is not a time zone"),
+        (
+            [
+                "--vendor",
+                "thingsee",
+                "--name",
+                "T",
+                "--credential",
+                "client_id=a",
+                "--credential",
+                "client_secret=b",
+            ],
+            "no default base URL",
+        ),
+        (
+            [
+                "--vendor",
+                "trackunit",
+                "--name",
+                "T",
+                "--timezone",
+                "Nowhere/Town",
+                "--credential",
+                "token=abc",
+            ],
+            "is not a time zone",
+        ),
         (["--vendor", "trackunit", "--name", "T", "--format", "xml", "--credential", "token=abc"], "offers"),
     ],
 )
@@ -134,8 +171,9 @@ def test_it_refuses_private_base_urls_unless_allowed(settings):
     from django.core.exceptions import ValidationError
 
     settings.VENDOR_ALLOW_PRIVATE_URLS = False
-    account = VendorAccount(vendor="trackunit", name="x", base_url="http://127.0.0.1:8765/trackunit",
-                            credentials={"token": "abc"})
+    account = VendorAccount(
+        vendor="trackunit", name="x", base_url="http://127.0.0.1:8765/trackunit", credentials={"token": "abc"}
+    )
     with pytest.raises(ValidationError, match="private or loopback"):
         account.full_clean()
     account.base_url = "http://10.1.2.3/x"

@@ -42,7 +42,9 @@ def test_it_refuses_every_page_to_an_anonymous_visitor(client):
                 location = response["Location"]
                 assert "login" in location, f"{method.upper()} {url} redirects to {location}, not to a login"
             else:
-                assert response.status_code in (401, 403, 404, 405), f"{method.upper()} {url}: {response.status_code}"
+                assert response.status_code in (401, 403, 404, 405), (
+                    f"{method.upper()} {url}: {response.status_code}"
+                )
                 assert response.status_code != 200
             checked += 1
     assert checked > 20  # the admin's and ours

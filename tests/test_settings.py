@@ -17,7 +17,12 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         environment.pop(name, None)
     environment.update(env)
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -22,7 +22,18 @@ class VendorAccountForm(forms.ModelForm):
 
     class Meta:
         model = VendorAccount
-        exclude = ["credentials"]
+        fields = [
+            "vendor",
+            "name",
+            "base_url",
+            "timezone",
+            "response_format",
+            "enabled",
+            "sync_interval",
+            "next_sync_at",
+            "backfill_days",
+            "needs_attention",
+        ]
 
     def clean(self):
         cleaned = super().clean()
@@ -41,7 +52,9 @@ class VendorAccountForm(forms.ModelForm):
                     self.add_error("new_credentials", "Write one key=value per line.")
                     return cleaned
                 if key not in fields:
-                    self.add_error("new_credentials", f"Unknown key {key!r}; {vendor} needs: {', '.join(fields)}.")
+                    self.add_error(
+                        "new_credentials", f"Unknown key {key!r}; {vendor} needs: {', '.join(fields)}."
+                    )
                     return cleaned
                 values[key] = value
             missing = [f for f in fields if not values.get(f)]
@@ -49,7 +62,9 @@ class VendorAccountForm(forms.ModelForm):
                 self.add_error("new_credentials", f"Missing: {', '.join(missing)}.")
             cleaned["credentials"] = values
         elif not self.instance.pk or not self.instance.credentials:
-            self.add_error("new_credentials", f"{vendor} needs: {', '.join(fields)} (one key=value per line).")
+            self.add_error(
+                "new_credentials", f"{vendor} needs: {', '.join(fields)} (one key=value per line)."
+            )
         return cleaned
 
     def save(self, commit=True):

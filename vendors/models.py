@@ -20,7 +20,9 @@ def validate_timezone(value: str) -> None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"{value!r} is not a time zone; use an IANA name such as Europe/Paris.") from None
+        raise ValidationError(
+            f"{value!r} is not a time zone; use an IANA name such as Europe/Paris."
+        ) from None
 
 
 def validate_base_url(value: str) -> None:
@@ -41,7 +43,9 @@ def validate_base_url(value: str) -> None:
     for address in addresses | ({parts.hostname} if _is_ip(parts.hostname) else set()):
         ip = ipaddress.ip_address(address.split("%")[0])
         if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified:
-            raise ValidationError(f"{parts.hostname} is a private or loopback address; vendor URLs must be public.")
+            raise ValidationError(
+                f"{parts.hostname} is a private or loopback address; vendor URLs must be public."
+            )
 
 
 def _is_ip(host: str) -> bool:
@@ -85,7 +89,9 @@ class VendorAccount(models.Model):
     last_error = models.TextField(blank=True, editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
-    needs_attention = models.BooleanField(default=False, help_text="Set when the vendor refused the credentials.")
+    needs_attention = models.BooleanField(
+        default=False, help_text="Set when the vendor refused the credentials."
+    )
     alerts_cursor = models.DateTimeField(null=True, blank=True, editable=False)
     # One sync at a time per account: whoever holds the lock until ``sync_lock_until``.
     sync_lock_owner = models.CharField(max_length=64, blank=True, editable=False)
@@ -109,7 +115,9 @@ class VendorAccount(models.Model):
             offered = ", ".join(cls.formats) or "no choice of format"
             raise ValidationError({"response_format": f"{cls.label} offers {offered}."})
         if not self.base_url and not cls.default_base_url:
-            raise ValidationError({"base_url": f"{cls.label} has no default base URL: enter this deployment's."})
+            raise ValidationError(
+                {"base_url": f"{cls.label} has no default base URL: enter this deployment's."}
+            )
 
     @property
     def health(self) -> str:

@@ -20,7 +20,9 @@ class RateLimiter:
     ``RateLimited`` instead, so a task gives its worker back and retries later.
     """
 
-    def __init__(self, cache_alias: str = "default", max_wait: float = 90.0, sleep=time.sleep, clock=time.time):
+    def __init__(
+        self, cache_alias: str = "default", max_wait: float = 90.0, sleep=time.sleep, clock=time.time
+    ):
         self.cache = caches[cache_alias]
         self.max_wait = max_wait
         self.sleep = sleep

@@ -92,9 +92,11 @@ def make_client(account: VendorAccount) -> VendorClient:
 def acquire_lock(account: VendorAccount) -> str:
     owner = uuid.uuid4().hex
     now = timezone.now()
-    taken = VendorAccount.objects.filter(pk=account.pk).filter(
-        Q(sync_lock_until__isnull=True) | Q(sync_lock_until__lt=now)
-    ).update(sync_lock_owner=owner, sync_lock_until=now + LOCK_DURATION, last_sync_started_at=now)
+    taken = (
+        VendorAccount.objects.filter(pk=account.pk)
+        .filter(Q(sync_lock_until__isnull=True) | Q(sync_lock_until__lt=now))
+        .update(sync_lock_owner=owner, sync_lock_until=now + LOCK_DURATION, last_sync_started_at=now)
+    )
     if not taken:
         raise AccountBusy(f"{account.name} is being synced by another worker")
     return owner
@@ -120,7 +122,9 @@ def upsert_device(account: VendorAccount, info: DeviceInfo) -> Device:
         else:
             group, _ = DeploymentGroup.objects.get_or_create(account=None, name=info.group)
     device, created = Device.objects.get_or_create(
-        account=account, vendor_id=info.vendor_id, defaults={"name": info.name or info.vendor_id, "kind": info.kind}
+        account=account,
+        vendor_id=info.vendor_id,
+        defaults={"name": info.name or info.vendor_id, "kind": info.kind},
     )
     changed = []
     updates = {
@@ -153,7 +157,11 @@ def upsert_device(account: VendorAccount, info: DeviceInfo) -> Device:
         )
     existing = {c.name for c in device.channels.all()}
     Channel.objects.bulk_create(
-        [Channel(device=device, name=c.name, quantity=c.quantity, unit=c.unit) for c in info.channels if c.name not in existing]
+        [
+            Channel(device=device, name=c.name, quantity=c.quantity, unit=c.unit)
+            for c in info.channels
+            if c.name not in existing
+        ]
     )
     return device
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from vendors.clients.errors import AuthenticationError, RateLimited, VendorError
 from vendors.models import VendorAccount
-from vendors.sync import AccountBusy, sync_account as run_sync
+from vendors.sync import AccountBusy
+from vendors.sync import sync_account as run_sync
 
 logger = logging.getLogger("vendors.tasks")
 
@@ -60,7 +61,11 @@ def sync_account(self, account_id: int) -> dict:
         # Permanent: the account is marked as needing attention; a person must fix the credentials.
         return {"account": account_id, "status": "needs attention"}
     except VendorError as exc:
-        delay = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else 30 * 2**self.request.retries
+        delay = (
+            exc.retry_after
+            if isinstance(exc, RateLimited) and exc.retry_after
+            else 30 * 2**self.request.retries
+        )
         delay = min(delay, 1800) * random.uniform(0.8, 1.2)
         if self.request.retries >= MAX_RETRIES:
             return {"account": account_id, "status": "failed"}

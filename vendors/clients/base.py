@@ -166,7 +166,9 @@ class VendorClient:
             raise VendorTimeout(f"{self.label}: no answer in time to {where}") from None
         except requests.RequestException as exc:
             logger.warning("%s: %s failed: %s", self.label, where, type(exc).__name__)
-            raise UnavailableError(f"{self.label}: could not reach the server ({type(exc).__name__})") from None
+            raise UnavailableError(
+                f"{self.label}: could not reach the server ({type(exc).__name__})"
+            ) from None
         status = response.status_code
         logger.debug("%s: %s -> %s", self.label, where, status)
         if status in ok_statuses:
@@ -174,9 +176,13 @@ class VendorClient:
         detail = self.redact(self.error_message(response))[:300]
         if status == 429:
             retry_after = _retry_after(response)
-            raise RateLimited(f"{self.label}: rate limited ({detail})", status=status, retry_after=retry_after)
+            raise RateLimited(
+                f"{self.label}: rate limited ({detail})", status=status, retry_after=retry_after
+            )
         if status in (401, 403):
-            raise AuthenticationError(f"{self.label}: credentials refused ({status}: {detail})", status=status)
+            raise AuthenticationError(
+                f"{self.label}: credentials refused ({status}: {detail})", status=status
+            )
         if status >= 500:
             raise UnavailableError(f"{self.label}: server error {status} ({detail})", status=status)
         raise RequestRefused(f"{self.label}: request refused ({status}: {detail})", status=status)

@@ -35,4 +35,12 @@ def build_simulators(
     return [simulator_class(slug)(world=world, faults=Faults.parse(faults)) for slug in slugs]
 
 
-__all__ = ["SLUGS", "Faults", "SimulatorServer", "VendorSimulator", "World", "build_simulators", "simulator_class"]
+__all__ = [
+    "SLUGS",
+    "Faults",
+    "SimulatorServer",
+    "VendorSimulator",
+    "World",
+    "build_simulators",
+    "simulator_class",
+]

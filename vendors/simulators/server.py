@@ -6,7 +6,7 @@ import json
 import threading
 
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from .base import VendorSimulator
@@ -40,6 +40,13 @@ class ControlApp:
         return response(environ, start_response)
 
 
+class QuietRequestHandler(WSGIRequestHandler):
+    """No access log: a vendor URL may carry a token in its query string (GPSWOX's user_api_hash)."""
+
+    def log_request(self, code="-", size="-") -> None:
+        return None
+
+
 def not_found(environ, start_response):
     return Response("Not Found", status=404)(environ, start_response)
 
@@ -52,7 +59,7 @@ class SimulatorServer:
         mounts = {f"/{slug}": sim for slug, sim in self.simulators.items()}
         mounts["/_control"] = ControlApp(self.simulators)
         self.app = DispatcherMiddleware(not_found, mounts)
-        self.server = make_server(host, port, self.app, threaded=True)
+        self.server = make_server(host, port, self.app, threaded=True, request_handler=QuietRequestHandler)
         self.server.daemon_threads = True
         self.host = host
         self.port = self.server.server_port
@@ -76,7 +83,9 @@ class SimulatorServer:
         }
 
     def start(self) -> SimulatorServer:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="simulators", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="simulators", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 # No simulated logger recorded anything before this instant.
 WORLD_START = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())
@@ -96,9 +97,24 @@ def stable_hash(*parts: object) -> int:
     return h
 
 
+@lru_cache(maxsize=4096)
+def _stem(*parts: object) -> int:
+    return stable_hash(*parts)
+
+
+def tick_hash(t: int, *parts: object) -> int:
+    """``stable_hash`` of parts and a time, fast: the parts' hash is computed once and cached."""
+    return _splitmix64(_stem(*parts) ^ (t & 0xFFFFFFFFFFFFFFFF))
+
+
 def unit_noise(*parts: object) -> float:
     """A deterministic number in [-1, 1) for the given parts."""
     return stable_hash(*parts) / 2**63 - 1.0
+
+
+def tick_noise(t: int, *parts: object) -> float:
+    """``unit_noise`` for a time and fixed parts, fast (for per-reading noise)."""
+    return tick_hash(t, *parts) / 2**63 - 1.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,16 @@ def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
+@lru_cache(maxsize=256)
+def _route_legs(cities: tuple[str, ...]) -> list[tuple[str, str, int]]:
+    legs = []
+    for i, a in enumerate(cities):
+        b = cities[(i + 1) % len(cities)]
+        km = haversine_km(CITIES[a], CITIES[b]) * 1.25  # roads are longer than great circles
+        legs.append((a, b, int(km / TRUCK_SPEED_KMH * 3600)))
+    return legs
+
+
 class World:
     """Deterministic signals for every simulated device, from a seed and a clock.
 
@@ -168,11 +194,11 @@ class World:
 
     def phase(self, device: SimDevice, what: str, period: int) -> int:
         """Where in its period a device's recurring event sits, from the seed."""
-        return stable_hash(self.seed, device.vendor_id, what) % period
+        return _stem(self.seed, device.vendor_id, what) % period
 
     def offset(self, device: SimDevice) -> int:
         """Each logger ticks at its own second within its interval."""
-        return stable_hash(self.seed, device.vendor_id, "offset") % device.interval
+        return _stem(self.seed, device.vendor_id, "offset") % device.interval
 
     def reading_times(self, device: SimDevice, start: int, end: int) -> Iterator[int]:
         """Epoch seconds of the readings with start <= t <= end (and t <= now), oldest first.
@@ -217,12 +243,12 @@ class World:
     def value(self, device: SimDevice, channel: SimChannel, t: int) -> float | str:
         """The value a channel reads at time t (rounded to 0.1), or SENSOR_ERROR."""
         if SENSOR_ERRORS in device.traits and channel.quantity == "temperature":
-            if stable_hash(self.seed, device.vendor_id, "err", t) % SENSOR_ERROR_EVERY == 0:
+            if tick_hash(t, self.seed, device.vendor_id, "err") % SENSOR_ERROR_EVERY == 0:
                 return SENSOR_ERROR
         level, amplitude, period, noise = PROFILES[device.profile][channel.quantity]
         phase = self.phase(device, channel.name, int(period))
         v = level + amplitude * math.sin(2 * math.pi * (t + phase) / period)
-        v += noise * unit_noise(self.seed, device.vendor_id, channel.name, t)
+        v += noise * tick_noise(t, self.seed, device.vendor_id, channel.name)
         if channel.quantity == "temperature":
             v += self.disturbance(device, t)
         else:
@@ -297,13 +323,7 @@ class World:
 
     def route_legs(self, device: SimDevice) -> list[tuple[str, str, int]]:
         """(from, to, driving seconds) for each leg of the route loop."""
-        legs = []
-        cities = device.route
-        for i, a in enumerate(cities):
-            b = cities[(i + 1) % len(cities)]
-            km = haversine_km(CITIES[a], CITIES[b]) * 1.25  # roads are longer than great circles
-            legs.append((a, b, int(km / TRUCK_SPEED_KMH * 3600)))
-        return legs
+        return _route_legs(device.route)
 
     def route_state(self, device: SimDevice, t: int) -> dict:
         legs = self.route_legs(device)
@@ -321,8 +341,15 @@ class World:
                 wiggle = 0.08 * math.sin(f * math.pi * 6) * math.sin(f * math.pi)
                 lat = lat1 + (lat2 - lat1) * f + wiggle * (lon2 - lon1) / 10
                 lon = lon1 + (lon2 - lon1) * f - wiggle * (lat2 - lat1) / 10
-                speed = TRUCK_SPEED_KMH + 12 * unit_noise(self.seed, device.vendor_id, "speed", t)
-                return {"lat": lat, "lon": lon, "speed": speed, "stopped": False, "stopped_for": 0, "city": None}
+                speed = TRUCK_SPEED_KMH + 12 * tick_noise(t, self.seed, device.vendor_id, "speed")
+                return {
+                    "lat": lat,
+                    "lon": lon,
+                    "speed": speed,
+                    "stopped": False,
+                    "stopped_for": 0,
+                    "city": None,
+                }
             pos -= driving
         raise AssertionError("unreachable: pos is within the cycle")
 

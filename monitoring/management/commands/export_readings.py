@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -29,14 +28,14 @@ class ExportCommand(BaseCommand):
         end_dt = parse_iso(end, "--end") if end else None
         if start_dt and end_dt and start_dt > end_dt:
             raise CommandError("--start must not be after --end")
-        stream = sys.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        stream = self.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             writer = csv.writer(stream, lineterminator="\n")
             writer.writerow(self.columns)
             for row in self.rows(account=account, device=device, start=start_dt, end=end_dt):
                 writer.writerow(row)
         finally:
-            if stream is not sys.stdout:
+            if stream is not self.stdout:
                 stream.close()
 
 

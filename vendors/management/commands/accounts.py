@@ -21,7 +21,9 @@ def parse_credentials(vendor: str, items: list[str]) -> dict[str, str]:
         credentials[key] = value
     missing = [f for f in fields if not credentials.get(f)]
     if missing:
-        raise CommandError(f"missing credential(s) for {vendor}: {', '.join(missing)} (use --credential key=value)")
+        raise CommandError(
+            f"missing credential(s) for {vendor}: {', '.join(missing)} (use --credential key=value)"
+        )
     return credentials
 
 
@@ -71,7 +73,8 @@ class Command(BaseCommand):
             keys = ",".join(sorted(a.credentials)) or "-"
             self.stdout.write(
                 f"{a.name}\t{a.vendor}\t{a.base_url or '(default)'}\t{a.timezone}\t"
-                f"{'enabled' if a.enabled else 'disabled'}\t{a.health}\tlast success: {last}\tcredentials: {keys}"
+                f"{'enabled' if a.enabled else 'disabled'}\t{a.health}\t"
+                f"last success: {last}\tcredentials: {keys}"
             )
 
     def handle_remove(self, *, name, **_):

@@ -30,30 +30,39 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8000")))
-        parser.add_argument("--simulator-port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "8765")))
+        parser.add_argument(
+            "--simulator-port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "8765"))
+        )
 
     def handle(self, *args, port, simulator_port, **options):
         call_command("migrate", interactive=False, verbosity=0)
         password = self.demo_user()
         children: list[subprocess.Popen] = []
         try:
-            simulators = self.start(children, "simulators", [
-                "manage.py", "simulate", "--port", str(simulator_port), "--vendors", *SLUGS
-            ], capture=True)
+            simulators = self.start(
+                children,
+                "simulators",
+                ["manage.py", "simulate", "--port", str(simulator_port), "--vendors", *SLUGS],
+                capture=True,
+            )
             self.create_accounts(simulators)
             self.start(children, "web", ["manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"])
-            self.start(children, "worker", [
-                "-m", "celery", "-A", "coldchain", "worker", "--loglevel", "info", "--concurrency", "2"
-            ])
+            self.start(
+                children,
+                "worker",
+                ["-m", "celery", "-A", "coldchain", "worker", "--loglevel", "info", "--concurrency", "2"],
+            )
             self.start(children, "beat", ["-m", "celery", "-A", "coldchain", "beat", "--loglevel", "info"])
             from vendors.tasks import sync_due_accounts
 
             sync_due_accounts.delay()  # the first sync now, not in a minute
-            self.stdout.write(self.style.SUCCESS(
-                f"\nCold chain demo is running: http://127.0.0.1:{port}/\n"
-                f"Log in as {DEMO_USER!r} with password {password!r}\n"
-                f"Vendor simulators on http://127.0.0.1:{simulator_port}/ · Ctrl-C stops everything.\n"
-            ))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\nCold chain demo is running: http://127.0.0.1:{port}/\n"
+                    f"Log in as {DEMO_USER!r} with password {password!r}\n"
+                    f"Vendor simulators on http://127.0.0.1:{simulator_port}/ · Ctrl-C stops everything.\n"
+                )
+            )
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
             failed = [c for c in children if c.poll() is not None]
@@ -74,7 +83,7 @@ class Command(BaseCommand):
 
     def start(self, children, name, args, capture=False) -> subprocess.Popen | list[dict]:
         # A new session: Ctrl-C reaches only this process, which then stops the children in order.
-        child = subprocess.Popen(
+        child = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
             [sys.executable, *args],
             stdout=subprocess.PIPE if capture else None,
             text=True,

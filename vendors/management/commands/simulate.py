@@ -22,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--vendors", nargs="+", default=list(SLUGS), choices=SLUGS)
-        parser.add_argument("--faults", default="", help="e.g. latency=0.2,error_rate=0.1,credentials=revoked")
+        parser.add_argument(
+            "--faults", default="", help="e.g. latency=0.2,error_rate=0.1,credentials=revoked"
+        )
         parser.add_argument("--seed", type=int, default=1)
 
     def handle(self, *args, host, port, vendors, faults, seed, **options):

@@ -27,6 +27,46 @@ def parse_iso(value: str, option: str) -> datetime:
     return parsed
 
 
+class SyncProgress:
+    """A progress bar for the account (devices done) and one for the device being synced (readings).
+
+    Shown only on a terminal (tqdm's ``disable=None``)."""
+
+    def __init__(self, account_name: str, stream):
+        self.stream = stream
+        self.account_bar = tqdm(desc=account_name, unit=" devices", file=stream, disable=None, position=0)
+        self.device_bar = None
+
+    def __call__(self, event: str, device=None, count: int = 0, **info) -> None:
+        if event == "devices":
+            self.account_bar.total = count
+            self.account_bar.refresh()
+        elif event == "device":
+            self._device_done()
+            self.device_bar = tqdm(
+                desc=f"  {device.name}",
+                unit=" readings",
+                file=self.stream,
+                disable=None,
+                position=1,
+                leave=False,
+            )
+        elif event == "readings" and self.device_bar is not None:
+            self.device_bar.update(count)
+        elif event == "done":
+            self._device_done()
+
+    def _device_done(self) -> None:
+        if self.device_bar is not None:
+            self.device_bar.close()
+            self.device_bar = None
+            self.account_bar.update(1)
+
+    def close(self) -> None:
+        self._device_done()
+        self.account_bar.close()
+
+
 class Command(BaseCommand):
     help = "Sync vendor accounts now (all enabled accounts, or those named)."
 
@@ -48,14 +88,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no account named {', '.join(sorted(unknown))}")
         failed = []
         for acc in accounts:
-            bar = tqdm(desc=acc.name, unit=" readings", leave=True, file=self.stderr._out, disable=None)
-
-            def progress(event, device=None, count=0, **info):
-                if event == "device":
-                    bar.set_postfix_str(device.name)
-                elif event == "readings":
-                    bar.update(count)
-
+            progress = SyncProgress(acc.name, self.stderr._out)
             try:
                 result = sync_account(acc, since=since_dt, until=until_dt, progress=progress)
             except AccountBusy as exc:
@@ -67,13 +100,14 @@ class Command(BaseCommand):
                 self.stdout.write(f"{acc.name}: FAILED: {exc}")
                 continue
             finally:
-                bar.close()
+                progress.close()
             status = "ok" if result.ok else "PARTIAL: " + "; ".join(result.errors)
             if not result.ok:
                 failed.append(acc.name)
             self.stdout.write(
                 f"{acc.name}: {result.devices} devices, {result.readings} new readings, "
-                f"{result.positions} new positions, {result.alerts} new alerts, {result.gaps} data gaps: {status}"
+                f"{result.positions} new positions, {result.alerts} new alerts, "
+                f"{result.gaps} data gaps: {status}"
             )
         if failed:
             raise CommandError(f"{len(failed)} account(s) failed: {', '.join(failed)}")

@@ -1,0 +1,392 @@
+"""T&D WebStorage client (``tandd-webstorage.txt`` and the T&D section of NOTES.md).
+
+- Every call is ``POST`` with ``X-HTTP-Method-Override: GET`` and the credentials in the JSON body
+  (``api-key``, ``login-id``, ``login-pass``), never in the URL.
+- Devices and their current values come from ``/v1/devices/current``; readings from ``/v1/devices/data`` in
+  JSON, always asked in Celsius. A period holding more than ``number`` readings answers with its newest
+  ``number`` (capped at 65,535), so ``history`` pages backwards until the period is complete.
+- ``data-id`` increases by one per reading: a jump (readings lost) or a restart (logger reset) is reported
+  as a ``GapRecord``. To see a break at the start of the period, the reading just before ``since`` is
+  fetched too; a gap is reported by the period that holds its first reading after the break.
+- The ``X-RateLimit-*`` headers are read after every answer: when a budget is spent, the client waits (and
+  tells the shared rate limiter) instead of earning a 429; a 429 still gets a bounded, clean back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from .base import VendorClient
+from .errors import ParseError, RateLimited
+from .records import (
+    CELSIUS,
+    HUMIDITY,
+    PERCENT_RH,
+    TEMPERATURE,
+    ChannelInfo,
+    DeviceInfo,
+    GapRecord,
+    ReadingRecord,
+)
+
+logger = logging.getLogger("vendors.clients.tandd")
+
+PATH_CURRENT = "/v1/devices/current"
+PATH_DATA = "/v1/devices/data"
+
+# The document: "the upper limit is 65,535" readings per /data answer.
+MAX_NUMBER = 65_535
+
+# NOTES.md [C] rate limits: /data 20 requests a minute per device, /current 10 per 2 minutes.
+DATA_REQUESTS_PER_MINUTE = 20
+CURRENT_REQUESTS = 10
+CURRENT_PERIOD = 120.0
+
+# [A] Battery in /current is a level from 0 to 5 (public clients show "5"): percent = level * 20.
+BATTERY_LEVELS = 5
+
+
+@dataclass(frozen=True)
+class TimeOffsets:
+    """A logger's time settings, in minutes."""
+
+    time_diff: int | None
+    std_bias: int | None
+    dst_bias: int | None
+
+
+def parse_time_offsets(obj: dict) -> TimeOffsets:
+    """The offsets of a device or a /data answer, in either spelling.
+
+    NOTES.md [C]: the document spells them ``time-diff``/``std-bias``/``dst-bias`` (as /data answers);
+    public clients see ``time_diff``/``std_bias``/``dst_bias`` (as /current answers). Accept both.
+    """
+
+    def minutes(name: str) -> int | None:
+        for key in (name, name.replace("-", "_")):
+            if key in obj:
+                number = _number(obj[key])
+                return int(number) if number is not None else None
+        return None
+
+    return TimeOffsets(minutes("time-diff"), minutes("std-bias"), minutes("dst-bias"))
+
+
+def parse_value(raw: Any) -> tuple[float | None, str]:
+    """(value, error) of one channel value. NOTES.md [A]: anything that is not a finite number (e.g. the
+    string "Sensor Error") is the vendor's error code, stored as such, never a temperature."""
+    number = _number(raw)
+    if number is not None:
+        return number, ""
+    text = str(raw).strip() if raw is not None else ""
+    return None, text or "no value"
+
+
+def quantity_for_unit(unit: str) -> str | None:
+    """The quantity a channel measures, from its unit: C/F -> temperature, % -> humidity."""
+    unit = str(unit or "").strip().replace("°", "").upper()
+    if unit in ("C", "F"):
+        return TEMPERATURE
+    if unit in ("%", "%RH", "RH"):
+        return HUMIDITY
+    return None
+
+
+def to_celsius(value: float, unit: str) -> float:
+    """A temperature in Celsius: /data is asked in C, but a value still in F is converted, never kept."""
+    if str(unit or "").strip().replace("°", "").upper() == "F":
+        return round((value - 32) * 5 / 9, 2)
+    return value
+
+
+def channel_key(position: int) -> str:
+    """The key of a channel's values in /data rows: the first channel (num 0) is ``ch1``."""
+    return f"ch{position + 1}"
+
+
+def battery_percent(level: Any) -> float | None:
+    number = _number(level)
+    if number is None:
+        return None
+    return max(0.0, min(100.0, number * 100 / BATTERY_LEVELS))
+
+
+@dataclass
+class _Budget:
+    """What the last X-RateLimit-* headers said about one limit."""
+
+    remaining: int | None = None
+    remaining_readings: int | None = None
+    until: float = 0.0  # time.monotonic() at which the window resets
+
+
+class TandDClient(VendorClient):
+    slug = "tandd"
+    label = "T&D WebStorage"
+    credential_fields = ("api_key", "login_id", "login_pass")
+    default_base_url = "https://api.webstorage-service.com"
+
+    page_size: int = MAX_NUMBER  # readings asked per /data request
+    span_seconds: int = 30 * 86400  # history reads long periods in spans of this length, oldest first
+    max_wait: float = 90.0  # longer waits raise RateLimited so the worker is given back
+    retries_after_429: int = 3
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._budgets: dict[str, _Budget] = {}
+
+    # -- the contract ----------------------------------------------------------------------------
+
+    def devices(self) -> list[DeviceInfo]:
+        name = f"{self.slug}:{self.account_key}:current"
+        body = self._call(PATH_CURRENT, {}, name, CURRENT_REQUESTS, CURRENT_PERIOD)
+        devices = body.get("devices") if isinstance(body, dict) else None
+        if not isinstance(devices, list):
+            raise ParseError(f"{self.label}: the device list has no 'devices' array")
+        return [self._device(item) for item in devices if isinstance(item, dict) and item.get("serial")]
+
+    def history(
+        self, device: DeviceInfo, since: datetime, until: datetime
+    ) -> Iterator[ReadingRecord | GapRecord]:
+        """Readings and data-id gaps of ``since <= time <= until``, oldest first.
+
+        The period is read in spans of ``span_seconds``, oldest first, so that when a limit stops a long
+        backfill (RateLimited), every span already yielded is complete.
+        """
+        serial = device.vendor_id
+        start, end = math.ceil(since.timestamp()), math.floor(until.timestamp())
+        previous: _Row | None = None
+        looked_before = False
+        for span_start in range(start, end + 1, self.span_seconds):
+            rows = self._rows(serial, span_start, min(span_start + self.span_seconds - 1, end))
+            if rows and not looked_before:
+                looked_before = True
+                if rows[0].data_id:  # the reading before the period shows a break at its start
+                    before = self._rows(serial, None, start - 1, limit=1)
+                    previous = before[-1] if before else None
+            for row in rows:
+                gap = _gap(serial, previous, row)
+                if gap:
+                    yield gap
+                for channel, value, error in row.values:
+                    yield ReadingRecord(serial, channel, row.timestamp, value, error)
+                previous = row
+
+    # -- devices ---------------------------------------------------------------------------------
+
+    def _device(self, item: dict) -> DeviceInfo:
+        channels, current = [], {}
+        listed = [c for c in item.get("channel") or [] if isinstance(c, dict)]
+        for position, channel in enumerate(sorted(listed, key=lambda c: _number(c.get("num")) or 0)):
+            quantity = quantity_for_unit(channel.get("unit"))
+            if quantity is None:
+                continue  # a quantity we do not monitor (e.g. lux, CO2)
+            key = channel_key(position)
+            unit = CELSIUS if quantity == TEMPERATURE else PERCENT_RH
+            channels.append(ChannelInfo(key, quantity, unit))
+            value, error = parse_value(channel.get("value"))
+            if value is not None and quantity == TEMPERATURE:
+                value = to_celsius(value, channel.get("unit"))
+            current[key] = {"label": str(channel.get("name") or key), "value": value, "error": error}
+        last = _number(item.get("unixtime"))
+        group = item.get("group") if isinstance(item.get("group"), dict) else {}
+        offsets = parse_time_offsets(item)
+        return DeviceInfo(
+            vendor_id=str(item["serial"]),
+            name=str(item.get("name") or item["serial"]),
+            kind="fixed",
+            channels=tuple(channels),
+            group=str(group["name"]) if group.get("name") else None,
+            battery=battery_percent(item.get("battery")),
+            last_seen=datetime.fromtimestamp(last, UTC) if last else None,
+            extra={
+                "model": str(item.get("model") or ""),
+                "rssi": _number(item.get("rssi")),
+                "time_diff": offsets.time_diff,
+                "std_bias": offsets.std_bias,
+                "dst_bias": offsets.dst_bias,
+                "current": current,
+            },
+        )
+
+    # -- readings --------------------------------------------------------------------------------
+
+    def _rows(self, serial: str, start: int | None, end: int, limit: int | None = None) -> list[_Row]:
+        """The readings of ``start <= unixtime <= end``, oldest first, each once.
+
+        The document: a period with more than ``number`` readings answers with its newest ``number``, so ask
+        again for what is older than the oldest one received until an answer is not full.
+        """
+        name = f"{self.slug}:{self.account_key}:{serial}"
+        by_time: dict[int, _Row] = {}
+        while True:
+            number = limit or self.page_size
+            params = {"remote-serial": serial, "unixtime-to": end, "number": number, "temperature-unit": "C"}
+            if start is not None:
+                params["unixtime-from"] = start
+            body = self._call(PATH_DATA, params, name, DATA_REQUESTS_PER_MINUTE, 60.0)
+            page = _parse_data(body, self.label)
+            for row in page:
+                if (start is None or start <= row.unixtime) and row.unixtime <= end:
+                    by_time.setdefault(row.unixtime, row)
+            if limit or len(page) < number:
+                break
+            oldest = min(row.unixtime for row in page)
+            if start is not None and oldest <= start:
+                break
+            end = oldest - 1
+        return [by_time[t] for t in sorted(by_time)]
+
+    # -- HTTP with rate limits -------------------------------------------------------------------
+
+    def _call(self, path: str, params: dict, name: str, limit: int, period: float) -> Any:
+        body = {
+            "api-key": self.credential("api_key"),
+            "login-id": self.credential("login_id"),
+            "login-pass": self.credential("login_pass"),
+            **params,
+        }
+        attempt = 0
+        while True:
+            self._wait_for_budget(name)
+            self.rate_limiter.wait_turn(name, limit, period)
+            response = self.request(
+                "POST",
+                path,
+                json=body,
+                headers={"X-HTTP-Method-Override": "GET", "Accept": "application/json"},
+                ok_statuses=(200, 429),
+            )
+            self._read_budget(name, response)
+            if response.status_code == 200:
+                return self.json_body(response)
+            attempt += 1
+            wait = _header_number(response, "X-RateLimit-Reset") or _header_number(response, "Retry-After")
+            wait = max(1.0, wait or 2.0**attempt)
+            self.rate_limiter.block_for(name, wait)
+            if attempt > self.retries_after_429 or wait > self.max_wait:
+                raise RateLimited(
+                    f"{self.label}: rate limited, try again in {wait:.0f} s", status=429, retry_after=wait
+                )
+            logger.info("%s: rate limited on %s, waiting %.1f s", self.label, path, wait)
+            time.sleep(wait)
+
+    def _read_budget(self, name: str, response: requests.Response) -> None:
+        reset = _header_number(response, "X-RateLimit-Reset")
+        remaining = _header_number(response, "X-RateLimit-Remaining")
+        readings = _header_number(response, "X-RateLimit-Remaining-DataCount")
+        if reset is None or (remaining is None and readings is None):
+            return
+        self._budgets[name] = _Budget(
+            remaining=int(remaining) if remaining is not None else None,
+            remaining_readings=int(readings) if readings is not None else None,
+            until=time.monotonic() + reset,
+        )
+        if remaining == 0 or readings == 0:
+            # Tell every worker: this budget is spent until the window resets.
+            self.rate_limiter.block_for(name, reset)
+
+    def _wait_for_budget(self, name: str) -> None:
+        """Sleep until the window resets when the last headers said the budget is spent."""
+        budget = self._budgets.get(name)
+        if not budget or (budget.remaining != 0 and budget.remaining_readings != 0):
+            return
+        wait = budget.until - time.monotonic()
+        if wait <= 0:
+            return
+        if wait > self.max_wait:
+            raise RateLimited(
+                f"{self.label}: rate limit reached, try again in {wait:.0f} s", retry_after=wait
+            )
+        logger.info("%s: rate limit budget spent, waiting %.1f s", self.label, wait)
+        time.sleep(wait + 0.05)
+        self._budgets.pop(name, None)
+
+    def error_message(self, response: requests.Response) -> str:
+        """T&D errors: ``{"error": {"code": N, "message": "..."}}``."""
+        try:
+            body = response.json()
+        except ValueError:
+            return response.reason or ""
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            return f"{error.get('code')}: {error.get('message')}"
+        return super().error_message(response)
+
+
+@dataclass(frozen=True)
+class _Row:
+    unixtime: int
+    timestamp: datetime
+    data_id: int | None
+    values: tuple[tuple[str, float | None, str], ...]  # (channel key, value in C or %RH, error)
+
+
+def _parse_data(body: Any, label: str) -> list[_Row]:
+    """The rows of a /data answer; a shape we cannot read is a ParseError."""
+    if not isinstance(body, dict) or not isinstance(body.get("data", []), list):
+        raise ParseError(f"{label}: the data answer has no 'data' array")
+    listed = [c for c in body.get("channel") or [] if isinstance(c, dict)]
+    channels = []  # (key in the rows, unit, is a temperature) of the channels we monitor
+    for position, channel in enumerate(sorted(listed, key=lambda c: _number(c.get("num")) or 0)):
+        unit = str(channel.get("unit") or "")
+        quantity = quantity_for_unit(unit)
+        if quantity is not None:
+            channels.append((channel_key(position), unit, quantity == TEMPERATURE))
+    rows = []
+    for item in body.get("data") or []:
+        if not isinstance(item, dict):
+            raise ParseError(f"{label}: a data row is not an object")
+        unixtime = _number(item.get("unixtime"))
+        if unixtime is None:
+            raise ParseError(f"{label}: a data row has no unixtime")
+        data_id = _number(item.get("data-id"))
+        values = []
+        for key, unit, is_temperature in channels:
+            if key in item:
+                value, error = parse_value(item[key])
+                if is_temperature and value is not None:
+                    value = to_celsius(value, unit)
+                values.append((key, value, error))
+        unixtime = int(unixtime)
+        # NOTES.md [A]: unixtime is UTC epoch seconds.
+        timestamp = datetime.fromtimestamp(unixtime, UTC)
+        rows.append(_Row(unixtime, timestamp, int(data_id) if data_id else None, tuple(values)))
+    return rows
+
+
+def _gap(serial: str, previous: _Row | None, row: _Row) -> GapRecord | None:
+    """A break in data-id between two consecutive readings (data-id 0 means the model does not number)."""
+    if previous is None or not previous.data_id or not row.data_id:
+        return None
+    if row.data_id == previous.data_id + 1:
+        return None
+    if row.data_id > previous.data_id:
+        missing = row.data_id - previous.data_id - 1
+        reason = f"data-id jumped from {previous.data_id} to {row.data_id}: {missing} readings missing"
+    else:
+        reason = f"data-id restarted at {row.data_id} after {previous.data_id}: logger reset"
+    return GapRecord(serial, previous.timestamp, row.timestamp, reason)
+
+
+def _number(raw: Any) -> float | None:
+    """A finite number from a number or a numeric string (NOTES.md [C]: values arrive as strings)."""
+    if isinstance(raw, bool) or raw is None:
+        return None
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _header_number(response: requests.Response, name: str) -> float | None:
+    return _number(response.headers.get(name))
