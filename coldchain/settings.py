@@ -206,6 +206,10 @@ CELERY_TIMEZONE = "UTC"
 # -- Sync -------------------------------------------------------------------------------------------
 SYNC_BACKFILL_DAYS = envint("SYNC_BACKFILL_DAYS", 7, minimum=1)
 SYNC_OVERLAP_MINUTES = envint("SYNC_OVERLAP_MINUTES", 30, minimum=0)
+# A sync renews its account lock at every step; a crashed run's lock frees itself after this long.
+SYNC_LOCK_SECONDS = envint("SYNC_LOCK_SECONDS", 120, minimum=5)
+# Read timeout of vendor requests (seconds).
+VENDOR_READ_TIMEOUT = envint("VENDOR_READ_TIMEOUT", 30, minimum=1)
 # Base URLs in private and loopback ranges are refused unless this is on (the demo and tests turn it on).
 VENDOR_ALLOW_PRIVATE_URLS = envbool("VENDOR_ALLOW_PRIVATE_URLS", DEBUG)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.functions import TruncHour
 
-from monitoring.models import Channel, DataGap, Device, Position, Reading, VendorAlert
+from monitoring.models import Channel, DataGap, Device, Position, Reading, ReadingRollup, VendorAlert
 from vendors.clients.records import AlertRecord, GapRecord, PositionRecord, ReadingRecord
 
 
@@ -66,6 +67,7 @@ def ingest_readings(device: Device, records: Iterable[ReadingRecord]) -> NewRead
         else:
             new = _insert_readings_generic(rows)
         _update_latest(channels.values(), rows)
+        update_rollups(new)
     return new
 
 
@@ -118,6 +120,42 @@ def _insert_readings_generic(rows) -> NewReadings:
     for channel_id, timestamp in fresh:
         new.add(channel_id, 1, timestamp, timestamp)
     return new
+
+
+def update_rollups(new: NewReadings) -> None:
+    """Recompute the hourly rollups of the hours that got new readings (cost grows with new data only)."""
+    for channel_id, (first, last) in new.spans.items():
+        start = first.replace(minute=0, second=0, microsecond=0)
+        end = last.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        hours = (
+            Reading.objects.filter(channel_id=channel_id, timestamp__gte=start, timestamp__lt=end)
+            .annotate(hour=TruncHour("timestamp", tzinfo=UTC))
+            .values("hour")
+            .annotate(
+                minimum=Min("value"),
+                maximum=Max("value"),
+                total=Sum("value"),
+                count=Count("value"),
+                rows=Count("id"),
+            )
+        )
+        ReadingRollup.objects.bulk_create(
+            [
+                ReadingRollup(
+                    channel_id=channel_id,
+                    hour=h["hour"],
+                    minimum=h["minimum"],
+                    maximum=h["maximum"],
+                    total=h["total"] or 0.0,
+                    count=h["count"],
+                    errors=h["rows"] - h["count"],
+                )
+                for h in hours
+            ],
+            update_conflicts=True,
+            unique_fields=["channel", "hour"],
+            update_fields=["minimum", "maximum", "total", "count", "errors"],
+        )
 
 
 def _update_latest(channels: Iterable[Channel], rows) -> None:

@@ -242,3 +242,24 @@ def test_export_positions_writes_the_documented_columns(simulated):
         "speed_kmh",
     ]
     assert len(rows) == len(true_positions(simulator))
+
+
+@pytest.mark.django_db
+def test_ingest_keeps_hourly_rollups_that_match_the_readings(simulated):
+    from django.db.models import Count, Max, Min
+
+    from monitoring.models import ReadingRollup
+
+    simulator, account = simulated("thermotrack")
+    sync_account(account, since=SINCE, until=UNTIL)
+    sync_account(account, since=UNTIL - timedelta(hours=3), until=UNTIL)  # touches the last hours again
+    for rollup in ReadingRollup.objects.filter(channel__device__account=account)[:200]:
+        hour = Reading.objects.filter(
+            channel=rollup.channel, timestamp__gte=rollup.hour, timestamp__lt=rollup.hour + timedelta(hours=1)
+        ).aggregate(lo=Min("value"), hi=Max("value"), n=Count("value"))
+        assert (rollup.minimum, rollup.maximum, rollup.count) == (hour["lo"], hour["hi"], hour["n"])
+    numeric = Reading.objects.filter(channel__device__account=account, value__isnull=False).count()
+    assert (
+        sum(ReadingRollup.objects.filter(channel__device__account=account).values_list("count", flat=True))
+        == numeric
+    )

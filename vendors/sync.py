@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from monitoring.excursions import evaluate_new_readings
 from monitoring.ingest import NewReadings, ingest_alerts, ingest_gaps, ingest_positions, ingest_readings
 from monitoring.models import Channel, DeploymentGroup, Device, InstallationEvent
 from vendors.clients.base import VendorClient
@@ -34,7 +35,6 @@ from vendors.ratelimit import RateLimiter
 
 logger = logging.getLogger("vendors.sync")
 
-LOCK_DURATION = timedelta(minutes=15)  # longer than the task's hard time limit
 BATCH_SIZE = 5000  # records buffered before they are written
 
 
@@ -75,7 +75,7 @@ class AccountSessionStore:
 
 def make_client(account: VendorAccount) -> VendorClient:
     cls = account.client_class
-    return cls(
+    client = cls(
         base_url=account.base_url,
         credentials=account.credentials,
         timezone=account.timezone,
@@ -84,6 +84,8 @@ def make_client(account: VendorAccount) -> VendorClient:
         rate_limiter=RateLimiter(),
         account_key=str(account.pk),
     )
+    client.read_timeout = settings.VENDOR_READ_TIMEOUT
+    return client
 
 
 # -- the lock ---------------------------------------------------------------------------------------
@@ -182,7 +184,12 @@ def sync_account(
     """
     owner = acquire_lock(account)
     result = SyncResult(account=account.name)
-    progress = progress or (lambda *args, **kwargs: None)
+    report = progress or (lambda *args, **kwargs: None)
+
+    def progress(event, **info):
+        renew_lock(account, owner)
+        report(event, **info)
+
     try:
         _run(account, result, since, until, progress)
     except VendorError as exc:
@@ -191,6 +198,9 @@ def sync_account(
         raise
     finally:
         release_lock(account, owner)
+        # Whatever was stored, even by a run that failed halfway, is evaluated on event time.
+        if result.new_readings.count:
+            evaluate_new_readings(result.new_readings)
     if result.errors:
         _record_failure(account, VendorError("; ".join(result.errors)[:1000]))
     else:

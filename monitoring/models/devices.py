@@ -50,6 +50,14 @@ class Device(models.Model):
     latitude = models.FloatField(null=True, blank=True)
     longitude = models.FloatField(null=True, blank=True)
     driver = models.CharField(max_length=200, blank=True)
+    alarm_profile = models.ForeignKey(
+        "monitoring.AlarmProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="devices",
+        help_text="Alarm rules of this profile apply unless a nearer rule (group, device, channel) exists.",
+    )
     # Sync cursors: the last stored time of each stream (never past data that is not stored).
     readings_cursor = models.DateTimeField(null=True, blank=True, editable=False)
     positions_cursor = models.DateTimeField(null=True, blank=True, editable=False)
@@ -100,6 +108,25 @@ class Reading(models.Model):
     def __str__(self) -> str:
         shown = self.error or self.value
         return f"{self.channel} {self.timestamp:%Y-%m-%d %H:%M:%S} {shown}"
+
+
+class ReadingRollup(models.Model):
+    """Per channel and hour: min, max, sum and count of the numeric readings (kept at ingest), so charts of
+    long ranges read 24 rows a day instead of 1,440 and no peak is lost."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="rollups")
+    hour = models.DateTimeField()
+    minimum = models.FloatField(null=True)
+    maximum = models.FloatField(null=True)
+    total = models.FloatField(default=0.0)
+    count = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "hour"], name="unique_rollup")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.hour:%Y-%m-%d %H}:00"
 
 
 class Position(models.Model):
