@@ -91,17 +91,31 @@ def make_client(account: VendorAccount) -> VendorClient:
 # -- the lock ---------------------------------------------------------------------------------------
 
 
+def lock_duration() -> timedelta:
+    """How long a lock lives without a heartbeat: a crashed run's lock is free again after this."""
+    return timedelta(seconds=settings.SYNC_LOCK_SECONDS)
+
+
 def acquire_lock(account: VendorAccount) -> str:
     owner = uuid.uuid4().hex
     now = timezone.now()
     taken = (
         VendorAccount.objects.filter(pk=account.pk)
         .filter(Q(sync_lock_until__isnull=True) | Q(sync_lock_until__lt=now))
-        .update(sync_lock_owner=owner, sync_lock_until=now + LOCK_DURATION, last_sync_started_at=now)
+        .update(sync_lock_owner=owner, sync_lock_until=now + lock_duration(), last_sync_started_at=now)
     )
     if not taken:
         raise AccountBusy(f"{account.name} is being synced by another worker")
     return owner
+
+
+def renew_lock(account: VendorAccount, owner: str) -> None:
+    """The heartbeat of a run: keeps the lock while work goes on. A run that lost its lock stops."""
+    kept = VendorAccount.objects.filter(pk=account.pk, sync_lock_owner=owner).update(
+        sync_lock_until=timezone.now() + lock_duration()
+    )
+    if not kept:
+        raise AccountBusy(f"{account.name}: the sync lock was taken over (this run was too slow)")
 
 
 def release_lock(account: VendorAccount, owner: str) -> None:
