@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from monitoring import views
+from monitoring.views import pages as views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
