@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
 
@@ -72,29 +72,67 @@ def ingest_readings(device: Device, records: Iterable[ReadingRecord]) -> NewRead
 
 
 def _insert_readings_postgresql(rows) -> NewReadings:
-    new = NewReadings()
+    """COPY into a staging table, then INSERT ... ON CONFLICT DO NOTHING into the readings.
+
+    Fast path: when no stored reading of these channels falls in the batch's time span (a first
+    backfill), the batch is COPYed straight into the readings table, in a savepoint; should a reading
+    slip in meanwhile, the unique index refuses it and the staging path runs instead.
+    """
+    by_channel: dict[int, list[datetime]] = {}
+    for channel_id, timestamp in rows:
+        by_channel.setdefault(channel_id, []).append(timestamp)
+    spans = {channel_id: (min(stamps), max(stamps)) for channel_id, stamps in by_channel.items()}
     with connection.cursor() as cursor:
+        if not _any_stored(cursor, spans):
+            try:
+                with transaction.atomic():
+                    _copy(cursor, "monitoring_reading", rows)
+            except IntegrityError:
+                pass
+            else:
+                new = NewReadings()
+                for channel_id, (first, last) in spans.items():
+                    new.add(channel_id, len(by_channel[channel_id]), first, last)
+                return new
+        return _insert_via_staging(cursor, rows)
+
+
+def _any_stored(cursor, spans) -> bool:
+    for channel_id, (first, last) in spans.items():
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS reading_staging "
-            "(channel_id bigint, timestamp timestamptz, value double precision, error varchar(100)) "
-            "ON COMMIT DELETE ROWS"
+            "SELECT EXISTS (SELECT 1 FROM monitoring_reading WHERE channel_id = %s AND timestamp BETWEEN %s AND %s)",
+            [channel_id, first, last],
         )
-        with cursor.cursor.copy(
-            "COPY reading_staging (channel_id, timestamp, value, error) FROM STDIN"
-        ) as copy:
-            for (channel_id, timestamp), (value, error) in rows.items():
-                copy.write_row((channel_id, timestamp, value, error))
-        cursor.execute(
-            "WITH inserted AS ("
-            " INSERT INTO monitoring_reading (channel_id, timestamp, value, error)"
-            " SELECT channel_id, timestamp, value, error FROM reading_staging"
-            " ON CONFLICT (channel_id, timestamp) DO NOTHING"
-            " RETURNING channel_id, timestamp)"
-            " SELECT channel_id, count(*), min(timestamp), max(timestamp) FROM inserted GROUP BY channel_id"
-        )
-        for channel_id, count, first, last in cursor.fetchall():
-            new.add(channel_id, count, first, last)
-        cursor.execute("TRUNCATE reading_staging")
+        if cursor.fetchone()[0]:
+            return True
+    return False
+
+
+def _copy(cursor, table: str, rows) -> None:
+    with cursor.cursor.copy(f"COPY {table} (channel_id, timestamp, value, error) FROM STDIN") as copy:
+        for (channel_id, timestamp), (value, error) in rows.items():
+            copy.write_row((channel_id, timestamp, value, error))
+
+
+def _insert_via_staging(cursor, rows) -> NewReadings:
+    new = NewReadings()
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS reading_staging "
+        "(channel_id bigint, timestamp timestamptz, value double precision, error varchar(100)) "
+        "ON COMMIT DELETE ROWS"
+    )
+    _copy(cursor, "reading_staging", rows)
+    cursor.execute(
+        "WITH inserted AS ("
+        " INSERT INTO monitoring_reading (channel_id, timestamp, value, error)"
+        " SELECT channel_id, timestamp, value, error FROM reading_staging"
+        " ON CONFLICT (channel_id, timestamp) DO NOTHING"
+        " RETURNING channel_id, timestamp)"
+        " SELECT channel_id, count(*), min(timestamp), max(timestamp) FROM inserted GROUP BY channel_id"
+    )
+    for channel_id, count, first, last in cursor.fetchall():
+        new.add(channel_id, count, first, last)
+    cursor.execute("TRUNCATE reading_staging")
     return new
 
 

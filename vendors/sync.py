@@ -35,7 +35,7 @@ from vendors.ratelimit import RateLimiter
 
 logger = logging.getLogger("vendors.sync")
 
-BATCH_SIZE = 5000  # records buffered before they are written
+BATCH_SIZE = 20_000  # records buffered before they are written (one transaction each)
 
 
 class AccountBusy(Exception):
@@ -191,10 +191,12 @@ def sync_account(
     since: datetime | None = None,
     until: datetime | None = None,
     progress: Callable[..., None] | None = None,
+    device_ids: list[str] | None = None,
 ) -> SyncResult:
     """Sync one account. Raises ``AccountBusy``, or the vendor's error after recording it on the account.
 
-    ``since``/``until`` override the cursors (the CLI's ``--since``/``--until``).
+    ``since``/``until`` override the cursors (the CLI's ``--since``/``--until``); ``device_ids`` (the
+    vendor's ids) limits the run to those devices and skips the account's alerts.
     """
     owner = acquire_lock(account)
     result = SyncResult(account=account.name)
@@ -205,7 +207,7 @@ def sync_account(
         report(event, **info)
 
     try:
-        _run(account, result, since, until, progress)
+        _run(account, result, since, until, progress, device_ids)
     except VendorError as exc:
         _record_failure(account, exc)
         result.errors.append(str(exc))
@@ -222,7 +224,7 @@ def sync_account(
     return result
 
 
-def _run(account, result, since, until, progress) -> None:
+def _run(account, result, since, until, progress, device_ids=None) -> None:
     client = make_client(account)
     now = timezone.now()
     until = min(until or now, now)
@@ -230,6 +232,8 @@ def _run(account, result, since, until, progress) -> None:
     backfill = timedelta(days=account.backfill_days or settings.SYNC_BACKFILL_DAYS)
 
     infos = client.devices()
+    if device_ids is not None:
+        infos = [info for info in infos if info.vendor_id in device_ids]
     devices = {}
     for info in infos:
         devices[info.vendor_id] = (upsert_device(account, info), info)
@@ -249,7 +253,19 @@ def _run(account, result, since, until, progress) -> None:
             logger.warning("%s: device %s: %s", account.name, device.vendor_id, exc)
             result.errors.append(f"{device.name}: {exc}")
 
-    alert_start = since or (account.alerts_cursor - overlap if account.alerts_cursor else until - backfill)
+    if device_ids is None:
+        _sync_alerts(
+            client,
+            account,
+            devices,
+            result,
+            since or (account.alerts_cursor - overlap if account.alerts_cursor else until - backfill),
+            until,
+        )
+    progress("done", account=account, result=result)
+
+
+def _sync_alerts(client, account, devices, result, alert_start, until) -> None:
     try:
         by_vendor_id = {vid: d for vid, (d, _) in devices.items()}
         alerts = list(client.alerts(alert_start, until))
@@ -263,7 +279,6 @@ def _run(account, result, since, until, progress) -> None:
     except VendorError as exc:
         logger.warning("%s: alerts: %s", account.name, exc)
         result.errors.append(f"alerts: {exc}")
-    progress("done", account=account, result=result)
 
 
 def _sync_device(client, device, info, start, until, result, progress) -> None:

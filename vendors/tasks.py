@@ -10,6 +10,7 @@ import logging
 import random
 
 from celery import shared_task
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -56,6 +57,10 @@ def sync_account(self, account_id: int) -> dict:
     try:
         result = run_sync(account)
     except AccountBusy:
+        # Another run holds the lock: fine for a beat run (that run does the work), but a task handed
+        # over after its worker died must not be lost while the dead run's lock expires.
+        if self.request.delivery_info and self.request.delivery_info.get("redelivered"):
+            raise self.retry(countdown=settings.SYNC_LOCK_SECONDS, max_retries=MAX_RETRIES) from None
         return {"account": account_id, "status": "busy"}
     except AuthenticationError:
         # Permanent: the account is marked as needing attention; a person must fix the credentials.
