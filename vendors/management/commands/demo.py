@@ -25,6 +25,10 @@ from vendors.simulators import SLUGS
 DEMO_USER = "demo"
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Run the whole product with the vendor simulators (web, worker, beat) until Ctrl-C."
 
@@ -35,6 +39,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, port, simulator_port, **options):
+        # A polite stop (kill, a closed terminal) stops the children like Ctrl-C does.
+        for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(stop_signal, _interrupt)
         call_command("migrate", interactive=False, verbosity=0)
         password = self.demo_user()
         children: list[subprocess.Popen] = []

@@ -1,0 +1,68 @@
+"""``make demo`` runs the whole product on embedded defaults, and Ctrl-C stops every child process."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_demo_serves_the_dashboard_and_ctrl_c_stops_everything(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL")}
+    env["COLDCHAIN_DATA_DIR"] = str(tmp_path)  # embedded defaults: SQLite file, file-system broker
+    port, simulator_port = free_port(), free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--port", str(port), "--simulator-port", str(simulator_port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output = []
+    try:
+        for line in demo.stdout:
+            output.append(line)
+            if "Ctrl-C" in line:
+                break
+        text = "".join(output)
+        password = re.search(r"Log in as 'demo' with password '([^']+)'", text).group(1)
+        session = requests.Session()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                login = session.get(f"http://127.0.0.1:{port}/login/", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, text
+                time.sleep(0.3)
+        assert login.status_code == 200
+        answer = session.post(
+            f"http://127.0.0.1:{port}/login/",
+            data={"username": "demo", "password": password, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+            headers={"Referer": f"http://127.0.0.1:{port}/login/"},
+            timeout=10,
+        )
+        assert answer.status_code == 200 and "Overview" in answer.text
+    finally:
+        children = [int(pid) for pid in subprocess.run(
+            ["pgrep", "-P", str(demo.pid)], capture_output=True, text=True).stdout.split()]
+        demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        demo.wait(timeout=60)
+    assert len(children) == 4, "simulators, web server, worker and beat"
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower(), (
+            f"child {pid} outlived the demo"
+        )
+    assert demo.returncode == 0
