@@ -263,3 +263,26 @@ def test_ingest_keeps_hourly_rollups_that_match_the_readings(simulated):
         sum(ReadingRollup.objects.filter(channel__device__account=account).values_list("count", flat=True))
         == numeric
     )
+
+
+@pytest.mark.django_db
+def test_removing_an_account_purges_its_readings_on_purpose(simulated):
+    _, account = simulated("thingsee")
+    sync_account(account, since=UNTIL - timedelta(hours=2), until=UNTIL)
+    assert Reading.objects.filter(channel__device__account=account).exists()
+    call_command("accounts", "remove", account.name, stdout=io.StringIO())
+    assert not Reading.objects.exists()
+    assert not Device.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("slug", SLUGS)
+def test_copied_devices_sync_like_the_originals(slug, world, serve):
+    base = len(simulator_class(slug)(world=world).devices)
+    simulator = simulator_class(slug)(world=world, copies=3)
+    assert len({d.vendor_id for d in simulator.devices}) == 3 * base
+    account = make_account(serve(simulator), slug)
+    since = UNTIL - timedelta(hours=3)
+    assert sync_account(account, since=since, until=UNTIL).ok
+    assert Device.objects.filter(account=account).count() == 3 * base
+    assert stored_readings(account) == true_readings(simulator, since, UNTIL)

@@ -28,11 +28,25 @@ def simulator_class(slug: str) -> type[VendorSimulator]:
 
 
 def build_simulators(
-    slugs: list[str] | tuple[str, ...] = SLUGS, world: World | None = None, faults: str | None = None
+    slugs: list[str] | tuple[str, ...] = SLUGS,
+    world: World | None = None,
+    faults: str | None = None,
+    devices_per_vendor: int = 0,
 ) -> list[VendorSimulator]:
-    """One simulator per slug, sharing one world; ``faults`` as ``Faults.parse`` reads it."""
+    """One simulator per slug, sharing one world; ``faults`` as ``Faults.parse`` reads it.
+
+    ``devices_per_vendor`` (for load tests) copies each vendor's devices until it has at least that many.
+    """
     world = world or World()
-    return [simulator_class(slug)(world=world, faults=Faults.parse(faults)) for slug in slugs]
+    simulators = []
+    for slug in slugs:
+        cls = simulator_class(slug)
+        copies = 1
+        if devices_per_vendor:
+            base = len(cls(world=world).devices)
+            copies = max(1, -(-devices_per_vendor // base))
+        simulators.append(cls(world=world, faults=Faults.parse(faults), copies=copies))
+    return simulators
 
 
 __all__ = [

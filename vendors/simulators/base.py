@@ -8,6 +8,7 @@ around ``dispatch`` so each vendor only says how its errors look.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from datetime import datetime
@@ -23,10 +24,14 @@ class VendorSimulator:
     slug: str = ""  # registry key, also the path prefix: http://host:port/<slug>
     timezone: str = "UTC"  # the account time zone the vendor's wall-clock times are in
 
-    def __init__(self, world: World | None = None, faults: Faults | None = None):
+    def __init__(self, world: World | None = None, faults: Faults | None = None, copies: int = 1):
         self.world = world or World()
         self.faults = faults or Faults()
         self.devices: list[SimDevice] = self.build_devices()
+        if copies > 1:  # many devices, for load tests and benchmarks
+            originals = list(self.devices)
+            self.devices += [self.copy_device(device, k) for k in range(1, copies) for device in originals]
+        self._by_id = {device.vendor_id: device for device in self.devices}
         self.requests_served = 0
 
     # -- to implement ----------------------------------------------------------------------------
@@ -46,13 +51,20 @@ class VendorSimulator:
         """An error in the vendor's own shape (the status code and body the vendor sends)."""
         return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
 
+    def copy_device(self, device: SimDevice, k: int) -> SimDevice:
+        """The k-th copy of a device: the same behaviour with its own id (so its own phases) and name."""
+        return dataclasses.replace(
+            device, vendor_id=self.copy_id(device.vendor_id, k), name=f"{device.name} ({k + 1})"
+        )
+
+    def copy_id(self, vendor_id: str, k: int) -> str:
+        """The id of the k-th copy; numeric ids by default, vendors with other ids override."""
+        return str(int(vendor_id) + k * 100_000)
+
     # -- truth -----------------------------------------------------------------------------------
 
     def device(self, vendor_id: str) -> SimDevice | None:
-        for device in self.devices:
-            if device.vendor_id == str(vendor_id):
-                return device
-        return None
+        return self._by_id.get(str(vendor_id))
 
     def truth_readings(self, vendor_id: str, start: datetime, end: datetime) -> list[TruthReading]:
         """Every reading the vendor holds for a device with start <= time <= end (UTC), oldest first."""

@@ -116,6 +116,7 @@ class TandDSimulator(VendorSimulator):
         world=None,
         faults=None,
         *,
+        copies: int = 1,
         data_requests_per_window: int = 20,  # /v1/devices/data, per device
         data_request_window: float = 60.0,
         data_readings_per_window: int = 160_000,  # readings per device
@@ -125,7 +126,7 @@ class TandDSimulator(VendorSimulator):
         latest_requests_per_window: int = 60,  # /v1/devices/latest-data, per device [C]
         latest_request_window: float = 60.0,
     ):
-        super().__init__(world=world, faults=faults)
+        super().__init__(world=world, faults=faults, copies=copies)
         self.data_requests_per_window = data_requests_per_window
         self.data_request_window = data_request_window
         self.data_readings_per_window = data_readings_per_window

@@ -68,10 +68,10 @@ class ThermotrackSimulator(VendorSimulator):
     slug = "thermotrack"
     timezone = "Europe/Paris"
 
-    def __init__(self, world=None, faults=None, max_records: int = MAX_RECORDS):
+    def __init__(self, world=None, faults=None, max_records: int = MAX_RECORDS, copies: int = 1):
         self.max_records = max_records
         self.tz = ZoneInfo(self.timezone)
-        super().__init__(world=world, faults=faults)
+        super().__init__(world=world, faults=faults, copies=copies)
 
     # -- devices and credentials ----------------------------------------------------------------
 

@@ -127,10 +127,11 @@ class ThingseeSimulator(VendorSimulator):
         world: World | None = None,
         faults: Faults | None = None,
         *,
+        copies: int = 1,
         token_lifetime: float = TOKEN_LIFETIME,
         token_clock: Callable[[], float] = time.monotonic,
     ):
-        super().__init__(world=world, faults=faults)
+        super().__init__(world=world, faults=faults, copies=copies)
         self.token_lifetime = token_lifetime
         self.token_clock = token_clock
         self.zone = ZoneInfo(self.timezone)
@@ -315,6 +316,10 @@ class ThingseeSimulator(VendorSimulator):
             for d in self.devices
             if any(to is None for spans in self.alerts_of(d, now, now).values() for _, to in spans)
         ]
+
+    def copy_id(self, vendor_id: str, k: int) -> str:
+        """Copies of a thing get tuids of the same shape: two digits of the tuid number the copy."""
+        return f"{vendor_id[:4]}{k:02d}{vendor_id[6:]}"
 
     def group_of(self, tuid: str) -> str:
         with self._lock:

@@ -98,6 +98,7 @@ class TrackGPSSimulator(VendorSimulator):
         world=None,
         faults=None,
         *,
+        copies: int = 1,
         events_per_page: int = EVENTS_PER_PAGE,
         max_history_days: float | None = MAX_HISTORY_DAYS,
     ):
@@ -112,7 +113,7 @@ class TrackGPSSimulator(VendorSimulator):
         self._event_cache: dict[tuple, list[dict]] = {}
         self.logins = 0  # successful logins, for tests
         self.seen_params: list[dict[str, str]] = []  # query parameters of every API call, for tests
-        super().__init__(world=world, faults=faults)
+        super().__init__(world=world, faults=faults, copies=copies)
 
     # -- devices ---------------------------------------------------------------------------------
 
@@ -311,7 +312,7 @@ class TrackGPSSimulator(VendorSimulator):
         ]
         sensors_data.append({"id": device.extra["ignition"], "value": "Off" if state["stopped"] else "On"})
         return {
-            "id": (t - WORLD_START) * 10 + self.devices.index(device),
+            "id": (t - WORLD_START) * 10_000 + self.device_number(device),
             "device_id": int(device.vendor_id),
             "lat": pos.latitude,
             "lng": pos.longitude,
@@ -335,6 +336,12 @@ class TrackGPSSimulator(VendorSimulator):
             if driver[4] == device.vendor_id:
                 return driver
         return None
+
+    def device_number(self, device: SimDevice) -> int:
+        """The device's place in the list: part of the ids of its points, events and services."""
+        if not hasattr(self, "_numbers"):
+            self._numbers = {d.vendor_id: n for n, d in enumerate(self.devices)}
+        return self._numbers[device.vendor_id]
 
     def device_item(self, device: SimDevice) -> dict:
         t = self.last_time(device)
@@ -513,7 +520,9 @@ class TrackGPSSimulator(VendorSimulator):
         pos = self.world.position(device, t)
         return {
             # unique: one reading per device per two minutes, one digit per device and per type
-            "id": ((t - WORLD_START) // 60) * 100 + self.devices.index(device) * 10 + EVENT_TYPES.index(kind),
+            "id": ((t - WORLD_START) // 60) * 100_000
+            + self.device_number(device) * 10
+            + EVENT_TYPES.index(kind),
             "device_id": int(device.vendor_id),
             "device_name": device.name,
             "type": kind,
@@ -686,7 +695,7 @@ class TrackGPSSimulator(VendorSimulator):
         next_due = (now // 86400 + 30 + int(device.vendor_id) % 7) * 86400
         items = [
             {
-                "id": 700 + self.devices.index(device),
+                "id": 700 + self.device_number(device),
                 "device_id": int(device.vendor_id),
                 "name": "Servis unit pendingin",
                 "expiration_by": "days",

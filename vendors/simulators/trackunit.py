@@ -153,11 +153,12 @@ class TrackunitSimulator(VendorSimulator):
         world=None,
         faults=None,
         *,
+        copies: int = 1,
         rate_limit: int = RATE_LIMIT,
         rate_period: float = RATE_PERIOD,
         max_span: timedelta = MAX_SPAN,
     ):
-        super().__init__(world=world, faults=faults)
+        super().__init__(world=world, faults=faults, copies=copies)
         self.rate_limit = rate_limit
         self.rate_period = rate_period
         self.max_span = max_span

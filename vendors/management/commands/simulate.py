@@ -26,10 +26,18 @@ class Command(BaseCommand):
             "--faults", default="", help="e.g. latency=0.2,error_rate=0.1,credentials=revoked"
         )
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--devices-per-vendor",
+            type=int,
+            default=0,
+            help="copy each vendor's devices to at least this many",
+        )
 
-    def handle(self, *args, host, port, vendors, faults, seed, **options):
+    def handle(self, *args, host, port, vendors, faults, seed, devices_per_vendor, **options):
         try:
-            simulators = build_simulators(vendors, world=World(seed=seed), faults=faults)
+            simulators = build_simulators(
+                vendors, world=World(seed=seed), faults=faults, devices_per_vendor=devices_per_vendor
+            )
         except ValueError as exc:
             raise CommandError(f"--faults: {exc}") from None
         try:
