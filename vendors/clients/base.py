@@ -191,7 +191,7 @@ class VendorClient:
         """The vendor's own error text from an error response; vendors override for their shape."""
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return response.text[:200].strip() or response.reason or ""
         if isinstance(body, dict):
             for key in ("message", "error", "errors", "responseStatus"):
@@ -204,7 +204,7 @@ class VendorClient:
         """The response's JSON, or ``ParseError`` (malformed or truncated)."""
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             raise ParseError(f"{self.label}: the answer is not valid JSON") from None
 
 

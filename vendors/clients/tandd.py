@@ -103,7 +103,9 @@ def quantity_for_unit(unit: str) -> str | None:
 def to_celsius(value: float, unit: str) -> float:
     """A temperature in Celsius: /data is asked in C, but a value still in F is converted, never kept."""
     if str(unit or "").strip().replace("°", "").upper() == "F":
-        return round((value - 32) * 5 / 9, 2)
+        celsius = round((value - 32) * 5 / 9, 2)
+        # (value - 32) * 5 overflows for a value near the float maximum: divide first there.
+        return celsius if math.isfinite(celsius) else round((value - 32) / 9 * 5, 2)
     return value
 
 
@@ -184,7 +186,7 @@ class TandDClient(VendorClient):
 
     def _device(self, item: dict) -> DeviceInfo:
         channels, current = [], {}
-        listed = [c for c in item.get("channel") or [] if isinstance(c, dict)]
+        listed = [c for c in _list(item.get("channel")) if isinstance(c, dict)]
         for position, channel in enumerate(sorted(listed, key=lambda c: _number(c.get("num")) or 0)):
             quantity = quantity_for_unit(channel.get("unit"))
             if quantity is None:
@@ -206,7 +208,7 @@ class TandDClient(VendorClient):
             channels=tuple(channels),
             group=str(group["name"]) if group.get("name") else None,
             battery=battery_percent(item.get("battery")),
-            last_seen=datetime.fromtimestamp(last, UTC) if last else None,
+            last_seen=_utc(last) if last else None,
             extra={
                 "model": str(item.get("model") or ""),
                 "rssi": _number(item.get("rssi")),
@@ -314,7 +316,7 @@ class TandDClient(VendorClient):
         """T&D errors: ``{"error": {"code": N, "message": "..."}}``."""
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return response.reason or ""
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):
@@ -334,7 +336,7 @@ def _parse_data(body: Any, label: str) -> list[_Row]:
     """The rows of a /data answer; a shape we cannot read is a ParseError."""
     if not isinstance(body, dict) or not isinstance(body.get("data", []), list):
         raise ParseError(f"{label}: the data answer has no 'data' array")
-    listed = [c for c in body.get("channel") or [] if isinstance(c, dict)]
+    listed = [c for c in _list(body.get("channel")) if isinstance(c, dict)]
     channels = []  # (key in the rows, unit, is a temperature) of the channels we monitor
     for position, channel in enumerate(sorted(listed, key=lambda c: _number(c.get("num")) or 0)):
         unit = str(channel.get("unit") or "")
@@ -358,7 +360,9 @@ def _parse_data(body: Any, label: str) -> list[_Row]:
                 values.append((key, value, error))
         unixtime = int(unixtime)
         # NOTES.md [A]: unixtime is UTC epoch seconds.
-        timestamp = datetime.fromtimestamp(unixtime, UTC)
+        timestamp = _utc(unixtime)
+        if timestamp is None:
+            raise ParseError(f"{label}: a data row's unixtime is out of range")
         rows.append(_Row(unixtime, timestamp, int(data_id) if data_id else None, tuple(values)))
     return rows
 
@@ -383,9 +387,22 @@ def _number(raw: Any) -> float | None:
         return None
     try:
         number = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past the float range
         return None
     return number if math.isfinite(number) else None
+
+
+def _utc(seconds: float) -> datetime | None:
+    """The UTC instant of epoch seconds, or None past the years datetime can hold."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _list(value: Any) -> list:
+    """A JSON array, or an empty list for anything else (a channel list sent as null, a number...)."""
+    return value if isinstance(value, list) else []
 
 
 def _header_number(response: requests.Response, name: str) -> float | None:

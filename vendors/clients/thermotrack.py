@@ -340,7 +340,10 @@ class _WallClockToUTC:
         elif self.previous is not None and wall <= self.previous:
             self.fold = 1
         self.previous = wall
-        return wall.replace(tzinfo=self.timezone, fold=self.fold).astimezone(UTC)
+        try:
+            return wall.replace(tzinfo=self.timezone, fold=self.fold).astimezone(UTC)
+        except OverflowError:  # its UTC instant falls outside the years 1 to 9999
+            raise ParseError(f"Thermotrack Webserve: DateTime out of range {str(text)[:40]!r}") from None
 
 
 def _repeated_span(timezone, wall: datetime) -> tuple[datetime, datetime] | None:

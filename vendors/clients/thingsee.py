@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -61,6 +62,8 @@ UNASSIGNED = "unassigned"
 # [A] Alert times: "YYYY-MM-DDTHH:MM:SS" without a zone, wall-clock time in the account's zone (NOTES.md).
 ALERT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+
 # Only the rate limiter's "blocked" state is used: Thingsee documents no limit, but a 429 is honoured.
 DEFAULT_RETRY_AFTER = 30.0
 
@@ -73,13 +76,10 @@ def parse_measurement(raw: Any) -> tuple[float | None, str]:
     """
     if isinstance(raw, bool) or raw is None:
         return None, json.dumps(raw)
-    if isinstance(raw, int | float):
-        value = float(raw)
-    else:
-        try:
-            value = float(str(raw).strip())
-        except ValueError:
-            return None, str(raw)
+    try:
+        value = float(raw) if isinstance(raw, int | float) else float(str(raw).strip())
+    except (ValueError, OverflowError):  # OverflowError: an integer past the float range
+        return None, str(raw)
     if not math.isfinite(value):
         return None, str(raw)
     return value, ""
@@ -91,7 +91,7 @@ def parse_epoch(raw: Any) -> int | None:
         return None
     try:
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return int(value) if math.isfinite(value) else None
 
@@ -126,7 +126,8 @@ class ThingseeClient(VendorClient):
         response = self._send("POST", "/auth/client-token", json=self._credentials)
         data = self._data(response, dict)
         token = data.get("token")
-        if not isinstance(token, str) or not token:
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            # Not even a token an HTTP header can carry (RFC 6750 uses visible ASCII only).
             raise ParseError(f"{self.label}: the token answer holds no token")
         self.session_store.save({"token": token, "expires_at": created + TOKEN_LIFETIME})
         logger.info("%s: new access token", self.label)
@@ -168,7 +169,7 @@ class ThingseeClient(VendorClient):
         """The vendor's words: ``{"error": {"code", "message"}}`` (or a plain message, as a fallback)."""
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return response.text[:200].strip() or response.reason or ""
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict) and isinstance(error.get("message"), str):
@@ -221,7 +222,7 @@ class ThingseeClient(VendorClient):
                     group=group,
                     installation_status=status if isinstance(status, str) else None,
                     battery=parse_number(info.get("battery_level")),
-                    last_seen=datetime.fromtimestamp(last_seen, tz=UTC) if last_seen is not None else None,
+                    last_seen=_utc(last_seen) if last_seen is not None else None,
                     latitude=parse_number(location.get("lat")),
                     longitude=parse_number(location.get("lon")),
                     extra={k: info[k] for k in ("gateway_tuid", "version") if isinstance(info.get(k), str)},
@@ -299,7 +300,10 @@ class ThingseeClient(VendorClient):
             local = datetime.strptime(text.strip(), ALERT_TIME_FORMAT)
         except ValueError:
             raise ParseError(f"{self.label}: unreadable alert time") from None
-        return local.replace(tzinfo=self.timezone).astimezone(UTC)
+        try:
+            return local.replace(tzinfo=self.timezone).astimezone(UTC)
+        except OverflowError:  # its UTC instant falls outside the years 1 to 9999
+            raise ParseError(f"{self.label}: unreadable alert time") from None
 
     def thing_alerts(self, tuid: str, since: datetime, until: datetime) -> list[AlertRecord]:
         params = {"from": math.floor(since.timestamp()), "to": math.ceil(until.timestamp())}
@@ -380,5 +384,13 @@ class ThingseeClient(VendorClient):
 
 
 def _segment(value: str) -> str:
-    """A tuid or group id as one path segment."""
-    return quote(str(value), safe="")
+    """A tuid or group id as one path segment (a lone surrogate from a JSON escape is sent as is)."""
+    return quote(str(value), safe="", errors="surrogatepass")
+
+
+def _utc(seconds: int) -> datetime | None:
+    """The UTC instant of epoch seconds, or None past the years datetime can hold."""
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None

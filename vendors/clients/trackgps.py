@@ -98,7 +98,10 @@ def parse_measurement(value: Any) -> tuple[float | None, str]:
     if isinstance(value, bool):
         return None, str(value)
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past the float range: not a finite number
+            return None, str(value)[:100]
     elif isinstance(value, str) and (match := _NUMBER.match(value)):
         number = float(match.group(1))
     else:
@@ -111,6 +114,14 @@ def parse_measurement(value: Any) -> tuple[float | None, str]:
 def _number(value: Any) -> float | None:
     number, error = parse_measurement(value)
     return None if error else number
+
+
+def _utc(seconds: float) -> datetime | None:
+    """The UTC instant of epoch seconds, or None past the years datetime can hold."""
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 class TrackGPSClient(VendorClient):
@@ -133,7 +144,10 @@ class TrackGPSClient(VendorClient):
                 naive = datetime.strptime(text.strip(), fmt)
             except ValueError:
                 continue
-            return naive.replace(tzinfo=self.timezone).astimezone(UTC)
+            try:
+                return naive.replace(tzinfo=self.timezone).astimezone(UTC)
+            except OverflowError:  # its UTC instant falls outside the years 1 to 9999
+                break
         raise ParseError(f"{self.label}: unreadable time {text[:30]!r}")
 
     def wall_clock(self, instant: datetime) -> datetime:
@@ -146,7 +160,8 @@ class TrackGPSClient(VendorClient):
         response = self._send("POST", "/api/login", data=form)  # in the body, never in the URL
         body = self.json_body(response)
         value = body.get(SESSION_KEY) if isinstance(body, dict) else None
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value or not value.isprintable():
+            # (not printable: a lone surrogate or a control character no query string can carry)
             if isinstance(body, dict) and str(body.get("status")) == "0":
                 raise AuthenticationError(f"{self.label}: credentials refused")
             raise ParseError(f"{self.label}: the login answer holds no user_api_hash")
@@ -216,9 +231,11 @@ class TrackGPSClient(VendorClient):
             raise ParseError(f"{self.label}: a device without an id")
         vendor_id = str(item["id"])
         channels = []
-        for sensor in item.get("sensors") or []:
+        sensors = item.get("sensors")
+        for sensor in sensors if isinstance(sensors, list) else []:
             if (
                 isinstance(sensor, dict)
+                and isinstance(sensor.get("type"), str)
                 and sensor.get("type") in SENSOR_QUANTITIES
                 and sensor.get("id") is not None
             ):
@@ -242,7 +259,7 @@ class TrackGPSClient(VendorClient):
             kind="vehicle",  # GPSWOX tracks vehicles
             channels=tuple(channels),
             group=group,
-            last_seen=datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None,
+            last_seen=_utc(timestamp) if timestamp else None,
             latitude=lat if has_position else None,
             longitude=lng if has_position else None,
             driver=driver,

@@ -70,13 +70,16 @@ def parse_time(value: Any, tz) -> datetime | None:
         )
     except ValueError:
         return None
-    if zone is None:
-        return dt.replace(tzinfo=tz).astimezone(UTC)
     if zone == "Z":
         return dt.replace(tzinfo=UTC)
-    sign = 1 if zone[0] == "+" else -1
-    digits = zone[1:].replace(":", "")
-    return (dt - sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))).replace(tzinfo=UTC)
+    try:  # OverflowError: a time whose UTC instant falls outside the years 1 to 9999
+        if zone is None:
+            return dt.replace(tzinfo=tz).astimezone(UTC)
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        return (dt - sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))).replace(tzinfo=UTC)
+    except OverflowError:
+        return None
 
 
 def format_time(dt: datetime) -> str:
@@ -98,7 +101,10 @@ def parse_measurement(raw: Any) -> tuple[float | None, str] | None:
     if isinstance(raw, bool):
         return None, str(raw).lower()
     if isinstance(raw, int | float):
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:  # an integer past the float range
+            value = math.inf if raw > 0 else -math.inf
         return (value, "") if math.isfinite(value) else (None, _error_text(value))
     if isinstance(raw, str):
         text = raw.strip()
@@ -124,7 +130,7 @@ def parse_number(raw: Any) -> float | None:
         return None
     try:
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return value if math.isfinite(value) else None
 
@@ -229,7 +235,7 @@ class TrackunitClient(VendorClient):
     def error_message(self, response: requests.Response) -> str:
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return response.text[:200].strip() or response.reason or ""
         status = body.get("responseStatus") if isinstance(body, dict) else None
         if isinstance(status, dict):
@@ -342,7 +348,8 @@ class TrackunitClient(VendorClient):
 
 def _status_text(status: dict) -> str:
     parts = [str(status.get(k)) for k in ("errorCode", "message") if status.get(k)]
-    for error in status.get("errors") or []:
+    errors = status.get("errors")
+    for error in errors if isinstance(errors, list) else []:
         if isinstance(error, dict) and error.get("fieldName"):
             parts.append(f"field {error.get('fieldName')}")
     return ": ".join(parts[:2]) + (f" ({', '.join(parts[2:])})" if parts[2:] else "")
