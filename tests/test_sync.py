@@ -279,10 +279,23 @@ def test_removing_an_account_purges_its_readings_on_purpose(simulated):
 @pytest.mark.parametrize("slug", SLUGS)
 def test_copied_devices_sync_like_the_originals(slug, world, serve):
     base = len(simulator_class(slug)(world=world).devices)
+    simulator = simulator_class(slug)(world=world, copies=50)
+    assert len({d.vendor_id for d in simulator.devices}) == 50 * base  # every copy has its own id
     simulator = simulator_class(slug)(world=world, copies=3)
-    assert len({d.vendor_id for d in simulator.devices}) == 3 * base
     account = make_account(serve(simulator), slug)
     since = UNTIL - timedelta(hours=3)
     assert sync_account(account, since=since, until=UNTIL).ok
     assert Device.objects.filter(account=account).count() == 3 * base
     assert stored_readings(account) == true_readings(simulator, since, UNTIL)
+
+
+@pytest.mark.django_db
+def test_an_account_with_excursions_is_kept(simulated):
+    from monitoring.models import Channel, Excursion
+
+    _, account = simulated("thingsee")
+    sync_account(account, since=UNTIL - timedelta(hours=1), until=UNTIL)
+    Excursion.objects.create(channel=Channel.objects.filter(device__account=account).first(), started_at=UNTIL)
+    with pytest.raises(CommandError, match="has excursions"):
+        call_command("accounts", "remove", account.name, stdout=io.StringIO())
+    assert Reading.objects.filter(channel__device__account=account).exists()

@@ -318,8 +318,9 @@ class ThingseeSimulator(VendorSimulator):
         ]
 
     def copy_id(self, vendor_id: str, k: int) -> str:
-        """Copies of a thing get tuids of the same shape: two digits of the tuid number the copy."""
-        return f"{vendor_id[:4]}{k:02d}{vendor_id[6:]}"
+        """Copies of a thing get tuids of the same shape: two letters (never digits, as in the originals)
+        number the copy."""
+        return f"{vendor_id[:4]}{chr(65 + k // 26)}{chr(65 + k % 26)}{vendor_id[6:]}"
 
     def group_of(self, tuid: str) -> str:
         with self._lock:
