@@ -33,6 +33,11 @@ class DeviceAdmin(admin.ModelAdmin):
     ]
     list_filter = ["account__vendor", "kind", "installation_status", "group"]
     search_fields = ["name", "vendor_id", "site"]
+
+    def has_delete_permission(self, request, obj=None):
+        # A device's readings are permanent records: retire the device (installation status) instead.
+        return False
+
     list_select_related = ["account", "group"]
     readonly_fields = ["readings_cursor", "positions_cursor"]
     inlines = [ChannelInline]
@@ -99,3 +104,78 @@ class InstallationEventAdmin(ReadOnlyAdmin):
     list_display = ["device", "status", "timestamp", "responsible", "user"]
     list_filter = ["status"]
     list_select_related = ["device", "user"]
+
+
+# -- Excursions, alarm rules, the audit trail (issue 6) ----------------------------------------------
+
+from monitoring.models import (  # noqa: E402
+    AlarmProfile,
+    AlarmRule,
+    AuditRecord,
+    Excursion,
+    ExcursionSignature,
+    ReportSubscription,
+    SentNotification,
+)
+
+
+class AlarmRuleInline(admin.TabularInline):
+    model = AlarmRule
+    extra = 0
+    fields = ["name", "quantity", "low_limit", "high_limit", "delay_minutes", "severity", "enabled"]
+
+
+@admin.register(AlarmProfile)
+class AlarmProfileAdmin(admin.ModelAdmin):
+    list_display = ["name", "description"]
+    search_fields = ["name"]
+    inlines = [AlarmRuleInline]
+
+
+@admin.register(AlarmRule)
+class AlarmRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "quantity", "low_limit", "high_limit", "delay_minutes", "severity", "enabled"]
+    list_filter = ["quantity", "severity", "enabled"]
+    search_fields = ["name"]
+    raw_id_fields = ["channel", "device"]
+
+
+class ExcursionSignatureInline(admin.TabularInline):
+    model = ExcursionSignature
+    extra = 0
+    can_delete = False
+    readonly_fields = ["user", "full_name", "meaning", "signed_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Excursion)
+class ExcursionAdmin(ReadOnlyAdmin):
+    """Acknowledging and closing are electronic signatures: on the excursion page, not here."""
+
+    list_display = ["__str__", "kind", "severity", "started_at", "ended_at", "peak_value", "state"]
+    list_filter = ["state", "kind", "severity"]
+    list_select_related = ["channel__device"]
+    date_hierarchy = "started_at"
+    inlines = [ExcursionSignatureInline]
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(ReadOnlyAdmin):
+    list_display = ["at", "username", "action", "model", "object_repr", "reason"]
+    list_filter = ["action", "model"]
+    search_fields = ["username", "object_repr", "reason"]
+    date_hierarchy = "at"
+
+
+@admin.register(ReportSubscription)
+class ReportSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["name", "frequency", "group", "enabled", "last_sent_at"]
+    list_filter = ["frequency", "enabled"]
+
+
+@admin.register(SentNotification)
+class SentNotificationAdmin(ReadOnlyAdmin):
+    list_display = ["key", "subject", "sent_at"]
+    search_fields = ["key", "subject"]

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class MonitoringConfig(AppConfig):
     name = "monitoring"
     verbose_name = "Monitoring"
+
+    def ready(self) -> None:
+        # The audit trail listens to saves and deletes of the audited models.
+        from monitoring import audit
+
+        audit.connect_signals()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from monitoring.audit import purge_allowed
 from vendors.models import VendorAccount
 from vendors.registry import client_class
 
@@ -110,6 +111,15 @@ class VendorAccountAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def delete_model(self, request, obj):
+        # Removing an account removes its readings: an explicit purge of permanent records.
+        with purge_allowed():
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with purge_allowed():
+            super().delete_queryset(request, queryset)
 
     @admin.display(description="Stored credentials")
     def stored_credentials(self, account: VendorAccount) -> str:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from monitoring.notifications import notify_accounts_needing_attention
 from vendors.clients.errors import AuthenticationError, RateLimited, VendorError
 from vendors.models import VendorAccount
 from vendors.sync import AccountBusy
@@ -63,7 +64,9 @@ def sync_account(self, account_id: int) -> dict:
             raise self.retry(countdown=settings.SYNC_LOCK_SECONDS, max_retries=MAX_RETRIES) from None
         return {"account": account_id, "status": "busy"}
     except AuthenticationError:
-        # Permanent: the account is marked as needing attention; a person must fix the credentials.
+        # Permanent: the account is marked as needing attention; a person must fix the credentials, and
+        # the administrators hear of it now (the periodic task would tell them within minutes anyway).
+        notify_accounts_needing_attention()
         return {"account": account_id, "status": "needs attention"}
     except VendorError as exc:
         delay = (

@@ -1,5 +1,6 @@
 """Monitoring models, one module per topic."""
 
+from monitoring.models.audit import AuditRecord
 from monitoring.models.devices import (
     Channel,
     DataGap,
@@ -12,10 +13,12 @@ from monitoring.models.devices import (
     VendorAlert,
 )
 from monitoring.models.excursions import AlarmProfile, AlarmRule, Excursion, ExcursionSignature
+from monitoring.models.notifications import ReportSubscription, SentNotification
 
 __all__ = [
     "AlarmProfile",
     "AlarmRule",
+    "AuditRecord",
     "Channel",
     "DataGap",
     "DeploymentGroup",
@@ -26,5 +29,7 @@ __all__ = [
     "Position",
     "Reading",
     "ReadingRollup",
+    "ReportSubscription",
+    "SentNotification",
     "VendorAlert",
 ]

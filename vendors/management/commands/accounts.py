@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import ProtectedError
 
+from monitoring.audit import purge_allowed
 from vendors.models import VendorAccount
 from vendors.registry import SLUGS, client_class
 
@@ -78,7 +80,17 @@ class Command(BaseCommand):
             )
 
     def handle_remove(self, *, name, **_):
-        deleted, _ = VendorAccount.objects.filter(name=name).delete()
-        if not deleted:
+        account = VendorAccount.objects.filter(name=name).first()
+        if account is None:
             raise CommandError(f"no account named {name!r}")
+        # Readings are permanent records: removing an account with its data is an explicit purge. Excursions
+        # are QA records (signed, audited): an account that has any is disabled, never removed.
+        try:
+            with purge_allowed():
+                account.delete()
+        except ProtectedError:
+            raise CommandError(
+                f"{name!r} has excursions, which are kept as QA records: disable the account instead "
+                "(admin, or set enabled off)"
+            ) from None
         self.stdout.write(f"Removed account {name!r}.")

@@ -19,10 +19,29 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from monitoring.models import AlarmProfile, Device
 from vendors.models import VendorAccount
 from vendors.simulators import SLUGS
 
 DEMO_USER = "demo"
+
+
+# The demo's devices get the named alarm profile their names suggest, so that excursions show up.
+DEMO_PROFILES = [
+    (("freezer",), "−25 to −15 °C frozen"),
+    (("ambient", "store room", "dry store"), "15–25 °C ambient"),
+    ((), "2–8 °C vaccines"),
+]
+
+
+def assign_demo_profiles() -> None:
+    for device in Device.objects.filter(alarm_profile__isnull=True, account__name__startswith="Demo "):
+        name = device.name.lower()
+        for keywords, profile in DEMO_PROFILES:
+            if not keywords or any(word in name for word in keywords):
+                device.alarm_profile = AlarmProfile.objects.filter(name=profile).first()
+                device.save(update_fields=["alarm_profile"])
+                break
 
 
 def _interrupt(signum, frame):
@@ -71,7 +90,8 @@ class Command(BaseCommand):
                 )
             )
             while all(child.poll() is None for child in children):
-                time.sleep(0.5)
+                assign_demo_profiles()
+                time.sleep(2)
             failed = [c for c in children if c.poll() is not None]
             raise CommandError(f"a demo process stopped unexpectedly (exit {failed[0].returncode})")
         except KeyboardInterrupt:

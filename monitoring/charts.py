@@ -1,0 +1,48 @@
+"""The excursion chart image for reports and emails, drawn on the server with matplotlib (Agg backend:
+no display, no system packages; it installs from wheels)."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.dates as mdates  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def excursion_chart_png(
+    rows: list[tuple[datetime, float | None]],
+    *,
+    low: float | None,
+    high: float | None,
+    started_at: datetime,
+    ended_at: datetime | None,
+    window_end: datetime,
+    title: str,
+    unit: str,
+) -> bytes:
+    """A line of the readings, the limits as dashed lines, the excursion shaded."""
+    # A Figure, not pyplot: no global state, safe in threads and workers.
+    figure = Figure(figsize=(7.0, 2.6), dpi=110)
+    axes = figure.add_subplot()
+    points = [(t, v) for t, v in rows if v is not None]
+    if points:
+        axes.plot([t for t, _ in points], [v for _, v in points], color="#1f5fa8", linewidth=1.2)
+    for limit in (low, high):
+        if limit is not None:
+            axes.axhline(limit, color="#b22222", linestyle="--", linewidth=1)
+    axes.axvspan(started_at, ended_at or window_end, color="#f4a261", alpha=0.35, label="excursion")
+    axes.set_title(title, fontsize=9)
+    axes.set_ylabel(unit, fontsize=8)
+    axes.tick_params(labelsize=7)
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M", tz="UTC"))
+    axes.grid(True, linewidth=0.3)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -1,0 +1,56 @@
+"""Which alarm rule applies to a channel: the nearest one wins (channel, then device, then the device's
+deployment group, then the device's alarm profile), among enabled rules of the channel's quantity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Q
+
+from monitoring.models import AlarmRule, Channel
+
+
+def rules_for_channels(channels: Iterable[Channel]) -> dict[int, AlarmRule | None]:
+    """{channel id: nearest rule or None}, in one query for the rules (channels need their device:
+    pass them with ``select_related("device")`` to avoid a query per device)."""
+    channels = list(channels)
+    if not channels:
+        return {}
+    channel_ids = {c.pk for c in channels}
+    device_ids = {c.device_id for c in channels}
+    group_ids = {c.device.group_id for c in channels if c.device.group_id}
+    profile_ids = {c.device.alarm_profile_id for c in channels if c.device.alarm_profile_id}
+    scope = Q(channel_id__in=channel_ids) | Q(device_id__in=device_ids)
+    if group_ids:
+        scope |= Q(group_id__in=group_ids)
+    if profile_ids:
+        scope |= Q(profile_id__in=profile_ids)
+    by_scope: dict[tuple[str, int, str], AlarmRule] = {}
+    # Ordered by id: when two rules share a scope and quantity, the oldest wins, every time.
+    for rule in AlarmRule.objects.filter(scope, enabled=True).order_by("-id"):
+        for level in ("channel", "device", "group", "profile"):
+            scope_id = getattr(rule, f"{level}_id")
+            if scope_id:
+                by_scope[(level, scope_id, rule.quantity)] = rule
+    result: dict[int, AlarmRule | None] = {}
+    for channel in channels:
+        device = channel.device
+        candidates = [
+            ("channel", channel.pk),
+            ("device", channel.device_id),
+            ("group", device.group_id),
+            ("profile", device.alarm_profile_id),
+        ]
+        result[channel.pk] = next(
+            (
+                by_scope[(level, scope_id, channel.quantity)]
+                for level, scope_id in candidates
+                if scope_id and (level, scope_id, channel.quantity) in by_scope
+            ),
+            None,
+        )
+    return result
+
+
+def rule_for_channel(channel: Channel) -> AlarmRule | None:
+    return rules_for_channels([channel])[channel.pk]

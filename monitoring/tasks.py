@@ -1,0 +1,28 @@
+"""Celery tasks of the excursion work; beat starts them (schedules in migration 0006, editable in the
+admin). Each calls the same service as the commands and is safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from monitoring import excursions, notifications, reports
+
+
+@shared_task(name="monitoring.tasks.open_no_data_excursions")
+def open_no_data_excursions() -> int:
+    return len(excursions.open_no_data_excursions())
+
+
+@shared_task(name="monitoring.tasks.send_excursion_reminders")
+def send_excursion_reminders() -> int:
+    return notifications.send_reminders()
+
+
+@shared_task(name="monitoring.tasks.notify_accounts")
+def notify_accounts() -> int:
+    return notifications.notify_accounts_needing_attention()
+
+
+@shared_task(name="monitoring.tasks.send_excursion_reports")
+def send_excursion_reports(frequency: str = "daily") -> int:
+    return reports.send_subscribed_reports(frequency)
