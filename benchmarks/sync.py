@@ -62,7 +62,9 @@ def run() -> dict:
     rows = list(Reading.objects.filter(channel__device=device).values_list("timestamp", "value", "error"))
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        with cursor.cursor.copy("COPY monitoring_reading (channel_id, timestamp, value, error) FROM STDIN") as copy:
+        with cursor.cursor.copy(
+            "COPY monitoring_reading (channel_id, timestamp, value, error) FROM STDIN"
+        ) as copy:
             for timestamp, value, error in rows:
                 copy.write_row((channel.pk, timestamp, value, error))
     copy_seconds = time.perf_counter() - started

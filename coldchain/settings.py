@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import sys
+from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 import plotly
 from cryptography.fernet import Fernet
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 from coldchain.env import env, envbool, envint, envlist
@@ -45,21 +50,29 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",
+    "csp",
     "vendors",
     "monitoring",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so that static files get the header too.
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "monitoring.audit.AuditUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "monitoring.user_time_zone.UserTimeZoneMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "coldchain.urls"
@@ -122,6 +135,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"
@@ -183,13 +201,19 @@ if not CELERY_BROKER_URL.startswith(
     )
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue = DATA_DIR / "broker"
-    for sub in ("in", "processed"):
+    for sub in ("in", "processed", "control"):
         (_queue / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue / "in"),
         "data_folder_out": str(_queue / "in"),
         "processed_folder": str(_queue / "processed"),
+        "control_folder": str(_queue / "control"),
         "store_processed": False,
+    }
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # An unacknowledged task (its worker died) is handed to another worker after this many seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
     }
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "")
 CELERY_RESULT_BACKEND = CELERY_RESULT_BACKEND or None
@@ -246,6 +270,53 @@ if not DEBUG:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Our JavaScript never reads the CSRF cookie: pages hand the token to HTMX in hx-headers.
+CSRF_COOKIE_HTTPONLY = True
+
+# Login throttling (django-axes): a user name is locked out after AXES_FAILURE_LIMIT failed logins from
+# one address, for AXES_COOLOFF_MINUTES. By user name and address together, so that a colleague's typos
+# behind the same office NAT lock nobody else out, and nobody can lock a user out from elsewhere.
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "coldchain.security.lockout_response"
+# Behind a reverse proxy, the client's address comes from X-Forwarded-For: set how many proxies there
+# are (0: none, the header is ignored, since any client could write it).
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "coldchain.security.client_ip_address"
+
+# Content Security Policy (django-csp): scripts only from our static files (an inline script needs
+# nonce="{{ request.csp_nonce }}"); styles also inline, because Plotly and htmx write style attributes
+# and <style> elements at run time, and those cannot carry a nonce.
+# The map's tiles: https://{s}.tile.example.org/{z}/{x}/{y}.png allows https://*.tile.example.org.
+_tiles = urlsplit(MAP_TILE_URL)
+_TILE_ORIGIN = [f"{_tiles.scheme}://{re.sub(r'{[^}]*}', '*', _tiles.netloc)}"] if _tiles.netloc else []
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF, csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:", "blob:", *_TILE_ORIGIN],
+        "font-src": [csp.SELF],
+        # The map library fetches tiles and starts its worker from a blob: URL.
+        "connect-src": [csp.SELF, *_TILE_ORIGIN],
+        "worker-src": [csp.SELF, "blob:"],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+        "form-action": [csp.SELF],
+    }
+}
+
+# Error emails and debug pages: no local variable, POST field or text shows a vendor's secret.
+DEFAULT_EXCEPTION_REPORTER = "coldchain.security.SecretsExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "coldchain.security.SecretsExceptionReporterFilter"
+# Who gets the error emails: comma-separated addresses, e.g. "ops@example.com,Ana <ana@example.com>".
+ADMINS = [parseaddr(address) for address in envlist("ADMINS")]
+if any("@" not in email for _, email in ADMINS):
+    raise ImproperlyConfigured("ADMINS: expected comma-separated email addresses, e.g. ops@example.com")
 
 # -- Logging: never a secret ------------------------------------------------------------------------
 LOGGING = {

@@ -100,7 +100,8 @@ def _insert_readings_postgresql(rows) -> NewReadings:
 def _any_stored(cursor, spans) -> bool:
     for channel_id, (first, last) in spans.items():
         cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM monitoring_reading WHERE channel_id = %s AND timestamp BETWEEN %s AND %s)",
+            "SELECT EXISTS (SELECT 1 FROM monitoring_reading"
+            " WHERE channel_id = %s AND timestamp BETWEEN %s AND %s)",
             [channel_id, first, last],
         )
         if cursor.fetchone()[0]:

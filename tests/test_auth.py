@@ -72,3 +72,9 @@ def test_it_lets_a_qa_user_in_after_logging_in(client):
     response = client.post("/login/", {"username": "alice", "password": "correct horse battery staple 42"})
     assert response.status_code == 302
     assert client.get("/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_admin_role_can_clear_login_lockouts():
+    admin = set(Group.objects.get(name="Admin").permissions.values_list("codename", flat=True))
+    assert {"view_accessattempt", "delete_accessattempt"} <= admin

@@ -28,7 +28,11 @@ def test_the_demo_serves_the_dashboard_and_ctrl_c_stops_everything(tmp_path):
     port, simulator_port = free_port(), free_port()
     demo = subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--port", str(port), "--simulator-port", str(simulator_port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output = []
     try:
@@ -50,19 +54,27 @@ def test_the_demo_serves_the_dashboard_and_ctrl_c_stops_everything(tmp_path):
         assert login.status_code == 200
         answer = session.post(
             f"http://127.0.0.1:{port}/login/",
-            data={"username": "demo", "password": password, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+            data={
+                "username": "demo",
+                "password": password,
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
             headers={"Referer": f"http://127.0.0.1:{port}/login/"},
             timeout=10,
         )
         assert answer.status_code == 200 and "Overview" in answer.text
     finally:
-        children = [int(pid) for pid in subprocess.run(
-            ["pgrep", "-P", str(demo.pid)], capture_output=True, text=True).stdout.split()]
+        children = [
+            int(pid)
+            for pid in subprocess.run(
+                ["pgrep", "-P", str(demo.pid)], capture_output=True, text=True
+            ).stdout.split()
+        ]
         demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
         demo.wait(timeout=60)
     assert len(children) == 4, "simulators, web server, worker and beat"
     for pid in children:
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower(), (
-            f"child {pid} outlived the demo"
-        )
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        ), f"child {pid} outlived the demo"
     assert demo.returncode == 0

@@ -295,7 +295,9 @@ def test_an_account_with_excursions_is_kept(simulated):
 
     _, account = simulated("thingsee")
     sync_account(account, since=UNTIL - timedelta(hours=1), until=UNTIL)
-    Excursion.objects.create(channel=Channel.objects.filter(device__account=account).first(), started_at=UNTIL)
+    Excursion.objects.create(
+        channel=Channel.objects.filter(device__account=account).first(), started_at=UNTIL
+    )
     with pytest.raises(CommandError, match="has excursions"):
         call_command("accounts", "remove", account.name, stdout=io.StringIO())
     assert Reading.objects.filter(channel__device__account=account).exists()

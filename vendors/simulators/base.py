@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections import Counter
 from datetime import datetime
 
 from werkzeug.exceptions import HTTPException
@@ -33,6 +34,7 @@ class VendorSimulator:
             self.devices += [self.copy_device(device, k) for k in range(1, copies) for device in originals]
         self._by_id = {device.vendor_id: device for device in self.devices}
         self.requests_served = 0
+        self.statuses: Counter[int] = Counter()  # answers given, by HTTP status
 
     # -- to implement ----------------------------------------------------------------------------
 
@@ -83,6 +85,11 @@ class VendorSimulator:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        response = self._answer(request)
+        self.statuses[response.status_code] += 1
+        return response
+
+    def _answer(self, request: Request) -> Response:
         self.requests_served += 1
         faults = self.faults
         if faults.latency:

@@ -14,7 +14,7 @@ from .base import VendorSimulator
 
 class ControlApp:
     """``POST /_control/<vendor>/faults`` changes a simulator's faults while it runs;
-    ``GET`` of the same path shows them."""
+    ``GET`` of the same path shows them; ``GET /_control/<vendor>/statuses`` counts its answers by status."""
 
     def __init__(self, simulators: dict[str, VendorSimulator]):
         self.simulators = simulators
@@ -22,8 +22,12 @@ class ControlApp:
     def __call__(self, environ, start_response):
         request = Request(environ)
         parts = request.path.strip("/").split("/")
-        simulator = self.simulators.get(parts[0]) if len(parts) == 2 and parts[1] == "faults" else None
-        if simulator is None:
+        simulator = (
+            self.simulators.get(parts[0]) if len(parts) == 2 and parts[1] in ("faults", "statuses") else None
+        )
+        if simulator is not None and parts[1] == "statuses":
+            response = Response(json.dumps(dict(simulator.statuses)), mimetype="application/json")
+        elif simulator is None:
             response = Response(json.dumps({"error": "not found"}), status=404, mimetype="application/json")
         elif request.method == "POST":
             try:

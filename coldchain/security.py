@@ -1,0 +1,162 @@
+"""Security pieces wired in by the settings: the client's address behind a proxy, the lockout page of
+too many failed logins, and error reports (500 emails, the debug page) that never carry a secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.template import engines
+from django.utils.html import escape
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
+
+SUBSTITUTE = "********************"
+# Shorter values are too likely to be ordinary words or numbers to blank them everywhere in a report.
+MIN_SECRET_LENGTH = 4
+
+
+# -- The client's address ---------------------------------------------------------------------------
+
+
+def client_ip_address(request: HttpRequest) -> str | None:
+    """``REMOTE_ADDR``; behind ``TRUSTED_PROXY_COUNT`` proxies, the address the outermost of them saw.
+
+    Each proxy appends the address it got the request from to X-Forwarded-For, so only the last
+    ``TRUSTED_PROXY_COUNT`` entries are true: a client can write anything before them. Without a
+    trusted proxy the header is ignored, so nobody escapes the login throttle by sending it.
+    """
+    remote = request.META.get("REMOTE_ADDR")
+    count = settings.TRUSTED_PROXY_COUNT
+    if not count:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if len(forwarded) < count:
+        return remote  # the request did not come through every proxy
+    candidate = forwarded[-count]
+    try:
+        ipaddress.ip_address(candidate)
+    except ValueError:
+        return remote
+    return candidate
+
+
+# -- Too many failed logins -------------------------------------------------------------------------
+
+LOCKOUT_PAGE = """{% extends "base.html" %}
+{% block title %}Too many failed logins{% endblock %}
+{% block content %}
+<section class="login">
+  <h1>Too many failed logins</h1>
+  <p class="error" role="alert">This user name failed to log in {{ limit }} times from your address.
+  Try again in {{ minutes }} minutes, or ask an administrator to unlock it.</p>
+</section>
+{% endblock %}"""
+
+
+def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """The page of a locked-out login (django-axes' ``AXES_LOCKOUT_CALLABLE``): 429 with Retry-After."""
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    page = engines["django"].from_string(LOCKOUT_PAGE)
+    context = {"limit": settings.AXES_FAILURE_LIMIT, "minutes": max(1, round(seconds / 60))}
+    response = HttpResponse(page.render(context, request), status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+# -- Error reports without secrets ------------------------------------------------------------------
+
+# Names of variables, dict keys, POST fields and settings whose values are never shown.
+SECRET_NAMES = re.compile(
+    r"API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|COOKIE|CREDENTIAL|SESSION|HASH", flags=re.IGNORECASE
+)
+
+
+def _strings(value) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def known_secrets() -> set[str]:
+    """Every secret the site holds: the vendor accounts' credentials and tokens, and the keys."""
+    values = [settings.SECRET_KEY, *settings.CREDENTIALS_KEYS, settings.EMAIL_HOST_PASSWORD]
+    try:
+        from vendors.models import VendorAccount
+
+        for credentials, session in VendorAccount.objects.values_list("credentials", "session"):
+            values.extend(_strings(credentials))
+            values.extend(_strings(session))
+    except Exception:  # noqa: BLE001, S110 - a broken database must not stop the report: names still count
+        pass
+    return {value for value in values if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH}
+
+
+def redact_known_secrets(text: str, secrets: Iterable[str] | None = None) -> str:
+    """``text`` with every secret blanked, as written raw, HTML-escaped, in a repr or URL-encoded."""
+    for secret in sorted(known_secrets() if secrets is None else secrets, key=len, reverse=True):
+        spellings = {secret, escape(secret), repr(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
+        for spelling in spellings:
+            text = text.replace(spelling, SUBSTITUTE)
+    return text
+
+
+class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
+    """Django's filter hides settings by name, but shows every local variable and POST field: this one
+    also hides those named like a secret (``credentials``, ``token``, ``new_credentials``...) and the
+    values under such keys in dicts. ``SecretsExceptionReporter`` then blanks any known secret left.
+
+    It works with DEBUG on as well: the demo runs in debug, and its error page is no place for a
+    vendor's password either.
+    """
+
+    hidden_settings = SECRET_NAMES
+
+    def is_active(self, request) -> bool:
+        return True
+
+    def cleanse(self, name, value):
+        if isinstance(name, str) and SECRET_NAMES.search(name):
+            return self.cleansed_substitute
+        if isinstance(value, dict):
+            return {key: self.cleanse(key, item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.cleanse("", item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self.cleanse("", item) for item in value)
+        return value
+
+    def get_traceback_frame_variables(self, request, tb_frame):
+        variables = super().get_traceback_frame_variables(request, tb_frame)
+        return [(name, self.cleanse(name, value)) for name, value in variables]
+
+    def get_post_parameters(self, request):
+        parameters = super().get_post_parameters(request)
+        if request is None or not any(SECRET_NAMES.search(name) for name in parameters):
+            return parameters
+        parameters = parameters.copy()
+        for name in parameters:
+            if SECRET_NAMES.search(name):
+                parameters[name] = self.cleansed_substitute
+        return parameters
+
+
+class SecretsExceptionReporter(ExceptionReporter):
+    """Error emails and debug pages with every known secret blanked, wherever it hid (an exception's
+    message, a URL, an object's repr)."""
+
+    def get_traceback_html(self) -> str:
+        return redact_known_secrets(super().get_traceback_html())
+
+    def get_traceback_text(self) -> str:
+        return redact_known_secrets(super().get_traceback_text())

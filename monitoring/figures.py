@@ -1,0 +1,397 @@
+"""Plotly figures of the pages, built on the server (``plotly.graph_objects``); the page gets their JSON.
+
+Times are sent as wall-clock text in the user's zone (Plotly has no zones), and the axis names the zone.
+A ``None`` in a series is a hole: traces use ``connectgaps=False``, so no line crosses missing data.
+(``monitoring.charts`` draws the PNG images of reports and emails.)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+import plotly.graph_objects as go
+
+from monitoring.choices import Quantity
+from monitoring.selectors import Series, TrackPoint
+
+COLOURS = ["#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb"]
+EXCURSION_FILL = "rgba(179, 38, 30, 0.16)"
+GAP_FILL = "rgba(95, 99, 104, 0.14)"
+BAND_FILL = "rgba(27, 127, 59, 0.07)"
+# Plotly's default template adds ~7 kB to every figure; this is all we need of one.
+SMALL_TEMPLATE = {
+    "layout": {
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "xaxis": {"gridcolor": "#eceff1", "linecolor": "#9aa0a6", "automargin": True},
+        "yaxis": {"gridcolor": "#eceff1", "linecolor": "#9aa0a6", "automargin": True},
+        "font": {"family": "system-ui, sans-serif", "color": "#202124"},
+    }
+}
+
+
+def _local(values: list[datetime], zone: tzinfo) -> list[str]:
+    return [v.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") for v in values]
+
+
+def _rounded(values):
+    return [None if v is None else round(v, 2) for v in values]
+
+
+def _axis_of(channel) -> str:
+    return "y2" if channel.quantity == Quantity.HUMIDITY else "y"
+
+
+def _line(series: Series, values, *, name, colour, width, axis, hover, **extra) -> go.Scatter:
+    return go.Scatter(
+        x=extra.pop("x"),
+        y=_rounded(values),
+        name=name,
+        mode="lines",
+        line={"color": colour, "width": width},
+        connectgaps=False,
+        yaxis=axis,
+        hovertemplate=hover,
+        **extra,
+    )
+
+
+def device_chart(
+    series_list: list[Series],
+    *,
+    rules: dict,
+    excursions: list,
+    gaps: list,
+    zone: tzinfo,
+    start: datetime,
+    end: datetime,
+) -> go.Figure:
+    figure = go.Figure()
+    shapes = []
+    has_humidity = any(s.channel.quantity == Quantity.HUMIDITY for s in series_list)
+    for number, series in enumerate(series_list):
+        channel = series.channel
+        colour = COLOURS[number % len(COLOURS)]
+        axis = _axis_of(channel)
+        unit = channel.get_unit_display()
+        name = f"{channel.get_quantity_display()} ({channel.name})"
+        times = _local(series.times, zone)
+        shapes += _limit_shapes(channel, rules.get(channel.pk), axis, unit)
+        if not series.times:
+            continue
+        if series.kind == "raw":
+            figure.add_trace(
+                _line(
+                    series,
+                    series.values,
+                    x=times,
+                    name=name,
+                    colour=colour,
+                    width=1.5,
+                    axis=axis,
+                    hover=f"%{{y:.2f}} {unit}<extra>{name}</extra>",
+                )
+            )
+        else:
+            hours = int(series.bucket.total_seconds() // 3600)
+            figure.add_trace(
+                _line(
+                    series,
+                    series.maximum,
+                    x=times,
+                    name=f"{name}: max per {hours} h",
+                    colour=colour,
+                    width=0.8,
+                    axis=axis,
+                    legendgroup=name,
+                    hover=f"max %{{y:.2f}} {unit}<extra>{name}</extra>",
+                )
+            )
+            figure.add_trace(
+                _line(
+                    series,
+                    series.minimum,
+                    x=times,
+                    name=f"{name}: min per {hours} h",
+                    colour=colour,
+                    width=0.8,
+                    axis=axis,
+                    legendgroup=name,
+                    fill="tonexty",
+                    fillcolor=_transparent(colour),
+                    hover=f"min %{{y:.2f}} {unit}<extra>{name}</extra>",
+                )
+            )
+            figure.add_trace(
+                _line(
+                    series,
+                    series.mean,
+                    x=times,
+                    name=f"{name}: mean",
+                    colour=colour,
+                    width=1.5,
+                    axis=axis,
+                    legendgroup=name,
+                    hover=f"mean %{{y:.2f}} {unit}<extra>{name}</extra>",
+                )
+            )
+        if series.error_times:
+            figure.add_trace(
+                go.Scatter(
+                    x=_local(series.error_times, zone),
+                    y=[0 if v is None else round(v, 2) for v in series.error_values],
+                    name=f"Sensor error ({channel.name})",
+                    mode="markers",
+                    marker={"symbol": "x", "size": 9, "color": "#b3261e"},
+                    text=series.error_labels,
+                    yaxis=axis,
+                    hovertemplate="%{text}<extra>Sensor error</extra>",
+                )
+            )
+    for excursion in excursions:
+        shapes.append(
+            _period(
+                max(excursion.started_at, start),
+                min(excursion.ended_at or end, end),
+                zone,
+                "Excursion",
+                EXCURSION_FILL,
+            )
+        )
+    for gap in gaps:
+        shapes.append(_period(max(gap.start, start), min(gap.end, end), zone, "No data", GAP_FILL))
+    zone_name = getattr(zone, "key", str(zone))
+    layout = {
+        "template": SMALL_TEMPLATE,
+        "margin": {"l": 60, "r": 60 if has_humidity else 20, "t": 30, "b": 40},
+        "height": 420,
+        "hovermode": "x unified",
+        "legend": {"orientation": "h", "y": -0.18},
+        "xaxis": {
+            "title": {"text": f"Time ({zone_name})"},
+            "range": _local([start, end], zone),
+            "type": "date",
+        },
+        "yaxis": {"title": {"text": "Temperature (°C)"}},
+        "shapes": shapes,
+        "uirevision": "keep",
+    }
+    if has_humidity:
+        layout["yaxis2"] = {
+            "title": {"text": "Humidity (%RH)"},
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+        }
+    figure.update_layout(**layout)
+    return figure
+
+
+def _limit_shapes(channel, rule, axis: str, unit: str) -> list[dict]:
+    if rule is None or (rule.low_limit is None and rule.high_limit is None):
+        return []
+    low, high = rule.low_limit, rule.high_limit
+    shapes = []
+    if low is not None and high is not None:
+        shapes.append(
+            _shape(xref="paper", x0=0, x1=1, yref=axis, y0=low, y1=high, fillcolor=BAND_FILL, line_width=0)
+        )
+    for limit, label in ((low, "low"), (high, "high")):
+        if limit is None:
+            continue
+        shapes.append(
+            _shape(
+                type="line",
+                xref="paper",
+                x0=0,
+                x1=1,
+                yref=axis,
+                y0=limit,
+                y1=limit,
+                line={"color": "#b3261e", "width": 1, "dash": "dash"},
+                label={
+                    "text": f"{channel.get_quantity_display()} {label} limit {limit:g} {unit}",
+                    "textposition": "end",
+                    "font": {"size": 10, "color": "#b3261e"},
+                    "yanchor": "bottom" if label == "high" else "top",
+                },
+            )
+        )
+    return shapes
+
+
+def _period(x0: datetime, x1: datetime, zone, text: str, fill: str) -> dict:
+    return _shape(
+        xref="x",
+        yref="paper",
+        x0=_local([x0], zone)[0],
+        x1=_local([x1], zone)[0],
+        y0=0,
+        y1=1,
+        fillcolor=fill,
+        line_width=0,
+        label={"text": text, "textposition": "top left", "font": {"size": 10}},
+    )
+
+
+def _shape(**properties) -> dict:
+    properties.setdefault("type", "rect")
+    properties.setdefault("layer", "below")
+    return properties
+
+
+def _transparent(colour: str) -> str:
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, 0.18)"
+
+
+def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> go.Figure:
+    """``tracks``: {device: [TrackPoint]}. The map style (tiles) is added in the browser from settings."""
+    figure = go.Figure()
+    lats: list[float] = []
+    lons: list[float] = []
+    temperatures = [p.temperature for points in tracks.values() for p in points if p.temperature is not None]
+    colour_range = (min(temperatures), max(temperatures)) if temperatures else (0, 10)
+    first = True
+    for device, points in tracks.items():
+        if not points:
+            continue
+        lats += [p.latitude for p in points]
+        lons += [p.longitude for p in points]
+        figure.add_trace(
+            go.Scattermap(
+                lat=[p.latitude for p in points],
+                lon=[p.longitude for p in points],
+                mode="lines+markers",
+                name=f"{device.name} track",
+                line={"color": "#5f6368", "width": 2},
+                marker={
+                    "size": 7,
+                    "color": [p.temperature for p in points],
+                    "colorscale": "RdYlBu",
+                    "reversescale": True,
+                    "cmin": colour_range[0],
+                    "cmax": colour_range[1],
+                    "showscale": first,
+                    "colorbar": {"title": {"text": "°C"}, "thickness": 12},
+                },
+                text=[_point_text(device, p, zone) for p in points],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+        first = False
+        segments = _excursion_segments(points)
+        if segments:
+            lat, lon, text = [], [], []
+            for segment in segments:
+                lat += [p.latitude for p in segment] + [None]
+                lon += [p.longitude for p in segment] + [None]
+                text += [_point_text(device, p, zone) for p in segment] + [""]
+            figure.add_trace(
+                go.Scattermap(
+                    lat=lat,
+                    lon=lon,
+                    mode="lines",
+                    name=f"{device.name}: excursion",
+                    line={"color": "#b3261e", "width": 5},
+                    text=text,
+                    hovertemplate="Excursion<br>%{text}<extra></extra>",
+                )
+            )
+    if alerts:
+        figure.add_trace(
+            go.Scattermap(
+                lat=[a.latitude for a in alerts],
+                lon=[a.longitude for a in alerts],
+                mode="markers",
+                name="Vendor alerts",
+                marker={"size": 13, "color": "#e8710a"},
+                text=[_alert_text(a, zone) for a in alerts],
+                hovertemplate="%{text}<extra>Vendor alert</extra>",
+            )
+        )
+        lats += [a.latitude for a in alerts]
+        lons += [a.longitude for a in alerts]
+    latest = [v for v in vehicles if v.latitude is not None and v.longitude is not None]
+    if latest:
+        figure.add_trace(
+            go.Scattermap(
+                lat=[v.latitude for v in latest],
+                lon=[v.longitude for v in latest],
+                mode="markers",
+                name="Latest position",
+                marker={"size": 15, "color": "#12355b"},
+                text=[v.name for v in latest],
+                customdata=[_when(v.last_seen, zone) for v in latest],
+                hovertemplate="%{text}<br>last seen %{customdata}<extra>Latest position</extra>",
+            )
+        )
+        lats += [v.latitude for v in latest]
+        lons += [v.longitude for v in latest]
+    center, zoom = _view(lats, lons)
+    figure.update_layout(
+        template=SMALL_TEMPLATE,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        height=560,
+        legend={"orientation": "h", "y": 0, "bgcolor": "rgba(255,255,255,0.8)"},
+        map={"center": center, "zoom": zoom},
+    )
+    return figure
+
+
+def _excursion_segments(points: list[TrackPoint]) -> list[list[TrackPoint]]:
+    segments, current = [], []
+    for point in points:
+        if point.in_excursion:
+            current.append(point)
+        elif current:
+            segments.append(current)
+            current = []
+    if current:
+        segments.append(current)
+    return segments
+
+
+def _when(moment, zone) -> str:
+    if moment is None:
+        return "never"
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def _point_text(device, point: TrackPoint, zone) -> str:
+    temperature = f"{point.temperature:.1f} °C" if point.temperature is not None else "no reading"
+    speed = f"{point.speed_kmh:.0f} km/h" if point.speed_kmh is not None else "speed unknown"
+    return f"{device.name}<br>{_when(point.timestamp, zone)}<br>{temperature}, {speed}"
+
+
+def _alert_text(alert, zone) -> str:
+    parts = [
+        alert.alert_type,
+        _when(alert.started_at, zone),
+        alert.device.name if alert.device else "",
+        f"{alert.temperature:.1f} °C" if getattr(alert, "temperature", None) is not None else "",
+        f"{alert.speed_kmh:.0f} km/h" if alert.speed_kmh is not None else "",
+        alert.address,
+        alert.message[:120],
+    ]
+    return "<br>".join(p for p in parts if p)
+
+
+def _view(lats: list[float], lons: list[float]) -> tuple[dict, float]:
+    if not lats:
+        return {"lat": 60.17, "lon": 24.94}, 3
+    south, north, west, east = min(lats), max(lats), min(lons), max(lons)
+    span = max(north - south, (east - west) / 2, 0.01)
+    zoom = 8
+    for level, degrees in ((2, 60), (3, 30), (4, 15), (5, 7), (6, 3.5), (7, 1.7)):
+        if span > degrees / 2:
+            zoom = level
+            break
+    return {"lat": (south + north) / 2, "lon": (west + east) / 2}, zoom
+
+
+def figure_json(figure: go.Figure) -> str:
+    """JSON safe to put inside a ``<script type="application/json">`` element."""
+    text = figure.to_json(validate=False, engine="json")
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

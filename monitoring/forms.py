@@ -1,0 +1,202 @@
+"""Forms of the pages: every bad input becomes a clear message (and a 400), never a 500."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import available_timezones
+
+from django import forms
+from django.utils import timezone
+
+from monitoring.choices import InstallationStatus
+from monitoring.models import DeploymentGroup, Device
+from monitoring.models.excursions import ExcursionState, Severity
+from monitoring.selectors import STATUS_CHOICES, AlertFilters, OverviewFilters
+from vendors.models import VendorAccount
+from vendors.registry import VENDOR_CHOICES
+
+MAX_RANGE = timedelta(days=731)  # two years
+
+
+class RangeForm(forms.Form):
+    """A time range: a preset ending now, or custom dates (whole days in the user's zone)."""
+
+    PRESETS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+    PRESET_CHOICES = [
+        ("24h", "24 h"),
+        ("7d", "7 d"),
+        ("30d", "30 d"),
+        ("1y", "1 y"),
+        ("custom", "Custom"),
+    ]
+
+    ZOOM_FORMATS = ["%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+    range = forms.ChoiceField(choices=[*PRESET_CHOICES, ("zoom", "Zoomed")], required=False, label="Range")
+    # A zoom on the chart asks for its exact span (wall-clock times in the user's zone, as drawn).
+    zoom_from = forms.DateTimeField(required=False, input_formats=ZOOM_FORMATS, label="Zoom from")
+    zoom_to = forms.DateTimeField(required=False, input_formats=ZOOM_FORMATS, label="Zoom to")
+    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, data=None, *, default: str = "24h", now: datetime | None = None, **kwargs):
+        super().__init__(data, **kwargs)
+        self.default = default
+        self.now = now or timezone.now()
+
+    def clean(self):
+        data = super().clean()
+        preset = data.get("range") or ("custom" if data.get("start") or data.get("end") else self.default)
+        data["range"] = preset
+        if preset == "custom":
+            start_day, end_day = data.get("start"), data.get("end")
+            if self.errors:
+                return data
+            if not start_day or not end_day:
+                raise forms.ValidationError("A custom range needs both a start date and an end date.")
+            if end_day < start_day:
+                raise forms.ValidationError("The end date is before the start date.")
+            zone = timezone.get_current_timezone()
+            start = datetime.combine(start_day, time.min, tzinfo=zone)
+            end = datetime.combine(end_day + timedelta(days=1), time.min, tzinfo=zone)
+            if end - start > MAX_RANGE:
+                raise forms.ValidationError("A range can be at most two years long.")
+        elif preset == "zoom":
+            if self.errors:
+                return data
+            start, end = data.get("zoom_from"), data.get("zoom_to")
+            if not start or not end:
+                raise forms.ValidationError("A zoom needs both ends of the range.")
+            if end <= start:
+                raise forms.ValidationError("The end of the range is before its start.")
+            if end - start > MAX_RANGE:
+                raise forms.ValidationError("A range can be at most two years long.")
+            start, end = max(start, self.now - MAX_RANGE), min(end, self.now + timedelta(days=1))
+            if end <= start:
+                raise forms.ValidationError("There is nothing to show in this range.")
+        elif preset == "1y":
+            end = self.now
+            start = end - timedelta(days=365)
+        else:
+            end = self.now
+            start = end - self.PRESETS[preset]
+        data["start_at"], data["end_at"] = start, end
+        return data
+
+    @property
+    def span(self) -> tuple[datetime, datetime]:
+        return self.cleaned_data["start_at"], self.cleaned_data["end_at"]
+
+
+class OverviewFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    vendor = forms.ChoiceField(required=False, label="Vendor")
+    group = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Group")
+    status = forms.ChoiceField(required=False, label="Status", choices=[("", "Any status"), *STATUS_CHOICES])
+    retired = forms.BooleanField(required=False, label="Show retired devices")
+
+    def __init__(self, data=None, *, groups=(), **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["vendor"].choices = [("", "Any vendor"), *VENDOR_CHOICES]
+        self.fields["group"].choices = [("", "Any group"), ("0", "No group")] + [
+            (str(g.pk), g.name) for g in groups
+        ]
+
+    def filters(self) -> OverviewFilters:
+        data = self.cleaned_data
+        return OverviewFilters(
+            vendor=data.get("vendor") or "",
+            group=data.get("group"),
+            status=data.get("status") or "",
+            search=(data.get("q") or "").strip(),
+            show_retired=bool(data.get("retired")),
+        )
+
+
+class AlertFilterForm(forms.Form):
+    state = forms.ChoiceField(
+        required=False, label="State", choices=[("", "Any state"), *ExcursionState.choices]
+    )
+    severity = forms.ChoiceField(
+        required=False, label="Severity", choices=[("", "Any severity"), *Severity.choices]
+    )
+    device = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Device")
+    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, data=None, *, devices=(), **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["device"].choices = [("", "Any device")] + [(str(d.pk), d.name) for d in devices]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            raise forms.ValidationError("The end date is before the start date.")
+        return data
+
+    def filters(self) -> AlertFilters:
+        data = self.cleaned_data
+        zone = timezone.get_current_timezone()
+        start = datetime.combine(data["start"], time.min, tzinfo=zone) if data.get("start") else None
+        end = (
+            datetime.combine(data["end"] + timedelta(days=1), time.min, tzinfo=zone)
+            if data.get("end")
+            else None
+        )
+        return AlertFilters(
+            state=data.get("state") or "",
+            severity=data.get("severity") or "",
+            device=data.get("device"),
+            start=start,
+            end=end,
+        )
+
+
+class AcknowledgeForm(forms.Form):
+    comment = forms.CharField(
+        label="Comment", max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), strip=True
+    )
+
+    def clean_comment(self):
+        comment = self.cleaned_data["comment"]
+        if not comment:
+            raise forms.ValidationError("A comment is required.")
+        return comment
+
+
+class SignedAcknowledgeForm(AcknowledgeForm):
+    """An excursion's acknowledgement is an electronic signature: the user's password again."""
+
+    password = forms.CharField(label="Your password (signature)", widget=forms.PasswordInput, strip=False)
+
+
+class GroupForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, strip=True)
+    # Empty: a group kept by us. A Thingsee account: the group is created at Thingsee first.
+    account = forms.ModelChoiceField(
+        queryset=VendorAccount.objects.filter(vendor="thingsee"), required=False, label="Kept by"
+    )
+
+
+class MoveDevicesForm(forms.Form):
+    devices = forms.ModelMultipleChoiceField(
+        queryset=Device.objects.all(), label="Devices", widget=forms.CheckboxSelectMultiple
+    )
+    group = forms.ModelChoiceField(
+        queryset=DeploymentGroup.objects.all(),
+        required=False,
+        label="Move to group",
+        empty_label="No group",
+    )
+
+
+class InstallationStatusForm(forms.Form):
+    status = forms.ChoiceField(label="New installation status", choices=InstallationStatus.choices)
+
+
+COMMON_ZONES = sorted(available_timezones())
+
+
+class TimeZoneForm(forms.Form):
+    timezone = forms.ChoiceField(label="Time zone", choices=[(z, z) for z in COMMON_ZONES])

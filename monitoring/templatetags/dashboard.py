@@ -1,0 +1,121 @@
+"""Small template helpers: ages ("4 min ago") and times naming their zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+
+@register.filter
+def age(moment: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, short: "just now", "4 min ago", "3 h ago", "2 d ago"."""
+    if moment is None:
+        return "never"
+    seconds = ((now or timezone.now()) - moment).total_seconds()
+    if seconds < 0:
+        return "in the future"
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400 * 2:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} d ago"
+
+
+@register.filter
+def when(moment: datetime | None) -> str:
+    """A time in the active zone, naming it: "2026-11-20 14:05 EET"."""
+    if moment is None:
+        return "—"
+    local = timezone.localtime(moment)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context, **changes) -> str:
+    """The current query string with some parameters changed (for links that keep the filters)."""
+    query = context["request"].GET.copy()
+    for key, value in changes.items():
+        if value in (None, ""):
+            query.pop(key, None)
+        else:
+            query[key] = value
+    encoded = query.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+def _channel_value(channel, now) -> str:
+    if channel.last_error:
+        value = format_html('<span class="status bad">sensor error: {}</span>', channel.last_error)
+    elif channel.last_value is not None:
+        value = format_html("<strong>{} {}</strong>", f"{channel.last_value:.1f}", channel.get_unit_display())
+    else:
+        value = mark_safe('<span class="muted">no data</span>')  # noqa: S308 (a constant)
+    if channel.last_reading_at:
+        value = format_html(
+            '{} <small title="{}">{}</small>',
+            value,
+            when(channel.last_reading_at),
+            age(channel.last_reading_at, now),
+        )
+    return value
+
+
+@register.simple_tag
+def device_tile(device, now=None) -> str:
+    """One overview tile. Built in Python, not in a template: the overview draws 1,000 of them every
+    minute, and this is about 30 times faster than the same markup through the template engine."""
+    now = now or timezone.now()
+    channels = getattr(device, "channel_list", None)
+    if channels is None:
+        channels = list(device.channels.all())
+    many = len(channels) > 2
+    rows = format_html_join(
+        "",
+        "<div><dt>{}{}</dt><dd>{}</dd></div>",
+        (
+            (c.get_quantity_display(), f" ({c.name})" if many else "", _channel_value(c, now))
+            for c in channels
+        ),
+    ) or mark_safe('<div><dt>Values</dt><dd class="muted">no channels</dd></div>')  # noqa: S308
+    status = device.status
+    installation = (
+        f" · {device.get_installation_status_display()}" if device.installation_status != "installed" else ""
+    )
+    if device.open_excursions:
+        count = device.open_excursions
+        excursions = format_html(
+            '<a class="status bad" href="{}?device={}&amp;state=open">{} open excursion{}</a>',
+            reverse("alerts"),
+            device.pk,
+            count,
+            "s" if count != 1 else "",
+        )
+    else:
+        excursions = "No open excursions"
+    battery = f"{device.battery:.0f} %" if device.battery is not None else "—"
+    return format_html(
+        '<li class="tile status-{css}"><div class="tile-head"><h2><a href="{url}">{name}</a></h2>'
+        '<span class="status {css}">{label}</span></div>'
+        '<p class="meta">{vendor} · {group}{installation}</p>'
+        '<dl class="values">{rows}</dl>'
+        '<p class="meta">{excursions} · Battery {battery}</p></li>',
+        css=status.css,
+        url=reverse("device_detail", args=[device.pk]),
+        name=device.name,
+        label=status.label,
+        vendor=device.account.get_vendor_display(),
+        group=device.group.name if device.group else "no group",
+        installation=installation,
+        rows=rows,
+        excursions=excursions,
+        battery=battery,
+    )

@@ -1,0 +1,124 @@
+"""A device: its chart over a range (swapped by htmx), latest readings, installation status, CSV export."""
+
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from monitoring import figures, selectors
+from monitoring.exports import READING_COLUMNS, reading_rows
+from monitoring.forms import InstallationStatusForm, RangeForm
+from monitoring.rules import rules_for_channels
+from monitoring.views.common import form_errors, page_or_fragment, problem
+from vendors.operations import OperationRefused, installation_status_set
+
+
+def _device(pk: int):
+    device = selectors.device_detail(pk)
+    if device is None:
+        raise Http404("No device with this id.")
+    return device
+
+
+def chart_context(device, form: RangeForm) -> dict:
+    start, end = form.span
+    # Temperature first: it gets the first colour and the left axis.
+    channels = sorted(device.channels.all(), key=lambda c: (c.quantity != "temperature", c.name))
+    gaps = selectors.gaps_between(device, start, end)
+    series = [selectors.channel_series(c, start, end, gaps) for c in channels]
+    rules = rules_for_channels(channels)
+    excursions = selectors.excursions_between(channels, start, end)
+    figure = figures.device_chart(
+        series,
+        rules=rules,
+        excursions=excursions,
+        gaps=gaps,
+        zone=timezone.get_current_timezone(),
+        start=start,
+        end=end,
+    )
+    return {
+        "figure_json": figures.figure_json(figure),
+        "series": series,
+        "bucketed": any(s.kind == "buckets" for s in series),
+        "bucket_hours": next((int(s.bucket.total_seconds() // 3600) for s in series if s.bucket), None),
+        "excursions": excursions,
+        "gaps": gaps,
+        "rules": [(c, rules.get(c.pk)) for c in channels],
+        "start": start,
+        "end": end,
+    }
+
+
+@require_GET
+def device_detail(request, pk: int):
+    device = _device(pk)
+    form = RangeForm(request.GET)
+    context = {
+        "device": device,
+        "form": form,
+        "range": request.GET.get("range") or ("custom" if request.GET.get("start") else "24h"),
+        "presets": RangeForm.PRESET_CHOICES[:-1],
+    }
+    template = page_or_fragment(request, "monitoring/device_detail.html", "chart")
+    if not form.is_valid():
+        context["range_error"] = form_errors(form)
+        return render(request, template, context, status=400)
+    context.update(chart_context(device, form))
+    context["query"] = request.GET.urlencode()
+    if not request.htmx:
+        context["latest"] = selectors.latest_readings(device)
+        context["history"] = selectors.installation_history(device)
+        context["installation_form"] = InstallationStatusForm(initial={"status": device.installation_status})
+    return render(request, template, context)
+
+
+@require_GET
+def device_readings_csv(request, pk: int):
+    device = _device(pk)
+    form = RangeForm(request.GET)
+    if not form.is_valid():
+        return problem(request, form_errors(form))
+    start, end = form.span
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+
+    def rows():
+        yield writer.writerow(READING_COLUMNS)
+        # The export's end is inclusive; the range's is not.
+        for row in reading_rows(device_pk=device.pk, start=start, end=end - timedelta(microseconds=1)):
+            yield writer.writerow(row)
+
+    name = f"readings-{device.vendor_id}-{start:%Y%m%d%H%M}-{end:%Y%m%d%H%M}.csv"
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_POST
+@permission_required("monitoring.change_device", raise_exception=True)
+def device_installation(request, pk: int):
+    device = _device(pk)
+    form = InstallationStatusForm(request.POST)
+    if not form.is_valid():
+        return problem(request, form_errors(form))
+    try:
+        installation_status_set(device, form.cleaned_data["status"], user=request.user)
+    except OperationRefused as exc:
+        if request.htmx:
+            return problem(request, str(exc), status=409)
+        messages.error(request, str(exc))
+        return redirect("device_detail", pk=device.pk)
+    messages.success(request, f"{device.name} is now {device.get_installation_status_display().lower()}.")
+    return redirect("device_detail", pk=device.pk)

@@ -1,0 +1,117 @@
+"""The map of vehicles: tracks coloured by temperature, excursions, vendor alerts; GPX export."""
+
+from __future__ import annotations
+
+import bisect
+from xml.sax.saxutils import escape, quoteattr
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from monitoring import figures, selectors
+from monitoring.exports import utc_stamp
+from monitoring.forms import RangeForm
+from monitoring.views.common import form_errors, page_or_fragment, problem
+
+
+def tile_settings() -> dict:
+    """The tile URL split at its scheme: pages carry no literal URL of another host (the script joins it)."""
+    url = settings.MAP_TILE_URL
+    scheme, _, rest = url.partition("://")
+    return {"scheme": scheme if rest else "", "path": rest or url}
+
+
+def _chosen_vehicles(request, vehicles):
+    chosen = request.GET.get("vehicle", "")
+    if not chosen:
+        return vehicles, None
+    if not chosen.isdigit():
+        raise Http404("No vehicle with this id.")
+    picked = [v for v in vehicles if v.pk == int(chosen)]
+    if not picked:
+        raise Http404("No vehicle with this id.")
+    return picked, picked[0]
+
+
+def _alert_temperatures(alerts, tracks) -> None:
+    """Each alert gets the temperature of its vehicle's track point at or just before it."""
+    by_device = {device.pk: points for device, points in tracks.items()}
+    for alert in alerts:
+        points = by_device.get(alert.device_id) or []
+        stamps = [p.timestamp for p in points]
+        at = bisect.bisect_right(stamps, alert.started_at) - 1
+        alert.temperature = points[at].temperature if at >= 0 else None
+
+
+@require_GET
+def vehicle_map(request):
+    vehicles = list(selectors.vehicles())
+    shown, chosen = _chosen_vehicles(request, vehicles)
+    form = RangeForm({k: v for k, v in request.GET.items() if k != "vehicle"})
+    context = {
+        "vehicles": vehicles,
+        "chosen": chosen,
+        "form": form,
+        "range": request.GET.get("range") or ("custom" if request.GET.get("start") else "24h"),
+        "presets": RangeForm.PRESET_CHOICES[:-1],
+        "range_choices": RangeForm.PRESET_CHOICES,
+        "tiles": tile_settings(),
+    }
+    template = page_or_fragment(request, "monitoring/map.html", "map")
+    if not form.is_valid():
+        context["range_error"] = form_errors(form)
+        return render(request, template, context, status=400)
+    start, end = form.span
+    tracks = {v: selectors.track(v, start, end) for v in shown}
+    alerts = selectors.vehicle_alerts(shown, start, end)
+    _alert_temperatures(alerts, tracks)
+    figure = figures.vehicle_map(
+        tracks, alerts=alerts, vehicles=vehicles, zone=timezone.get_current_timezone()
+    )
+    context.update(
+        figure_json=figures.figure_json(figure),
+        tracks=tracks,
+        alerts=alerts,
+        alerts_newest=alerts[::-1][:50],
+        start=start,
+        end=end,
+        query=request.GET.urlencode(),
+    )
+    return render(request, template, context)
+
+
+@require_GET
+def vehicle_track_gpx(request, pk: int):
+    vehicle = next((v for v in selectors.vehicles() if v.pk == pk), None)
+    if vehicle is None:
+        raise Http404("No vehicle with this id.")
+    form = RangeForm(request.GET)
+    if not form.is_valid():
+        return problem(request, form_errors(form))
+    start, end = form.span
+    points = selectors.track(vehicle, start, end, thin=False)
+    name = f"{vehicle.name} {utc_stamp(start)} to {utc_stamp(end)}"
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<gpx version="1.1" creator="Cold chain dashboard" xmlns="http://www.topografix.com/GPX/1/1">',
+        f"<metadata><name>{escape(name)}</name><time>{utc_stamp(timezone.now())}</time></metadata>",
+        f"<trk><name>{escape(vehicle.name)}</name><trkseg>",
+    ]
+    for p in points:
+        description = []
+        if p.temperature is not None:
+            description.append(f"{p.temperature:.1f} °C")
+        if p.speed_kmh is not None:
+            description.append(f"{p.speed_kmh:.0f} km/h")
+        desc = f"<desc>{escape(', '.join(description))}</desc>" if description else ""
+        lines.append(
+            f"<trkpt lat={quoteattr(repr(p.latitude))} lon={quoteattr(repr(p.longitude))}>"
+            f"<time>{utc_stamp(p.timestamp)}</time>{desc}</trkpt>"
+        )
+    lines.append("</trkseg></trk></gpx>")
+    response = HttpResponse("\n".join(lines), content_type="application/gpx+xml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="track-{vehicle.vendor_id}-{start:%Y%m%d}.gpx"'
+    return response

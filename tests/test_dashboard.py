@@ -1,0 +1,597 @@
+"""The QA dashboard's pages through Django's test client: data made directly in the database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import gpxpy
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from monitoring.exports import READING_COLUMNS
+from monitoring.ingest import NewReadings, update_rollups
+from monitoring.models import (
+    AlarmRule,
+    Channel,
+    DataGap,
+    DeploymentGroup,
+    Device,
+    Excursion,
+    Position,
+    Reading,
+    VendorAlert,
+)
+from tests.factories import PASSWORD, make_account, make_user
+
+
+@pytest.fixture
+def qa(client, db):
+    user = make_user("qa")
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def admin_client(client, db):
+    client.force_login(make_user("boss", role="Admin"))
+    return client
+
+
+def make_device(account, name: str, *, kind: str = "fixed", humidity: bool = True, **fields) -> Device:
+    device = Device.objects.create(
+        account=account, vendor_id=name.lower().replace(" ", "-"), name=name, kind=kind, **fields
+    )
+    Channel.objects.create(device=device, name="temp", quantity="temperature", unit="C")
+    if humidity:
+        Channel.objects.create(device=device, name="humd", quantity="humidity", unit="%RH")
+    return device
+
+
+def fill_readings(channel, start: datetime, minutes: int, value=lambda i: 5.0, step: int = 1) -> None:
+    rows = [
+        Reading(channel=channel, timestamp=start + timedelta(minutes=i), value=value(i))
+        for i in range(0, minutes, step)
+    ]
+    Reading.objects.bulk_create(rows, batch_size=5000)
+    new = NewReadings()
+    new.add(channel.pk, len(rows), rows[0].timestamp, rows[-1].timestamp)
+    update_rollups(new)
+    last = rows[-1]
+    Channel.objects.filter(pk=channel.pk).update(last_reading_at=last.timestamp, last_value=last.value)
+
+
+def figure_of(response, element_id: str) -> dict:
+    html = response.content.decode()
+    found = re.search(rf'<script type="application/json" id="{element_id}">(.*?)</script>', html, re.S)
+    assert found, f"no {element_id} in the page"
+    return json.loads(found.group(1))
+
+
+# -- overview ---------------------------------------------------------------------------------------
+
+
+def test_the_overview_shows_each_device_with_its_values_age_and_status_in_words(qa):
+    account = make_account()
+    fridge = make_device(account, "Vaccine fridge")
+    AlarmRule.objects.create(name="2-8", device=fridge, low_limit=2, high_limit=8)
+    now = timezone.now()
+    Channel.objects.filter(device=fridge, name="temp").update(
+        last_value=5.0, last_reading_at=now - timedelta(minutes=4)
+    )
+    Channel.objects.filter(device=fridge, name="humd").update(
+        last_value=45.0, last_reading_at=now - timedelta(minutes=4)
+    )
+    broken = make_device(account, "Freezer B")
+    Channel.objects.filter(device=broken, name="temp").update(last_error="E01", last_reading_at=now)
+    make_device(account, "Silent room")
+    html = qa.get("/").content.decode()
+    assert "Vaccine fridge" in html and "5.0 °C" in html and "45.0 % RH" in html
+    assert "4 min ago" in html
+    assert ">In range<" in html and ">Sensor error<" in html and ">No data<" in html
+    assert "Thermotrack" in html
+
+
+def test_the_overview_marks_excursions_warnings_and_low_battery(qa):
+    account = make_account()
+    now = timezone.now()
+    hot = make_device(account, "Hot fridge", humidity=False)
+    near = make_device(account, "Near limit", humidity=False)
+    flat = make_device(account, "Flat battery", humidity=False, battery=5)
+    for device, value in ((hot, 12.0), (near, 7.9), (flat, 5.0)):
+        AlarmRule.objects.create(name=f"rule {device.name}", device=device, low_limit=2, high_limit=8)
+        Channel.objects.filter(device=device).update(last_value=value, last_reading_at=now)
+    Excursion.objects.create(channel=hot.channels.get(), started_at=now - timedelta(hours=1), high_limit=8)
+    html = qa.get("/").content.decode()
+    assert ">Excursion<" in html and "1 open excursion" in html
+    assert ">Warning<" in html
+    assert ">Low battery<" in html
+
+
+def test_the_overview_filters_by_vendor_group_status_and_search(qa):
+    thermo = make_account()
+    thingsee = make_account(slug="thingsee", name="Things")
+    cold = DeploymentGroup.objects.create(name="Cold room")
+    make_device(thermo, "Alpha fridge", group=cold)
+    make_device(thingsee, "Beta freezer")
+    assert "Beta freezer" not in qa.get("/", {"vendor": "thermotrack"}).content.decode()
+    assert "Alpha fridge" not in qa.get("/", {"group": "0"}).content.decode()
+    only = qa.get("/", {"q": "beta"}).content.decode()
+    assert "Beta freezer" in only and "Alpha fridge" not in only
+    none = qa.get("/", {"status": "in_range"}).content.decode()
+    assert "No device matches" in none
+
+
+def test_the_overview_hides_retired_devices_unless_asked(qa):
+    make_device(make_account(), "Old logger", installation_status="retired")
+    assert "Old logger" not in qa.get("/").content.decode()
+    assert "Old logger" in qa.get("/", {"retired": "on"}).content.decode()
+
+
+def test_the_overview_refreshes_its_list_every_minute_through_htmx(qa):
+    make_device(make_account(), "Alpha fridge")
+    html = qa.get("/").content.decode()
+    assert 'hx-trigger="every 60s"' in html
+    fragment = qa.get("/", {"q": "alpha"}, headers={"HX-Request": "true"}).content.decode()
+    assert "Alpha fridge" in fragment and "<html" not in fragment and 'id="device-list"' in fragment
+
+
+def test_the_overview_makes_as_many_queries_for_1000_devices_as_for_10(qa):
+    account = make_account()
+    group = DeploymentGroup.objects.create(name="Everything")
+
+    def add(count: int, offset: int) -> None:
+        devices = Device.objects.bulk_create(
+            [
+                Device(account=account, vendor_id=f"d{offset + i}", name=f"Device {offset + i}", group=group)
+                for i in range(count)
+            ]
+        )
+        Channel.objects.bulk_create(
+            [
+                Channel(device=d, name="temp", quantity="temperature", unit="C", last_value=4.0)
+                for d in devices
+            ]
+        )
+        AlarmRule.objects.create(name=f"rule {offset}", device=devices[0], low_limit=2, high_limit=8)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert qa.get("/").status_code == 200
+        return len(captured)
+
+    add(10, 0)
+    few = queries()
+    add(990, 10)
+    assert queries() == few
+    assert 3 <= few <= 12
+
+
+def test_bad_overview_filters_get_a_message_and_a_400(qa):
+    response = qa.get("/", {"status": "melted"})
+    assert response.status_code == 400
+    assert "Status" in response.content.decode()
+
+
+# -- device detail ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fridge(db):
+    account = make_account()
+    device = make_device(account, "Vaccine fridge", battery=87, last_seen=timezone.now())
+    AlarmRule.objects.create(name="2-8 °C", device=device, low_limit=2, high_limit=8)
+    AlarmRule.objects.create(name="RH", device=device, quantity="humidity", low_limit=20, high_limit=70)
+    return device
+
+
+def test_the_device_page_draws_every_channel_with_limits_and_humidity_on_a_second_axis(qa, fridge):
+    start = timezone.now() - timedelta(hours=6)
+    temp, humd = fridge.channels.get(name="temp"), fridge.channels.get(name="humd")
+    fill_readings(temp, start, 300, value=lambda i: 5 + (i % 7) / 10)
+    fill_readings(humd, start, 300, value=lambda i: 40.0, step=5)
+    response = qa.get(f"/devices/{fridge.pk}/")
+    assert response.status_code == 200
+    figure = figure_of(response, "device-chart-data")
+    axes = {trace.get("yaxis", "y") for trace in figure["data"]}
+    assert axes == {"y", "y2"}
+    assert figure["layout"]["yaxis2"]["title"]["text"] == "Humidity (%RH)"
+    limits = {s["y0"] for s in figure["layout"]["shapes"] if s["type"] == "line"}
+    assert {2, 8, 20, 70} <= limits
+    html = response.content.decode()
+    assert "plotly/plotly.min.js" in html
+    assert "Latest readings" in html and "87 %" in html and "Installed" in html
+
+
+def test_a_gap_in_the_readings_is_a_hole_in_the_line_never_a_line_across_it(qa, fridge):
+    temp = fridge.channels.get(name="temp")
+    start = timezone.now() - timedelta(hours=10)
+    fill_readings(temp, start, 120)
+    fill_readings(temp, start + timedelta(hours=5), 120)
+    DataGap.objects.create(
+        device=fridge, start=start + timedelta(hours=2), end=start + timedelta(hours=5), reason="id jump"
+    )
+    figure = figure_of(qa.get(f"/devices/{fridge.pk}/"), "device-chart-data")
+    line = next(t for t in figure["data"] if t["name"].startswith("Temperature"))
+    assert line["connectgaps"] is False
+    assert line["y"].count(None) == 1
+    assert any(s.get("label", {}).get("text") == "No data" for s in figure["layout"]["shapes"])
+
+
+def test_sensor_errors_are_marked_and_excursions_shaded(qa, fridge):
+    temp = fridge.channels.get(name="temp")
+    start = timezone.now() - timedelta(hours=3)
+    fill_readings(temp, start, 60)
+    Reading.objects.create(channel=temp, timestamp=start + timedelta(minutes=90), error="E42")
+    Excursion.objects.create(
+        channel=temp, started_at=start + timedelta(minutes=10), ended_at=start + timedelta(minutes=20)
+    )
+    figure = figure_of(qa.get(f"/devices/{fridge.pk}/"), "device-chart-data")
+    errors = next(t for t in figure["data"] if t["name"].startswith("Sensor error"))
+    assert errors["text"] == ["E42"]
+    assert any(s.get("label", {}).get("text") == "Excursion" for s in figure["layout"]["shapes"])
+
+
+def test_a_year_is_drawn_from_buckets_of_minimum_and_maximum_so_no_peak_is_hidden(qa, fridge):
+    temp = fridge.channels.get(name="temp")
+    start = timezone.now() - timedelta(days=300)
+    # One reading every 10 minutes for 300 days; one spike of 31 °C lasting a single reading.
+    fill_readings(temp, start, 300 * 1440, value=lambda i: 31.0 if i == 150_000 else 5.0, step=10)
+    response = qa.get(f"/devices/{fridge.pk}/", {"range": "1y"})
+    assert response.status_code == 200
+    assert len(response.content) < 200_000
+    figure = figure_of(response, "device-chart-data")
+    maximum = next(t for t in figure["data"] if t["name"] == "Temperature (temp): max per 9 h")
+    assert max(v for v in maximum["y"] if v is not None) == 31.0
+    assert len(maximum["x"]) <= 1100
+
+
+def test_range_presets_swap_only_the_chart_through_htmx(qa, fridge):
+    response = qa.get(f"/devices/{fridge.pk}/", {"range": "7d"}, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="chart"' in html and "<html" not in html and "Latest readings" not in html
+    assert f'hx-get="/devices/{fridge.pk}/?range=30d"' in html
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ({"range": "custom", "start": "2026-02-01", "end": "2026-01-01"}, "before the start"),
+        ({"range": "custom", "start": "2020-01-01", "end": "2026-01-01"}, "two years"),
+        ({"range": "custom", "start": "yesterday", "end": "2026-01-01"}, "valid date"),
+        ({"range": "forever"}, "valid choice"),
+    ],
+)
+def test_a_bad_range_gets_a_clear_message_and_a_400(qa, fridge, query, message):
+    response = qa.get(f"/devices/{fridge.pk}/", query)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert qa.get(f"/devices/{fridge.pk}/readings.csv", query).status_code == 400
+
+
+def test_an_unknown_device_is_a_404(qa):
+    assert qa.get("/devices/987654/").status_code == 404
+    assert qa.get("/devices/987654/readings.csv").status_code == 404
+
+
+def test_the_csv_export_holds_the_shown_range_in_the_export_columns(qa, fridge):
+    temp = fridge.channels.get(name="temp")
+    fill_readings(temp, datetime(2026, 3, 1, tzinfo=UTC), 3 * 1440, step=60)
+    response = qa.get(
+        f"/devices/{fridge.pk}/readings.csv", {"range": "custom", "start": "2026-03-02", "end": "2026-03-02"}
+    )
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == READING_COLUMNS
+    assert len(rows) == 1 + 24
+    assert rows[1][7] == "2026-03-02T00:00:00Z"
+
+
+def test_times_are_shown_in_the_users_zone_naming_it(qa, fridge):
+    qa.post("/preferences/time-zone/", {"timezone": "Europe/Helsinki", "next": "/"})
+    html = qa.get(f"/devices/{fridge.pk}/").content.decode()
+    assert "Times in Europe/Helsinki" in html
+    figure = figure_of(qa.get(f"/devices/{fridge.pk}/"), "device-chart-data")
+    assert figure["layout"]["xaxis"]["title"]["text"] == "Time (Europe/Helsinki)"
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d EE[S]?T", html)
+
+
+def test_a_qa_user_sees_no_installation_controls_and_is_refused(qa, fridge):
+    html = qa.get(f"/devices/{fridge.pk}/").content.decode()
+    assert "Change status" not in html
+    assert qa.post(f"/devices/{fridge.pk}/installation/", {"status": "retired"}).status_code == 403
+    fridge.refresh_from_db()
+    assert fridge.installation_status == "installed"
+
+
+def test_an_admin_changes_the_installation_status_and_the_history_shows_who_and_when(admin_client, fridge):
+    response = admin_client.post(f"/devices/{fridge.pk}/installation/", {"status": "quarantine"})
+    assert response.status_code == 302
+    fridge.refresh_from_db()
+    assert fridge.installation_status == "quarantine"
+    html = admin_client.get(f"/devices/{fridge.pk}/").content.decode()
+    assert "Quarantine" in html and "boss" in html
+
+
+# -- alerts -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def alerts_data(db):
+    account = make_account(slug="trackgps", name="Trucks")
+    truck = make_device(account, "Truck 7", kind="vehicle", humidity=False)
+    now = timezone.now()
+    alert = VendorAlert.objects.create(
+        account=account,
+        device=truck,
+        vendor_alert_id="a1",
+        alert_type="Door open",
+        started_at=now - timedelta(hours=2),
+    )
+    excursion = Excursion.objects.create(
+        channel=truck.channels.get(),
+        started_at=now - timedelta(hours=1),
+        high_limit=8,
+        peak_value=11.5,
+        severity="warning",
+    )
+    return alert, excursion
+
+
+def test_alerts_and_excursions_share_one_list_with_filters(qa, alerts_data):
+    html = qa.get("/alerts/").content.decode()
+    assert "Door open" in html and "Out of range" in html and "peak 11.5" in html
+    warnings = qa.get("/alerts/", {"severity": "warning"}).content.decode()
+    assert "Door open" not in warnings and "Out of range" in warnings
+    assert "Door open" not in qa.get("/alerts/", {"state": "closed"}).content.decode()
+    assert qa.get("/alerts/", {"start": "2026-02-01", "end": "2026-01-01"}).status_code == 400
+    assert qa.get("/alerts/", {"device": "999999"}).status_code == 400
+
+
+def test_a_vendor_alert_is_acknowledged_in_place_with_a_required_comment(qa, alerts_data):
+    alert, _ = alerts_data
+    url = f"/alerts/vendor/{alert.pk}/acknowledge/"
+    refused = qa.post(url, {"comment": "  "}, headers={"HX-Request": "true"})
+    assert refused.status_code == 400 and "required" in refused.content.decode()
+    response = qa.post(url, {"comment": "Driver closed the door"}, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert "Acknowledged by qa" in html and "Driver closed the door" in html
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == qa.user
+
+
+def test_an_excursion_is_acknowledged_with_a_comment_and_a_signature(qa, alerts_data):
+    _, excursion = alerts_data
+    url = f"/alerts/excursion/{excursion.pk}/acknowledge/"
+    wrong = qa.post(url, {"comment": "Checked", "password": "nope"}, headers={"HX-Request": "true"})
+    assert wrong.status_code == 400 and "password" in wrong.content.decode()
+    ok = qa.post(url, {"comment": "Checked the load", "password": PASSWORD}, headers={"HX-Request": "true"})
+    assert ok.status_code == 200 and "Acknowledged by qa" in ok.content.decode()
+
+
+def test_acknowledging_an_unknown_alert_is_a_404(qa):
+    assert qa.post("/alerts/vendor/424242/acknowledge/", {"comment": "x"}).status_code == 404
+    assert qa.post("/alerts/nonsense/1/acknowledge/", {"comment": "x"}).status_code == 404
+
+
+# -- map --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def truck(db):
+    account = make_account(slug="trackgps", name="Trucks")
+    vehicle = make_device(account, "Truck 7", kind="vehicle", humidity=False, latitude=60.2, longitude=24.9)
+    start = timezone.now() - timedelta(hours=5)
+    fill_readings(vehicle.channels.get(), start, 300, value=lambda i: 4 + i / 100)
+    Position.objects.bulk_create(
+        Position(
+            device=vehicle,
+            timestamp=start + timedelta(minutes=i),
+            latitude=60 + i / 1000,
+            longitude=24 + i / 1000,
+            speed_kmh=70,
+        )
+        for i in range(0, 300, 5)
+    )
+    VendorAlert.objects.create(
+        account=account,
+        device=vehicle,
+        vendor_alert_id="x",
+        alert_type="Harsh braking",
+        started_at=start + timedelta(minutes=100),
+        latitude=60.1,
+        longitude=24.1,
+        speed_kmh=88,
+        address="Main street 1",
+    )
+    return vehicle
+
+
+def test_the_map_draws_tracks_coloured_by_temperature_alerts_and_latest_positions(qa, truck):
+    response = qa.get("/map/")
+    assert response.status_code == 200
+    figure = figure_of(response, "vehicle-map-data")
+    names = [t["name"] for t in figure["data"]]
+    assert names == ["Truck 7 track", "Vendor alerts", "Latest position"]
+    track = figure["data"][0]
+    assert track["type"] == "scattermap" and None not in track["marker"]["color"]
+    assert "88 km/h" in figure["data"][1]["text"][0] and "Main street 1" in figure["data"][1]["text"][0]
+    tiles = json.loads(re.search(r'id="map-tiles"[^>]*>(.*?)</script>', response.content.decode()).group(1))
+    assert tiles == {"scheme": "https", "path": "tile.openstreetmap.org/{z}/{x}/{y}.png"}
+
+
+def test_the_gpx_export_is_valid_gpx_1_1(qa, truck):
+    response = qa.get(f"/map/{truck.pk}/track.gpx", {"range": "24h"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/gpx+xml")
+    gpx = gpxpy.parse(response.content.decode())
+    assert gpx.version == "1.1"
+    points = gpx.tracks[0].segments[0].points
+    assert len(points) == 60 and points[0].time is not None
+
+
+def test_an_unknown_vehicle_is_a_404(qa, truck):
+    assert qa.get("/map/", {"vehicle": "999999"}).status_code == 404
+    assert qa.get("/map/999999/track.gpx").status_code == 404
+
+
+# -- groups -----------------------------------------------------------------------------------------
+
+
+def test_a_qa_user_sees_groups_but_no_controls_and_is_refused_changes(qa):
+    DeploymentGroup.objects.create(name="Cold room")
+    html = qa.get("/groups/").content.decode()
+    assert "Cold room" in html and "Create group" not in html and "Move devices" not in html
+    assert qa.post("/groups/new/", {"name": "Mine"}).status_code == 403
+    assert not DeploymentGroup.objects.filter(name="Mine").exists()
+
+
+def test_an_admin_creates_renames_moves_into_and_deletes_a_local_group(admin_client):
+    a, b = make_device(make_account(), "Alpha"), make_device(make_account(name="second"), "Beta")
+    assert admin_client.post("/groups/new/", {"name": "Cold room"}).status_code == 302
+    group = DeploymentGroup.objects.get(name="Cold room")
+    admin_client.post(f"/groups/{group.pk}/rename/", {"name": "Freezers"})
+    group.refresh_from_db()
+    assert group.name == "Freezers"
+    admin_client.post("/groups/move/", {"devices": [a.pk, b.pk], "group": group.pk})
+    assert set(group.devices.values_list("name", flat=True)) == {"Alpha", "Beta"}
+    admin_client.post(f"/groups/{group.pk}/delete/", {})
+    assert not DeploymentGroup.objects.exists()
+    a.refresh_from_db()
+    assert a.group is None
+
+
+def test_a_refused_move_is_shown_to_the_user(admin_client):
+    thingsee = make_account(slug="thingsee", name="Things")
+    sensor = make_device(thingsee, "Thing 1")
+    local = DeploymentGroup.objects.create(name="Ours")
+    response = admin_client.post("/groups/move/", {"devices": [sensor.pk], "group": local.pk}, follow=True)
+    assert "Not moved" in response.content.decode()
+    sensor.refresh_from_db()
+    assert sensor.group is None
+
+
+def test_moving_no_devices_gets_a_message_and_a_400(admin_client):
+    response = admin_client.post("/groups/move/", {"group": ""})
+    assert response.status_code == 400
+
+
+# -- sync status ------------------------------------------------------------------------------------
+
+
+def test_the_sync_page_shows_health_last_success_and_readings_of_the_last_24_hours(qa):
+    account = make_account(name="Fridge room", last_success_at=timezone.now() - timedelta(minutes=3))
+    device = make_device(account, "Alpha")
+    fill_readings(device.channels.get(name="temp"), timezone.now() - timedelta(hours=3), 120)
+    html = qa.get("/sync/").content.decode()
+    assert "Fridge room" in html and ">ok<" in html and "3 min ago" in html
+    assert "<td>120</td>" in html
+    assert "Sync now" in html
+
+
+def test_sync_now_starts_the_task_and_polls_until_done(qa, monkeypatch):
+    account = make_account(name="Fridge room")
+    started = []
+    monkeypatch.setattr("monitoring.views.sync.sync_account.delay", lambda pk: started.append(pk))
+    response = qa.post(f"/sync/{account.pk}/run/", headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert started == [account.pk]
+    assert response.status_code == 200 and "Queued" in html and 'hx-trigger="every 2s"' in html
+    since = re.search(r"since=([^\"&]+)", html).group(1)
+    from urllib.parse import unquote
+
+    requested = datetime.fromisoformat(unquote(since))
+    account.last_sync_started_at = requested + timedelta(seconds=1)
+    account.sync_lock_until = timezone.now() + timedelta(minutes=1)
+    account.save()
+    assert (
+        "Running"
+        in qa.get(f"/sync/{account.pk}/progress/", {"since": requested.isoformat()}).content.decode()
+    )
+    account.sync_lock_until = None
+    account.last_success_at = requested + timedelta(seconds=5)
+    account.save()
+    done = qa.get(f"/sync/{account.pk}/progress/", {"since": requested.isoformat()})
+    assert done.status_code == 286 and "Done" in done.content.decode()
+    assert qa.get(f"/sync/{account.pk}/progress/", {"since": "garbage"}).status_code == 400
+
+
+def test_without_javascript_an_acknowledgement_returns_to_the_list_with_a_message(qa, alerts_data):
+    alert, _ = alerts_data
+    response = qa.post(f"/alerts/vendor/{alert.pk}/acknowledge/", {"comment": "Seen"}, follow=True)
+    assert response.status_code == 200 and "Acknowledged." in response.content.decode()
+    assert qa.post(f"/alerts/vendor/{alert.pk}/acknowledge/", {"comment": "Again"}).status_code == 400
+
+
+def test_the_devices_page_lists_every_device_with_its_installation_status_and_filters_by_it(qa):
+    account = make_account()
+    make_device(account, "Old logger", installation_status="retired")
+    make_device(account, "New logger", installation_status="new")
+    html = qa.get("/devices/").content.decode()
+    assert "Old logger" in html and "Retired" in html and "New logger" in html
+    only = qa.get("/devices/", {"status": "retired"}).content.decode()
+    assert "Old logger" in only and "New logger" not in only
+    assert qa.get("/devices/", {"status": "lost"}).status_code == 400
+
+
+def test_thingsee_group_changes_go_to_the_vendor_and_its_refusal_is_shown(admin_client, world, serve):
+    from vendors.simulators import simulator_class
+    from vendors.sync import sync_account
+
+    simulator = simulator_class("thingsee")(world=world)
+    account = make_account(serve(simulator), "thingsee")
+    sync_account(
+        account, since=datetime(2026, 11, 20, 6, tzinfo=UTC), until=datetime(2026, 11, 20, 12, tzinfo=UTC)
+    )
+    sensor = Device.objects.filter(account=account).first()
+    response = admin_client.post("/groups/new/", {"name": "cold-room-2", "account": account.pk}, follow=True)
+    assert "created" in response.content.decode()
+    group = DeploymentGroup.objects.get(account=account, name="cold-room-2")
+    admin_client.post("/groups/move/", {"devices": [sensor.pk], "group": group.pk})
+    sensor.refresh_from_db()
+    assert sensor.group == group
+    # A group we believe in but the vendor does not know: the vendor refuses, and the page says so.
+    ghost = DeploymentGroup.objects.create(account=account, name="ghost", vendor_group_id="ghost")
+    response = admin_client.post("/groups/move/", {"devices": [sensor.pk], "group": ghost.pk}, follow=True)
+    assert "Not moved" in response.content.decode()
+    sensor.refresh_from_db()
+    assert sensor.group == group
+    # The installation status of a Thingsee device changes at the vendor first, then here.
+    admin_client.post(f"/devices/{sensor.pk}/installation/", {"status": "quarantine"})
+    sensor.refresh_from_db()
+    assert sensor.installation_status == "quarantine"
+    assert sensor.installation_events.filter(status="quarantine", user__username="boss").exists()
+
+
+def test_a_zoom_fetches_the_readings_of_exactly_the_zoomed_span(qa, fridge):
+    temp = fridge.channels.get(name="temp")
+    start = timezone.now().replace(second=0, microsecond=0) - timedelta(days=20)
+    fill_readings(temp, start, 20 * 1440, step=10)
+    zoom_from = (start + timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S.%f")[:-2]
+    zoom_to = (start + timedelta(days=4)).strftime("%Y-%m-%d %H:%M:%S")
+    response = qa.get(
+        f"/devices/{fridge.pk}/",
+        {"range": "zoom", "zoom_from": zoom_from, "zoom_to": zoom_to},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200 and "Zoomed in" in response.content.decode()
+    line = next(
+        t for t in figure_of(response, "device-chart-data")["data"] if t["name"] == "Temperature (temp)"
+    )
+    assert len(line["x"]) == 24 * 6 + 1  # every reading, no buckets
+    reversed_zoom = {"range": "zoom", "zoom_from": zoom_to, "zoom_to": zoom_from}
+    assert qa.get(f"/devices/{fridge.pk}/", reversed_zoom).status_code == 400
+
+
+def test_a_group_for_an_unknown_account_gets_a_message_and_a_400(admin_client):
+    response = admin_client.post("/groups/new/", {"name": "Cold room", "account": "424242"})
+    assert response.status_code == 400 and "valid choice" in response.content.decode()
+    assert not DeploymentGroup.objects.exists()
