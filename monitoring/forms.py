@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import available_timezones
 
 from django import forms
@@ -16,6 +16,29 @@ from vendors.models import VendorAccount
 from vendors.registry import VENDOR_CHOICES
 
 MAX_RANGE = timedelta(days=731)  # two years
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)  # a day outside these is a typing mistake
+
+
+class DayField(forms.DateField):
+    """A day between 2000 and 2100 (so no arithmetic on it can leave the calendar)."""
+
+    default_error_messages = {"out_of_range": "Enter a date between 2000-01-01 and 2100-12-31."}
+
+    def validate(self, value):
+        super().validate(value)
+        if value and not EARLIEST <= value <= LATEST:
+            raise forms.ValidationError(self.error_messages["out_of_range"], code="out_of_range")
+
+
+class InstantField(forms.DateTimeField):
+    """A date and time between 2000 and 2100."""
+
+    default_error_messages = {"out_of_range": "Enter a time between 2000 and 2100."}
+
+    def validate(self, value):
+        super().validate(value)
+        if value and not EARLIEST <= value.date() <= LATEST:
+            raise forms.ValidationError(self.error_messages["out_of_range"], code="out_of_range")
 
 
 class RangeForm(forms.Form):
@@ -34,10 +57,10 @@ class RangeForm(forms.Form):
 
     range = forms.ChoiceField(choices=[*PRESET_CHOICES, ("zoom", "Zoomed")], required=False, label="Range")
     # A zoom on the chart asks for its exact span (wall-clock times in the user's zone, as drawn).
-    zoom_from = forms.DateTimeField(required=False, input_formats=ZOOM_FORMATS, label="Zoom from")
-    zoom_to = forms.DateTimeField(required=False, input_formats=ZOOM_FORMATS, label="Zoom to")
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    zoom_from = InstantField(required=False, input_formats=ZOOM_FORMATS, label="Zoom from")
+    zoom_to = InstantField(required=False, input_formats=ZOOM_FORMATS, label="Zoom to")
+    start = DayField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = DayField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, data=None, *, default: str = "24h", now: datetime | None = None, **kwargs):
         super().__init__(data, **kwargs)
@@ -121,8 +144,8 @@ class AlertFilterForm(forms.Form):
         required=False, label="Severity", choices=[("", "Any severity"), *Severity.choices]
     )
     device = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Device")
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    start = DayField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = DayField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, data=None, *, devices=(), **kwargs):
         super().__init__(data, **kwargs)

@@ -3,7 +3,7 @@ signatures), and the excursion report download."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -78,12 +78,17 @@ def parse_moment(text: str | None) -> datetime | None:
     """An ISO date or date-time; a naive one is read in UTC."""
     if not text:
         return None
-    moment = parse_datetime(text)
-    if moment is None:
-        day = parse_date(text)
-        if day is None:
-            return None
-        moment = datetime.combine(day, datetime.min.time())
+    try:  # well-formed but impossible (2026-13-40) raises ValueError
+        moment = parse_datetime(text)
+        if moment is None:
+            day = parse_date(text)
+            if day is None:
+                return None
+            moment = datetime.combine(day, datetime.min.time())
+    except ValueError:
+        return None
+    if not 2000 <= moment.year <= 2100:
+        return None
     return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
 
 
@@ -93,7 +98,11 @@ def excursion_report_download(request):
     """``?start=ISO&end=ISO[&group=NAME][&format=pdf|csv]``: the excursion report of that period."""
     start, end = parse_moment(request.GET.get("start")), parse_moment(request.GET.get("end"))
     if start is None or end is None or start >= end:
-        return HttpResponseBadRequest("Give start and end as ISO dates (start before end).")
+        return HttpResponseBadRequest(
+            "Give start and end as ISO dates between 2000 and 2100 (start before end)."
+        )
+    if end - start > timedelta(days=731):
+        return HttpResponseBadRequest("A report covers at most two years.")
     group = None
     if request.GET.get("group"):
         group = get_object_or_404(DeploymentGroup, name=request.GET["group"])
