@@ -212,8 +212,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # An unacknowledged task (its worker died) is handed to another worker after this many seconds.
+    _visibility = envint("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+        "visibility_timeout": _visibility,
+        # Look for such tasks every few seconds (kombu's default sweep comes only every ~100 s).
+        "unacked_restore_interval": min(10, _visibility),
+        "unacked_restore_throttle": 1,
     }
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "")
 CELERY_RESULT_BACKEND = CELERY_RESULT_BACKEND or None

@@ -23,6 +23,7 @@ from vendors.sync import sync_account as run_sync
 logger = logging.getLogger("vendors.tasks")
 
 MAX_RETRIES = 5
+BUSY_RETRIES = 3
 
 
 def claim_due_accounts(now=None) -> list[int]:
@@ -58,10 +59,11 @@ def sync_account(self, account_id: int) -> dict:
     try:
         result = run_sync(account)
     except AccountBusy:
-        # Another run holds the lock: fine for a beat run (that run does the work), but a task handed
-        # over after its worker died must not be lost while the dead run's lock expires.
-        if self.request.delivery_info and self.request.delivery_info.get("redelivered"):
-            raise self.retry(countdown=settings.SYNC_LOCK_SECONDS, max_retries=MAX_RETRIES) from None
+        # Another run holds the lock: a live one (this task then finds the account synced, or busy again
+        # and gives up) or a dead one whose lock frees itself after SYNC_LOCK_SECONDS (a task handed over
+        # after its worker died must not be lost meanwhile). Either way: look again once the lock expired.
+        if self.request.retries < BUSY_RETRIES:
+            raise self.retry(countdown=settings.SYNC_LOCK_SECONDS + 1, max_retries=BUSY_RETRIES) from None
         return {"account": account_id, "status": "busy"}
     except AuthenticationError:
         # Permanent: the account is marked as needing attention; a person must fix the credentials, and
