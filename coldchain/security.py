@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template import engines
 from django.utils.html import escape
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
@@ -160,3 +160,18 @@ class SecretsExceptionReporter(ExceptionReporter):
 
     def get_traceback_text(self) -> str:
         return redact_known_secrets(super().get_traceback_text())
+
+
+class RefuseNullCharactersMiddleware:
+    """A NUL character in a query or form value is never meant: answer 400 before any view (PostgreSQL
+    refuses it in text, so it would otherwise surface as a server error wherever a value meets a query)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        for values in (request.GET, request.POST) if request.method == "POST" else (request.GET,):
+            for key, items in values.lists():
+                if "\x00" in key or any("\x00" in item for item in items):
+                    return HttpResponseBadRequest("Bad request: a value holds a NUL character.")
+        return self.get_response(request)

@@ -78,3 +78,10 @@ def test_a_bad_device_range_is_explained(client, site, query, message):  # noqa:
     response = client.get(f"/devices/{site['device'].pk}/", query)
     assert 400 <= response.status_code < 500
     assert message in response.content.decode().lower()
+
+
+@pytest.mark.django_db
+def test_a_nul_character_in_a_value_is_a_400(client):
+    client.force_login(make_user())
+    assert client.get("/alerts/", {"state": "open\x00"}).status_code == 400
+    assert client.post("/login/", {"username": "a\x00", "password": "x"}).status_code == 400
