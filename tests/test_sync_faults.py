@@ -74,6 +74,10 @@ def test_a_fault_leaves_a_defined_state_and_a_clean_run_completes_the_data(
     for device in Device.objects.filter(account=account):
         times = list(Reading.objects.filter(channel__device=device).values_list("timestamp", flat=True))
         assert device.readings_cursor is None or device.readings_cursor <= max(times), "cursor ahead of data"
+        if device.readings_cursor:
+            # Up to its cursor a device's data is complete: no hole behind the cursor.
+            behind = {r for r in truth if r[0] == device.vendor_id and r[2] <= device.readings_cursor}
+            assert behind <= stored, f"{device}: readings behind the cursor are missing"
     if stored == truth and account.last_error == "":
         assert account.last_success_at and account.consecutive_failures == 0
     else:
