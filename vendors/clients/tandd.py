@@ -26,6 +26,7 @@ import requests
 
 from .base import VendorClient
 from .errors import ParseError, RateLimited
+from .parsing import finite_number
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -381,15 +382,7 @@ def _gap(serial: str, previous: _Row | None, row: _Row) -> GapRecord | None:
     return GapRecord(serial, previous.timestamp, row.timestamp, reason)
 
 
-def _number(raw: Any) -> float | None:
-    """A finite number from a number or a numeric string (NOTES.md [C]: values arrive as strings)."""
-    if isinstance(raw, bool) or raw is None:
-        return None
-    try:
-        number = float(raw)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past the float range
-        return None
-    return number if math.isfinite(number) else None
+_number = finite_number  # NOTES.md [C]: values arrive as strings
 
 
 def _utc(seconds: float) -> datetime | None:

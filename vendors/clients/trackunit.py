@@ -23,6 +23,7 @@ import requests
 
 from .base import VendorClient
 from .errors import ParseError, RateLimited, RequestRefused
+from .parsing import finite_number
 from .records import (
     CELSIUS,
     TEMPERATURE,
@@ -124,15 +125,7 @@ def _error_text(value: float) -> str:
     return "Infinity" if value > 0 else "-Infinity"
 
 
-def parse_number(raw: Any) -> float | None:
-    """A finite number, possibly sent as a string; None otherwise."""
-    if isinstance(raw, bool) or raw is None:
-        return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return value if math.isfinite(value) else None
+parse_number = finite_number
 
 
 def parse_location(raw: Any) -> tuple[float, float] | None:
