@@ -53,12 +53,15 @@ def _clean_value(record: ReadingRecord) -> tuple[float | None, str]:
 
 def ingest_readings(device: Device, records: Iterable[ReadingRecord]) -> NewReadings:
     channels = {c.name: c for c in device.channels.all()}
+    channel_ids = {name: c.pk for name, c in channels.items()}
     rows: dict[tuple[int, datetime], tuple[float | None, str]] = {}
     for record in records:
-        channel = channels.get(record.channel)
-        if channel is None:
+        channel_id = channel_ids.get(record.channel)
+        if channel_id is None:
             raise ValueError(f"{device}: reading for unknown channel {record.channel!r}")
-        rows.setdefault((channel.pk, record.timestamp), _clean_value(record))
+        key = (channel_id, record.timestamp)
+        if key not in rows:
+            rows[key] = _clean_value(record)
     if not rows:
         return NewReadings()
     with transaction.atomic():

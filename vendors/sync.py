@@ -304,6 +304,7 @@ def _sync_device(client, device, info, start, until, result, progress) -> None:
             gaps.clear()
 
     try:
+        buffered = 0
         for record in client.history(info, start, until):
             if isinstance(record, ReadingRecord):
                 readings.append(record)
@@ -311,8 +312,10 @@ def _sync_device(client, device, info, start, until, result, progress) -> None:
                 positions.append(record)
             elif isinstance(record, GapRecord):
                 gaps.append(record)
-            if len(readings) + len(positions) >= BATCH_SIZE:
+            buffered += 1
+            if buffered >= BATCH_SIZE:
                 flush()
+                buffered = 0
     except VendorError:
         # Keep what arrived intact (it is true data); the cursors stay where they were, so the next
         # run asks for the whole period again and the ingest skips what is already stored.

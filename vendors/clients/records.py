@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 TEMPERATURE = "temperature"
 HUMIDITY = "humidity"
@@ -34,8 +35,9 @@ class DeviceInfo:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True)
-class ReadingRecord:
+class ReadingRecord(NamedTuple):
+    """One reading. A named tuple, not a dataclass: a backfill makes hundreds of thousands of them."""
+
     device_id: str
     channel: str
     timestamp: datetime  # aware, UTC

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 
@@ -103,11 +103,15 @@ def quantity_for_unit(unit: str) -> str | None:
 
 def to_celsius(value: float, unit: str) -> float:
     """A temperature in Celsius: /data is asked in C, but a value still in F is converted, never kept."""
-    if str(unit or "").strip().replace("°", "").upper() == "F":
+    if is_fahrenheit(unit):
         celsius = round((value - 32) * 5 / 9, 2)
         # (value - 32) * 5 overflows for a value near the float maximum: divide first there.
         return celsius if math.isfinite(celsius) else round((value - 32) / 9 * 5, 2)
     return value
+
+
+def is_fahrenheit(unit: str) -> bool:
+    return str(unit or "").strip().replace("°", "").upper() == "F"
 
 
 def channel_key(position: int) -> str:
@@ -325,8 +329,7 @@ class TandDClient(VendorClient):
         return super().error_message(response)
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     unixtime: int
     timestamp: datetime
     data_id: int | None
@@ -334,38 +337,67 @@ class _Row:
 
 
 def _parse_data(body: Any, label: str) -> list[_Row]:
-    """The rows of a /data answer; a shape we cannot read is a ParseError."""
+    """The rows of a /data answer; a shape we cannot read is a ParseError.
+
+    A backfill parses 65,535 rows an answer, so the usual shapes (numbers as strings, as the vendor sends
+    them, or as JSON numbers) take a short path; anything else goes through ``_number`` and
+    ``parse_value``, with the same results.
+    """
     if not isinstance(body, dict) or not isinstance(body.get("data", []), list):
         raise ParseError(f"{label}: the data answer has no 'data' array")
     listed = [c for c in _list(body.get("channel")) if isinstance(c, dict)]
-    channels = []  # (key in the rows, unit, is a temperature) of the channels we monitor
+    channels = []  # (key in the rows, unit, in Fahrenheit) of the channels we monitor
     for position, channel in enumerate(sorted(listed, key=lambda c: _number(c.get("num")) or 0)):
         unit = str(channel.get("unit") or "")
         quantity = quantity_for_unit(unit)
         if quantity is not None:
-            channels.append((channel_key(position), unit, quantity == TEMPERATURE))
+            channels.append((channel_key(position), unit, quantity == TEMPERATURE and is_fahrenheit(unit)))
     rows = []
+    append = rows.append
     for item in body.get("data") or []:
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             raise ParseError(f"{label}: a data row is not an object")
-        unixtime = _number(item.get("unixtime"))
+        unixtime = _whole(item.get("unixtime"))
         if unixtime is None:
             raise ParseError(f"{label}: a data row has no unixtime")
-        data_id = _number(item.get("data-id"))
-        values = []
-        for key, unit, is_temperature in channels:
-            if key in item:
-                value, error = parse_value(item[key])
-                if is_temperature and value is not None:
-                    value = to_celsius(value, unit)
-                values.append((key, value, error))
-        unixtime = int(unixtime)
         # NOTES.md [A]: unixtime is UTC epoch seconds.
         timestamp = _utc(unixtime)
         if timestamp is None:
             raise ParseError(f"{label}: a data row's unixtime is out of range")
-        rows.append(_Row(unixtime, timestamp, int(data_id) if data_id else None, tuple(values)))
+        values = []
+        for key, unit, fahrenheit in channels:
+            if key in item:
+                raw = item[key]
+                value = _plain_float(raw)
+                error = ""
+                if value is None:
+                    value, error = parse_value(raw)
+                if fahrenheit and value is not None:
+                    value = to_celsius(value, unit)
+                values.append((key, value, error))
+        append(_Row(unixtime, timestamp, _whole(item.get("data-id")) or None, tuple(values)))
     return rows
+
+
+def _plain_float(raw: Any) -> float | None:
+    """The short path of ``_number`` for a string or a float; None for anything else (then ask it)."""
+    kind = type(raw)
+    if kind is str or kind is float:
+        try:
+            number = float(raw)
+        except ValueError:
+            return None
+        if number - number == 0.0:  # finite: inf - inf and nan - nan are nan
+            return number
+    return None
+
+
+def _whole(raw: Any) -> int | None:
+    """A whole number (unixtime, data-id) as ``int(_number(raw))``, with a short path for digit strings."""
+    if type(raw) is str and len(raw) < 16 and raw.isascii() and raw.isdigit():
+        return int(raw)
+    number = _number(raw)
+    return int(number) if number is not None else None
 
 
 def _gap(serial: str, previous: _Row | None, row: _Row) -> GapRecord | None:
