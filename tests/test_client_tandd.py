@@ -220,6 +220,55 @@ def test_a_value_that_is_not_a_finite_number_is_an_error_never_a_temperature():
     assert parse_value(None) == (None, "no value")
 
 
+_ODD_VALUES = [
+    "4.4",
+    " -3.25 ",
+    "1e3",
+    "1_000",
+    "0012",
+    "²",
+    "٣",
+    "-0",
+    "+7",
+    "nan",
+    "-inf",
+    "1e999",
+    "Sensor Error",
+    "",
+    4,
+    -4.5,
+    2**70,
+    True,
+    None,
+    [1],
+    {"v": 1},
+    float("nan"),
+]
+
+
+@pytest.mark.parametrize("raw", _ODD_VALUES, ids=repr)
+def test_the_short_path_for_usual_rows_reads_every_value_as_the_general_parser_does(raw):
+    from vendors.clients.parsing import finite_number
+    from vendors.clients.tandd import _parse_data
+
+    body = {
+        "channel": [{"num": 0, "unit": "C"}],
+        "data": [{"unixtime": "1793416010", "data-id": "7", "ch1": raw}],
+    }
+    (row,) = _parse_data(body, "T&D")
+    assert row.values == (("ch1", *parse_value(raw)),)
+    number = finite_number(raw)
+    if number is not None and 0 < number < 4e9:  # as a unixtime or a data-id, where datetime can hold it
+        body["data"][0].update({"unixtime": raw, "data-id": raw})
+        (row,) = _parse_data(body, "T&D")
+        assert row.unixtime == int(number)
+        assert row.data_id == (int(number) or None)
+    elif number is None:
+        body["data"][0]["unixtime"] = raw
+        with pytest.raises(ParseError):
+            _parse_data(body, "T&D")
+
+
 # -- rate limits -----------------------------------------------------------------------------------
 
 
