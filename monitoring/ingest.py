@@ -12,13 +12,16 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import islice, repeat
+from operator import lt
+from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
 
 from monitoring.models import Channel, DataGap, Device, Position, Reading, ReadingRollup, VendorAlert
-from vendors.clients.records import AlertRecord, GapRecord, PositionRecord, ReadingRecord
+from vendors.clients.records import AlertRecord, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
 
 
 @dataclass
@@ -43,89 +46,154 @@ class NewReadings:
 
 def _clean_value(record: ReadingRecord) -> tuple[float | None, str]:
     """A value that is not a finite number is never stored as a temperature."""
-    value = record.value
-    if record.error:
-        return None, record.error[:100]
-    if value is None or not math.isfinite(value):
+    return _clean(record.value, record.error)
+
+
+def _clean(value: float | None, error: str) -> tuple[float | None, str]:
+    if error:
+        return None, error[:100]
+    if value is None or type(value) is bool or not math.isfinite(value):
         return None, "invalid value"
     return float(value), ""
 
 
-def ingest_readings(device: Device, records: Iterable[ReadingRecord]) -> NewReadings:
+class _Column(NamedTuple):
+    """One channel's readings to store, strictly increasing in time, values clean."""
+
+    timestamps: list[datetime]
+    values: list[float | None]
+    errors: list[str]
+
+
+def ingest_readings(device: Device, records: Iterable[ReadingRecord | ReadingBatch]) -> NewReadings:
+    """Store readings (records, or batches of one channel's readings in columns) exactly once."""
     channels = {c.name: c for c in device.channels.all()}
-    channel_ids = {name: c.pk for name, c in channels.items()}
-    rows: dict[tuple[int, datetime], tuple[float | None, str]] = {}
-    for record in records:
-        channel_id = channel_ids.get(record.channel)
-        if channel_id is None:
-            raise ValueError(f"{device}: reading for unknown channel {record.channel!r}")
-        key = (channel_id, record.timestamp)
-        if key not in rows:
-            rows[key] = _clean_value(record)
-    if not rows:
+    columns = _columns(device, {name: c.pk for name, c in channels.items()}, records)
+    if not columns:
         return NewReadings()
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            new = _insert_readings_postgresql(rows)
+            new = _insert_readings_postgresql(columns)
         else:
-            new = _insert_readings_generic(rows)
-        _update_latest(channels.values(), rows)
+            new = _insert_readings_generic(columns)
+        _update_latest(columns)
         update_rollups(new)
     return new
 
 
-def _insert_readings_postgresql(rows) -> NewReadings:
+def _columns(device: Device, channel_ids: dict[str, int], records) -> dict[int, _Column]:
+    """Per channel id, its readings sorted by time, the first of each time only, values cleaned.
+
+    A channel's single batch that is already in order with clean values is taken as it is (a backfill's
+    usual case: no Python step per reading); anything else goes one reading at a time.
+    """
+    records = records if isinstance(records, list) else list(records)
+    batches: dict[int, list[ReadingBatch]] = {}
+    loose: set[int] = set()
+    for record in records:
+        channel_id = channel_ids.get(record.channel)
+        if channel_id is None:
+            raise ValueError(f"{device}: reading for unknown channel {record.channel!r}")
+        if type(record) is ReadingBatch:
+            batches.setdefault(channel_id, []).append(record)
+        else:
+            loose.add(channel_id)
+    columns: dict[int, _Column] = {}
+    for channel_id, (*more, batch) in batches.items():
+        if not more and channel_id not in loose and batch.timestamps:
+            column = _clean_batch(batch)
+            if column is not None:
+                columns[channel_id] = column
+    rows: dict[int, dict[datetime, tuple[float | None, str]]] = {}
+    for record in records:
+        channel_id = channel_ids[record.channel]
+        if channel_id in columns:
+            continue
+        by_time = rows.setdefault(channel_id, {})
+        if type(record) is ReadingBatch:
+            for timestamp, value, error in zip(record.timestamps, record.values, record.errors, strict=True):
+                if timestamp not in by_time:
+                    by_time[timestamp] = _clean(value, error)
+        elif record.timestamp not in by_time:
+            by_time[record.timestamp] = _clean_value(record)
+    for channel_id, by_time in rows.items():
+        if by_time:
+            timestamps = sorted(by_time)
+            values, errors = zip(*(by_time[t] for t in timestamps), strict=True)
+            columns[channel_id] = _Column(timestamps, list(values), list(errors))
+    return columns
+
+
+def _clean_batch(batch: ReadingBatch) -> _Column | None:
+    """The batch as it is when it keeps its promise (strictly increasing times, finite floats with no
+    error, None with one), None when it does not."""
+    timestamps, values, errors = batch.timestamps, batch.values, batch.errors
+    if not (len(timestamps) == len(values) == len(errors)):
+        raise ValueError(f"{batch.device_id} {batch.channel}: a batch's columns differ in length")
+    if not all(map(lt, timestamps, islice(timestamps, 1, None))):
+        return None
+    if any(errors):
+        values, errors = map(list, zip(*map(_clean, values, errors), strict=True))
+    elif set(map(type, values)) == {float}:
+        total = sum(values)
+        if total - total != 0.0:  # not every value finite (or a sum too large to hold): one by one
+            values, errors = map(list, zip(*map(_clean, values, errors), strict=True))
+    else:
+        values, errors = map(list, zip(*map(_clean, values, errors), strict=True))
+    return _Column(timestamps, values, errors)
+
+
+def _insert_readings_postgresql(columns: dict[int, _Column]) -> NewReadings:
     """COPY into a staging table, then INSERT ... ON CONFLICT DO NOTHING into the readings.
 
     Fast path: when no stored reading of these channels falls in the batch's time span (a first
-    backfill), the batch is COPYed straight into the readings table, in a savepoint; should a reading
-    slip in meanwhile, the unique index refuses it and the staging path runs instead.
+    backfill, or the new end of a stream), the batch is COPYed straight into the readings table, in a
+    savepoint; should a reading slip in meanwhile, the unique index refuses it and the staging path runs
+    instead.
     """
-    by_channel: dict[int, list[datetime]] = {}
-    for channel_id, timestamp in rows:
-        by_channel.setdefault(channel_id, []).append(timestamp)
-    spans = {channel_id: (min(stamps), max(stamps)) for channel_id, stamps in by_channel.items()}
     with connection.cursor() as cursor:
-        if not _any_stored(cursor, spans):
+        if not _any_stored(cursor, columns):
             try:
                 with transaction.atomic():
-                    _copy(cursor, "monitoring_reading", rows)
+                    _copy(cursor, "monitoring_reading", columns)
             except IntegrityError:
                 pass
             else:
                 new = NewReadings()
-                for channel_id, (first, last) in spans.items():
-                    new.add(channel_id, len(by_channel[channel_id]), first, last)
+                for channel_id, column in columns.items():
+                    new.add(channel_id, len(column.timestamps), column.timestamps[0], column.timestamps[-1])
                 return new
-        return _insert_via_staging(cursor, rows)
+        return _insert_via_staging(cursor, columns)
 
 
-def _any_stored(cursor, spans) -> bool:
-    for channel_id, (first, last) in spans.items():
+def _any_stored(cursor, columns: dict[int, _Column]) -> bool:
+    for channel_id, column in columns.items():
         cursor.execute(
             "SELECT EXISTS (SELECT 1 FROM monitoring_reading"
             " WHERE channel_id = %s AND timestamp BETWEEN %s AND %s)",
-            [channel_id, first, last],
+            [channel_id, column.timestamps[0], column.timestamps[-1]],
         )
         if cursor.fetchone()[0]:
             return True
     return False
 
 
-def _copy(cursor, table: str, rows) -> None:
+def _copy(cursor, table: str, columns: dict[int, _Column]) -> None:
     with cursor.cursor.copy(f"COPY {table} (channel_id, timestamp, value, error) FROM STDIN") as copy:
-        for (channel_id, timestamp), (value, error) in rows.items():
-            copy.write_row((channel_id, timestamp, value, error))
+        write_row = copy.write_row
+        for channel_id, (timestamps, values, errors) in columns.items():
+            for row in zip(repeat(channel_id), timestamps, values, errors):
+                write_row(row)
 
 
-def _insert_via_staging(cursor, rows) -> NewReadings:
+def _insert_via_staging(cursor, columns: dict[int, _Column]) -> NewReadings:
     new = NewReadings()
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS reading_staging "
         "(channel_id bigint, timestamp timestamptz, value double precision, error varchar(100)) "
         "ON COMMIT DELETE ROWS"
     )
-    _copy(cursor, "reading_staging", rows)
+    _copy(cursor, "reading_staging", columns)
     cursor.execute(
         "WITH inserted AS ("
         " INSERT INTO monitoring_reading (channel_id, timestamp, value, error)"
@@ -140,27 +208,22 @@ def _insert_via_staging(cursor, rows) -> NewReadings:
     return new
 
 
-def _insert_readings_generic(rows) -> NewReadings:
-    by_channel: dict[int, list[datetime]] = {}
-    for channel_id, timestamp in rows:
-        by_channel.setdefault(channel_id, []).append(timestamp)
-    existing: set[tuple[int, datetime]] = set()
-    for channel_id, stamps in by_channel.items():
-        existing.update(
-            (channel_id, ts)
-            for ts in Reading.objects.filter(
-                channel_id=channel_id, timestamp__gte=min(stamps), timestamp__lte=max(stamps)
+def _insert_readings_generic(columns: dict[int, _Column]) -> NewReadings:
+    new = NewReadings()
+    for channel_id, (timestamps, values, errors) in columns.items():
+        existing = set(
+            Reading.objects.filter(
+                channel_id=channel_id, timestamp__gte=timestamps[0], timestamp__lte=timestamps[-1]
             ).values_list("timestamp", flat=True)
         )
-    fresh = [key for key in rows if key not in existing]
-    Reading.objects.bulk_create(
-        [Reading(channel_id=c, timestamp=t, value=rows[(c, t)][0], error=rows[(c, t)][1]) for c, t in fresh],
-        batch_size=2000,
-        ignore_conflicts=True,
-    )
-    new = NewReadings()
-    for channel_id, timestamp in fresh:
-        new.add(channel_id, 1, timestamp, timestamp)
+        fresh = [
+            Reading(channel_id=channel_id, timestamp=t, value=v, error=e)
+            for t, v, e in zip(timestamps, values, errors, strict=True)
+            if t not in existing
+        ]
+        Reading.objects.bulk_create(fresh, batch_size=2000, ignore_conflicts=True)
+        if fresh:
+            new.add(channel_id, len(fresh), fresh[0].timestamp, fresh[-1].timestamp)
     return new
 
 
@@ -200,17 +263,11 @@ def update_rollups(new: NewReadings) -> None:
         )
 
 
-def _update_latest(channels: Iterable[Channel], rows) -> None:
-    latest: dict[int, tuple[datetime, float | None, str]] = {}
-    for (channel_id, timestamp), (value, error) in rows.items():
-        if channel_id not in latest or timestamp > latest[channel_id][0]:
-            latest[channel_id] = (timestamp, value, error)
-    for channel in channels:
-        if channel.pk not in latest:
-            continue
-        timestamp, value, error = latest[channel.pk]
+def _update_latest(columns: dict[int, _Column]) -> None:
+    for channel_id, (timestamps, values, errors) in columns.items():
+        timestamp, value, error = timestamps[-1], values[-1], errors[-1]
         # Only move forward: an old backfill never replaces the current value.
-        Channel.objects.filter(pk=channel.pk).filter(
+        Channel.objects.filter(pk=channel_id).filter(
             Q(last_reading_at__isnull=True) | Q(last_reading_at__lt=timestamp)
         ).update(last_reading_at=timestamp, last_value=value, last_error=error)
 

@@ -29,7 +29,7 @@ from monitoring.ingest import NewReadings, ingest_alerts, ingest_gaps, ingest_po
 from monitoring.models import Channel, DeploymentGroup, Device, InstallationEvent
 from vendors.clients.base import VendorClient
 from vendors.clients.errors import AuthenticationError, VendorError
-from vendors.clients.records import DeviceInfo, GapRecord, PositionRecord, ReadingRecord
+from vendors.clients.records import DeviceInfo, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
 from vendors.models import VendorAccount
 from vendors.ratelimit import RateLimiter
 
@@ -282,7 +282,7 @@ def _sync_alerts(client, account, devices, result, alert_start, until) -> None:
 
 
 def _sync_device(client, device, info, start, until, result, progress) -> None:
-    readings: list[ReadingRecord] = []
+    readings: list[ReadingRecord | ReadingBatch] = []
     positions: list[PositionRecord] = []
     gaps: list[GapRecord] = []
     stored: dict[str, datetime] = {}  # the latest stored time per stream
@@ -305,14 +305,20 @@ def _sync_device(client, device, info, start, until, result, progress) -> None:
 
     try:
         buffered = 0
-        for record in client.history(info, start, until):
-            if isinstance(record, ReadingRecord):
+        for record in client.history_batches(info, start, until):
+            kind = type(record)
+            if kind is ReadingRecord:
                 readings.append(record)
-            elif isinstance(record, PositionRecord):
+                buffered += 1
+            elif kind is ReadingBatch:
+                readings.append(record)
+                buffered += len(record.timestamps)
+            elif kind is PositionRecord:
                 positions.append(record)
-            elif isinstance(record, GapRecord):
+                buffered += 1
+            elif kind is GapRecord:
                 gaps.append(record)
-            buffered += 1
+                buffered += 1
             if buffered >= BATCH_SIZE:
                 flush()
                 buffered = 0
@@ -338,8 +344,12 @@ def _sync_device(client, device, info, start, until, result, progress) -> None:
 
 
 def _note_latest(stored: dict, stream: str, records) -> None:
-    latest = max(r.timestamp for r in records)
-    if stream not in stored or latest > stored[stream]:
+    latest = stored.get(stream)
+    for record in records:
+        timestamp = max(record.timestamps, default=None) if type(record) is ReadingBatch else record.timestamp
+        if timestamp is not None and (latest is None or timestamp > latest):
+            latest = timestamp
+    if latest is not None:
         stored[stream] = latest
 
 

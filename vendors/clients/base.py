@@ -8,7 +8,9 @@ Implement, per vendor:
 - ``devices()`` -> list of ``DeviceInfo`` (with their channels);
 - ``history(device, since, until)`` -> ``ReadingRecord``, ``PositionRecord`` and ``GapRecord`` of one
   device with ``since <= timestamp <= until`` (aware UTC datetimes), in any order, each exactly once;
-  ``readings()`` and ``positions()`` filter it;
+  ``readings()`` and ``positions()`` filter it; a client that reads readings in bulk also gives
+  ``history_batches()``, the same with a ``ReadingBatch`` (one channel's readings in columns) in place
+  of their ``ReadingRecord``s, which the sync engine stores without a Python object per reading;
 - ``alerts(since, until)`` -> ``AlertRecord`` of the account (default: none);
 - where the vendor has them, group and installation operations.
 
@@ -39,7 +41,7 @@ from .errors import (
     VendorError,
     VendorTimeout,
 )
-from .records import AlertRecord, DeviceInfo, GapRecord, PositionRecord, ReadingRecord
+from .records import AlertRecord, DeviceInfo, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
 
 logger = logging.getLogger("vendors.clients")
 
@@ -114,6 +116,13 @@ class VendorClient:
         self, device: DeviceInfo, since: datetime, until: datetime
     ) -> Iterator[ReadingRecord | PositionRecord | GapRecord]:
         raise NotImplementedError
+
+    def history_batches(
+        self, device: DeviceInfo, since: datetime, until: datetime
+    ) -> Iterator[ReadingBatch | ReadingRecord | PositionRecord | GapRecord]:
+        """What the sync engine reads: ``history``, where a client may put a ``ReadingBatch`` in place of
+        its readings' records (by default, ``history`` itself)."""
+        return iter(self.history(device, since, until))
 
     def readings(self, device: DeviceInfo, since: datetime, until: datetime) -> Iterator[ReadingRecord]:
         return (r for r in self.history(device, since, until) if isinstance(r, ReadingRecord))
@@ -226,6 +235,7 @@ __all__ = [
     "ParseError",
     "PositionRecord",
     "RateLimited",
+    "ReadingBatch",
     "ReadingRecord",
     "RequestRefused",
     "UnavailableError",

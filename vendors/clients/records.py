@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -43,6 +44,23 @@ class ReadingRecord(NamedTuple):
     timestamp: datetime  # aware, UTC
     value: float | None  # None when ``error`` holds the vendor's error code
     error: str = ""
+
+
+class ReadingBatch(NamedTuple):
+    """One channel's readings in columns, oldest first: what a client that reads readings in bulk gives
+    the sync engine (``history_batches``) in place of a ``ReadingRecord`` each. The ingest checks the
+    columns (order, duplicates, values) and takes the long way when they are not as promised."""
+
+    device_id: str
+    channel: str
+    timestamps: list[datetime]  # aware, UTC, strictly increasing
+    values: list[float | None]  # None where ``errors`` holds the vendor's error code
+    errors: list[str]
+
+    def records(self) -> Iterator[ReadingRecord]:
+        device_id, channel = self.device_id, self.channel
+        for timestamp, value, error in zip(self.timestamps, self.values, self.errors, strict=True):
+            yield ReadingRecord(device_id, channel, timestamp, value, error)
 
 
 @dataclass(frozen=True)

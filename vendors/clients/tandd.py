@@ -14,12 +14,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
+from operator import itemgetter, lt, methodcaller
 from typing import Any, NamedTuple
 
 import requests
@@ -35,6 +38,7 @@ from .records import (
     ChannelInfo,
     DeviceInfo,
     GapRecord,
+    ReadingBatch,
     ReadingRecord,
 )
 
@@ -163,29 +167,38 @@ class TandDClient(VendorClient):
     def history(
         self, device: DeviceInfo, since: datetime, until: datetime
     ) -> Iterator[ReadingRecord | GapRecord]:
-        """Readings and data-id gaps of ``since <= time <= until``, oldest first.
+        """Readings and data-id gaps of ``since <= time <= until``: ``history_batches`` a record each."""
+        for item in self.history_batches(device, since, until):
+            if type(item) is ReadingBatch:
+                yield from item.records()
+            else:
+                yield item
+
+    def history_batches(
+        self, device: DeviceInfo, since: datetime, until: datetime
+    ) -> Iterator[ReadingBatch | GapRecord]:
+        """The period's data-id gaps and each channel's readings in columns, span by span, oldest first.
 
         The period is read in spans of ``span_seconds``, oldest first, so that when a limit stops a long
         backfill (RateLimited), every span already yielded is complete.
         """
         serial = device.vendor_id
         start, end = math.ceil(since.timestamp()), math.floor(until.timestamp())
-        previous: _Row | None = None
+        previous: tuple[int | None, datetime] | None = None  # (data-id, time) of the last reading read
         looked_before = False
         for span_start in range(start, end + 1, self.span_seconds):
-            rows = self._rows(serial, span_start, min(span_start + self.span_seconds - 1, end))
-            if rows and not looked_before:
+            page = self._read(serial, span_start, min(span_start + self.span_seconds - 1, end))
+            if page.unixtimes and not looked_before:
                 looked_before = True
-                if rows[0].data_id:  # the reading before the period shows a break at its start
-                    before = self._rows(serial, None, start - 1, limit=1)
-                    previous = before[-1] if before else None
-            for row in rows:
-                gap = _gap(serial, previous, row)
-                if gap:
-                    yield gap
-                for channel, value, error in row.values:
-                    yield ReadingRecord(serial, channel, row.timestamp, value, error)
-                previous = row
+                if page.data_ids[0]:  # the reading before the period shows a break at its start
+                    before = self._read(serial, None, start - 1, limit=1)
+                    previous = (before.data_ids[-1], before.timestamps[-1]) if before.unixtimes else None
+            yield from _gaps(serial, previous, page.data_ids, page.timestamps)
+            for key, (timestamps, values, errors) in page.channels.items():
+                if timestamps:
+                    yield ReadingBatch(serial, key, timestamps, values, errors)
+            if page.unixtimes:
+                previous = (page.data_ids[-1], page.timestamps[-1])
 
     # -- devices ---------------------------------------------------------------------------------
 
@@ -226,31 +239,46 @@ class TandDClient(VendorClient):
 
     # -- readings --------------------------------------------------------------------------------
 
-    def _rows(self, serial: str, start: int | None, end: int, limit: int | None = None) -> list[_Row]:
+    def _read(self, serial: str, start: int | None, end: int, limit: int | None = None) -> _Columns:
         """The readings of ``start <= unixtime <= end``, oldest first, each once.
 
         The document: a period with more than ``number`` readings answers with its newest ``number``, so ask
-        again for what is older than the oldest one received until an answer is not full.
+        again for what is older than the oldest one received until an answer is not full. The usual
+        answers go straight into columns (``_fast_columns``); should one not be usual, every answer of
+        the period goes through the general parser instead.
         """
         name = f"{self.slug}:{self.account_key}:{serial}"
-        by_time: dict[int, _Row] = {}
+        answers: list[tuple[Any, int, list[_Row] | None]] = []  # (body, the end asked, rows), newest first
+        pages: list[_Columns] | None = []  # the answers in columns, while every one is usual
         while True:
             number = limit or self.page_size
             params = {"remote-serial": serial, "unixtime-to": end, "number": number, "temperature-unit": "C"}
             if start is not None:
                 params["unixtime-from"] = start
             body = self._call(PATH_DATA, params, name, DATA_REQUESTS_PER_MINUTE, 60.0)
-            page = _parse_data(body, self.label)
-            for row in page:
-                if (start is None or start <= row.unixtime) and row.unixtime <= end:
-                    by_time.setdefault(row.unixtime, row)
-            if limit or len(page) < number:
+            page = _fast_columns(body, start, end) if pages is not None else None
+            if page is not None:
+                pages.append(page)
+                answers.append((body, end, None))
+                received, oldest = len(page.unixtimes), page.unixtimes[0] if page.unixtimes else None
+            else:
+                pages = None
+                rows = _parse_data(body, self.label)
+                answers.append((body, end, rows))
+                received, oldest = len(rows), min((row.unixtime for row in rows), default=None)
+            if limit or received < number or oldest is None:
                 break
-            oldest = min(row.unixtime for row in page)
             if start is not None and oldest <= start:
                 break
             end = oldest - 1
-        return [by_time[t] for t in sorted(by_time)]
+        if pages is not None:
+            return _concatenate(pages[::-1])
+        by_time: dict[int, _Row] = {}
+        for body, asked_end, rows in answers:
+            for row in rows if rows is not None else _parse_data(body, self.label):
+                if (start is None or start <= row.unixtime) and row.unixtime <= asked_end:
+                    by_time.setdefault(row.unixtime, row)
+        return _columns_of_rows([by_time[t] for t in sorted(by_time)])
 
     # -- HTTP with rate limits -------------------------------------------------------------------
 
@@ -345,13 +373,7 @@ def _parse_data(body: Any, label: str) -> list[_Row]:
     """
     if not isinstance(body, dict) or not isinstance(body.get("data", []), list):
         raise ParseError(f"{label}: the data answer has no 'data' array")
-    listed = [c for c in _list(body.get("channel")) if isinstance(c, dict)]
-    channels = []  # (key in the rows, unit, in Fahrenheit) of the channels we monitor
-    for position, channel in enumerate(sorted(listed, key=lambda c: _number(c.get("num")) or 0)):
-        unit = str(channel.get("unit") or "")
-        quantity = quantity_for_unit(unit)
-        if quantity is not None:
-            channels.append((channel_key(position), unit, quantity == TEMPERATURE and is_fahrenheit(unit)))
+    channels = _monitored_channels(body)
     rows = []
     append = rows.append
     for item in body.get("data") or []:
@@ -400,21 +422,182 @@ def _whole(raw: Any) -> int | None:
     return int(number) if number is not None else None
 
 
-def _gap(serial: str, previous: _Row | None, row: _Row) -> GapRecord | None:
+def _monitored_channels(body: dict) -> list[tuple[str, str, bool]]:
+    """(key in the rows, unit, in Fahrenheit) of the channels of a /data answer that we monitor."""
+    listed = [c for c in _list(body.get("channel")) if isinstance(c, dict)]
+    channels = []
+    for position, channel in enumerate(sorted(listed, key=lambda c: _number(c.get("num")) or 0)):
+        unit = str(channel.get("unit") or "")
+        quantity = quantity_for_unit(unit)
+        if quantity is not None:
+            channels.append((channel_key(position), unit, quantity == TEMPERATURE and is_fahrenheit(unit)))
+    return channels
+
+
+class _Columns(NamedTuple):
+    """A period's readings in columns, oldest first, each time once."""
+
+    unixtimes: list[int]
+    timestamps: list[datetime]
+    data_ids: list[int | None]
+    channels: dict[str, tuple[list[datetime], list[float | None], list[str]]]  # key: times, values, errors
+
+
+def _fast_columns(body: Any, start: int | None, end: int) -> _Columns | None:
+    """A usual /data answer in columns, with no Python step per reading where a C loop does it.
+
+    Usual: every row an object with its unixtime and every channel, unixtimes as digit strings, oldest
+    first and within ``start``/``end``. Anything else gives None, and the general parser (``_parse_data``)
+    reads the answer. Values and data-ids are read as ``_parse_data`` reads them (a test checks it).
+    """
+    if type(body) is not dict or type(body.get("data")) is not list:
+        return None
+    data = body["data"]
+    if data and set(map(type, data)) != {dict}:
+        return None
+    try:
+        unixtimes = _digit_ints(list(map(itemgetter("unixtime"), data)))
+        raw_values = [
+            (key, unit, fahrenheit, list(map(itemgetter(key), data)))
+            for key, unit, fahrenheit in _monitored_channels(body)
+        ]
+    except KeyError:
+        return None
+    if unixtimes is None or not all(map(lt, unixtimes, islice(unixtimes, 1, None))):
+        return None
+    if unixtimes and ((start is not None and unixtimes[0] < start) or unixtimes[-1] > end):
+        return None
+    try:
+        timestamps = list(map(_from_epoch, unixtimes))
+    except (OverflowError, ValueError, OSError):
+        return None
+    raw_ids = list(map(methodcaller("get", "data-id"), data))
+    data_ids: list[int | None] | None = _digit_ints(raw_ids)
+    if data_ids is None:
+        data_ids = [_whole(raw) or None for raw in raw_ids]
+    elif data_ids and min(data_ids) == 0:
+        data_ids = [data_id or None for data_id in data_ids]
+    channels = {}
+    for key, unit, fahrenheit, raws in raw_values:
+        channels[key] = (timestamps, *_values(raws, unit, fahrenheit))
+    return _Columns(unixtimes, timestamps, data_ids, channels)
+
+
+def _digit_ints(raws: list) -> list[int] | None:
+    """``raws`` as ints when every one is a string of ASCII digits (as the vendor sends them), else None."""
+    if not raws:
+        return []
+    if set(map(type, raws)) != {str} or min(map(len, raws)) == 0 or max(map(len, raws)) >= 16:
+        return None
+    joined = "".join(raws)
+    if not (joined.isascii() and joined.isdigit()):
+        return None
+    return list(map(int, raws))
+
+
+def _values(raws: list, unit: str, fahrenheit: bool) -> tuple[list[float | None], list[str]]:
+    """One channel's values and errors, as ``_parse_data`` reads them: all at once when every one is a
+    finite number (as a string or a float), one by one otherwise."""
+    if set(map(type, raws)) <= {str, float}:
+        try:
+            values: list[float | None] = list(map(float, raws))
+        except ValueError:
+            pass
+        else:
+            total = sum(values)
+            if total - total == 0.0:  # every value finite (a sum too large to hold takes the long way)
+                if fahrenheit:
+                    values = [to_celsius(value, unit) for value in values]
+                return values, [""] * len(values)
+    values, errors = [], []
+    for raw in raws:
+        value = _plain_float(raw)
+        error = ""
+        if value is None:
+            value, error = parse_value(raw)
+        if fahrenheit and value is not None:
+            value = to_celsius(value, unit)
+        values.append(value)
+        errors.append(error)
+    return values, errors
+
+
+def _concatenate(pages: list[_Columns]) -> _Columns:
+    """Pages in columns, oldest first, as one (every page older than the next, as ``_read`` asks them)."""
+    if len(pages) == 1:
+        return pages[0]
+    unixtimes, timestamps, data_ids = [], [], []
+    channels: dict[str, tuple[list, list, list]] = {}
+    for page in pages:
+        unixtimes += page.unixtimes
+        timestamps += page.timestamps
+        data_ids += page.data_ids
+        for key, columns in page.channels.items():
+            into = channels.setdefault(key, ([], [], []))
+            for column, more in zip(into, columns, strict=True):
+                column += more
+    return _Columns(unixtimes, timestamps, data_ids, channels)
+
+
+def _columns_of_rows(rows: list[_Row]) -> _Columns:
+    channels: dict[str, tuple[list, list, list]] = {}
+    for row in rows:
+        for key, value, error in row.values:
+            timestamps, values, errors = channels.setdefault(key, ([], [], []))
+            timestamps.append(row.timestamp)
+            values.append(value)
+            errors.append(error)
+    return _Columns(
+        [row.unixtime for row in rows],
+        [row.timestamp for row in rows],
+        [row.data_id for row in rows],
+        channels,
+    )
+
+
+def _gaps(
+    serial: str,
+    previous: tuple[int | None, datetime] | None,
+    data_ids: list[int | None],
+    timestamps: list[datetime],
+) -> Iterator[GapRecord]:
+    """The breaks in data-id of consecutive readings, from the one read before (``previous``) on."""
+    if not data_ids:
+        return
+    first = data_ids[0]
+    follows = previous is None or not previous[0] or first == previous[0] + 1
+    if follows and first and data_ids == list(range(first, first + len(data_ids))):
+        return  # numbered one by one: no break
+    previous_id, previous_time = previous or (None, None)
+    for data_id, timestamp in zip(data_ids, timestamps, strict=True):
+        gap = _gap(serial, previous_id, previous_time, data_id, timestamp)
+        if gap:
+            yield gap
+        previous_id, previous_time = data_id, timestamp
+
+
+def _gap(
+    serial: str,
+    previous_id: int | None,
+    previous_time: datetime | None,
+    data_id: int | None,
+    timestamp: datetime,
+) -> GapRecord | None:
     """A break in data-id between two consecutive readings (data-id 0 means the model does not number)."""
-    if previous is None or not previous.data_id or not row.data_id:
+    if not previous_id or not data_id or data_id == previous_id + 1:
         return None
-    if row.data_id == previous.data_id + 1:
-        return None
-    if row.data_id > previous.data_id:
-        missing = row.data_id - previous.data_id - 1
-        reason = f"data-id jumped from {previous.data_id} to {row.data_id}: {missing} readings missing"
+    if data_id > previous_id:
+        missing = data_id - previous_id - 1
+        reason = f"data-id jumped from {previous_id} to {data_id}: {missing} readings missing"
     else:
-        reason = f"data-id restarted at {row.data_id} after {previous.data_id}: logger reset"
-    return GapRecord(serial, previous.timestamp, row.timestamp, reason)
+        reason = f"data-id restarted at {data_id} after {previous_id}: logger reset"
+    return GapRecord(serial, previous_time, timestamp, reason)
 
 
 _number = finite_number  # NOTES.md [C]: values arrive as strings
+
+
+_from_epoch = functools.partial(datetime.fromtimestamp, tz=UTC)
 
 
 def _utc(seconds: float) -> datetime | None:
