@@ -269,6 +269,82 @@ def test_the_short_path_for_usual_rows_reads_every_value_as_the_general_parser_d
             _parse_data(body, "T&D")
 
 
+def _general(body):
+    """What the general parser reads of an answer, in the columns the client yields."""
+    from vendors.clients.tandd import _columns_of_rows, _parse_data
+
+    return _columns_of_rows(_parse_data(body, "T&D"))
+
+
+@pytest.mark.parametrize("raw", _ODD_VALUES, ids=repr)
+def test_the_answer_read_in_columns_is_what_the_general_parser_reads(raw):
+    from vendors.clients.tandd import _fast_columns
+
+    usual = [{"unixtime": str(1793416000 + 10 * i), "data-id": str(7 + i), "ch1": f"{i}.5"} for i in range(3)]
+    for unit in ("C", "F"):
+        body = {
+            "channel": [{"num": 0, "unit": unit}],
+            "data": [*usual, {**usual[0], "unixtime": "1793416030", "ch1": raw}],
+        }
+        columns = _fast_columns(body, None, 1793416030)
+        assert columns is not None  # odd values do not stop the columns, only their own way of reading
+        assert columns == _general(body)
+        for key in ("unixtime", "data-id"):
+            body["data"][-1] = {**usual[0], "unixtime": "1793416030", key: raw}
+            columns = _fast_columns(body, None, 4e9)
+            if columns is not None:
+                assert columns == _general(body)
+
+
+def test_an_unusual_answer_is_left_to_the_general_parser():
+    from vendors.clients.tandd import _fast_columns
+
+    rows = [
+        {"unixtime": str(1793416000 + 10 * i), "data-id": str(7 + i), "ch1": "1.5", "ch2": "50"}
+        for i in range(4)
+    ]
+    body = {"channel": [{"num": 0, "unit": "C"}, {"num": 1, "unit": "%"}], "data": rows}
+    assert _fast_columns(body, 1793416000, 1793416030) == _general(body)
+    assert _fast_columns(body, 1793416010, 1793416030) is None  # a row before the period
+    assert _fast_columns(body, 1793416000, 1793416020) is None  # a row after it
+    for unusual in (
+        [*rows[:2], rows[3], rows[2]],  # not oldest first
+        [*rows[:3], rows[2]],  # a time twice
+        [*rows[:3], {k: v for k, v in rows[3].items() if k != "ch2"}],  # a row without a channel
+        [*rows[:3], {**rows[3], "unixtime": 1793416030}],  # a unixtime as a number
+        [*rows[:3], [1793416030, "1.5"]],  # a row that is not an object
+    ):
+        assert _fast_columns({**body, "data": unusual}, 1793416000, 1793416030) is None
+
+
+@pytest.mark.parametrize("unusual_from", [0, 1], ids=["every answer unusual", "from the second answer"])
+def test_answers_newest_first_still_give_every_reading_once(sim, serve, monitored_select_times, unusual_from):
+    """Answers the columns cannot take as they are (here: rows newest first) go the general way."""
+    client = make_client(sim, serve)
+    client.page_size = 50
+    monitored_select_times(reverse_from=unusual_from)
+    device = next(d for d in client.devices() if d.vendor_id == "52140001")
+    records = list(client.history(device, NOW - DAY, NOW))  # 144 readings: 3 pages and the reading before
+    assert as_tuples(readings(records)) == as_tuples(sim.truth_readings("52140001", NOW - DAY, NOW))
+    assert gaps(records) == [(s, e) for s, e, _ in sim.truth_gaps("52140001", NOW - DAY, NOW)]
+
+
+@pytest.fixture
+def monitored_select_times(sim, monkeypatch):
+    def reverse(reverse_from: int):
+        original = sim.select_times
+        calls = []
+
+        def select_times(*args):
+            calls.append(args)
+            times = original(*args)
+            return times[::-1] if len(calls) > reverse_from else times
+
+        monkeypatch.setattr(sim, "select_times", select_times)
+
+    return reverse
+
+
 # -- rate limits -----------------------------------------------------------------------------------
 
 
