@@ -345,6 +345,27 @@ def monitored_select_times(sim, monkeypatch):
     return reverse
 
 
+def test_garbage_collection_resumes_after_an_answer_whatever_happened():
+    import gc
+
+    from vendors.clients.parsing import paused_garbage_collection
+
+    assert gc.isenabled()
+    with paused_garbage_collection():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ParseError), paused_garbage_collection():
+        raise ParseError("T&D: a data row has no unixtime")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_garbage_collection():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
+
+
 # -- rate limits -----------------------------------------------------------------------------------
 
 

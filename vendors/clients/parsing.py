@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -18,3 +21,20 @@ def finite_number(raw: Any) -> float | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
+
+
+@contextmanager
+def paused_garbage_collection() -> Iterator[None]:
+    """No cyclic garbage collection while a big answer is decoded and read.
+
+    Decoding 65,535 rows makes as many dicts; each few hundred of them set off a collection that walks
+    every object of the process (Django's included), though none of them is in a cycle and all die with
+    the answer. Reference counting still frees everything meanwhile; collection resumes afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

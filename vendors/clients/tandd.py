@@ -29,7 +29,7 @@ import requests
 
 from .base import VendorClient
 from .errors import ParseError, RateLimited
-from .parsing import finite_number
+from .parsing import finite_number, paused_garbage_collection
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -244,38 +244,40 @@ class TandDClient(VendorClient):
 
         The document: a period with more than ``number`` readings answers with its newest ``number``, so ask
         again for what is older than the oldest one received until an answer is not full. The usual
-        answers go straight into columns (``_fast_columns``); should one not be usual, every answer of
-        the period goes through the general parser instead.
+        answers go straight into columns (``_fast_columns``); from the first one that is not usual on,
+        the answers are read as rows by the general parser, and merged (the first of each time kept).
         """
         name = f"{self.slug}:{self.account_key}:{serial}"
-        answers: list[tuple[Any, int, list[_Row] | None]] = []  # (body, the end asked, rows), newest first
-        pages: list[_Columns] | None = []  # the answers in columns, while every one is usual
+        pages: list[tuple[int, _Columns | list[_Row]]] = []  # (the end asked, what came), newest first
+        usual = True
         while True:
             number = limit or self.page_size
             params = {"remote-serial": serial, "unixtime-to": end, "number": number, "temperature-unit": "C"}
             if start is not None:
                 params["unixtime-from"] = start
-            body = self._call(PATH_DATA, params, name, DATA_REQUESTS_PER_MINUTE, 60.0)
-            page = _fast_columns(body, start, end) if pages is not None else None
+            with paused_garbage_collection():  # 65,535 fresh objects that all die with the answer
+                body = self._call(PATH_DATA, params, name, DATA_REQUESTS_PER_MINUTE, 60.0)
+                page = _fast_columns(body, start, end) if usual else None
+                if page is None:
+                    usual = False
+                    rows = _parse_data(body, self.label)
+                del body
             if page is not None:
-                pages.append(page)
-                answers.append((body, end, None))
+                pages.append((end, page))
                 received, oldest = len(page.unixtimes), page.unixtimes[0] if page.unixtimes else None
             else:
-                pages = None
-                rows = _parse_data(body, self.label)
-                answers.append((body, end, rows))
+                pages.append((end, rows))
                 received, oldest = len(rows), min((row.unixtime for row in rows), default=None)
             if limit or received < number or oldest is None:
                 break
             if start is not None and oldest <= start:
                 break
             end = oldest - 1
-        if pages is not None:
-            return _concatenate(pages[::-1])
+        if usual:
+            return _concatenate([page for _, page in reversed(pages)])
         by_time: dict[int, _Row] = {}
-        for body, asked_end, rows in answers:
-            for row in rows if rows is not None else _parse_data(body, self.label):
+        for asked_end, page in pages:
+            for row in _rows_of_columns(page) if isinstance(page, _Columns) else page:
                 if (start is None or start <= row.unixtime) and row.unixtime <= asked_end:
                     by_time.setdefault(row.unixtime, row)
         return _columns_of_rows([by_time[t] for t in sorted(by_time)])
@@ -537,6 +539,22 @@ def _concatenate(pages: list[_Columns]) -> _Columns:
             for column, more in zip(into, columns, strict=True):
                 column += more
     return _Columns(unixtimes, timestamps, data_ids, channels)
+
+
+def _rows_of_columns(page: _Columns) -> list[_Row]:
+    """The rows of a usual answer read in columns (every row holds every channel)."""
+    channels = [(key, values, errors) for key, (_, values, errors) in page.channels.items()]
+    return [
+        _Row(
+            unixtime,
+            timestamp,
+            data_id,
+            tuple((key, values[i], errors[i]) for key, values, errors in channels),
+        )
+        for i, (unixtime, timestamp, data_id) in enumerate(
+            zip(page.unixtimes, page.timestamps, page.data_ids, strict=True)
+        )
+    ]
 
 
 def _columns_of_rows(rows: list[_Row]) -> _Columns:

@@ -140,6 +140,7 @@ class TandDSimulator(VendorSimulator):
         self.rate_limit_refusals = 0  # 429s the limits served (injected burst_429 faults not counted)
         # The world's values are costly to compute; tests read the same readings as the client did.
         self._row = functools.lru_cache(maxsize=400_000)(self._compute_row)
+        self._rendered_row = functools.lru_cache(maxsize=400_000)(self._render_row)
 
     # -- devices and credentials -----------------------------------------------------------------
 
@@ -517,17 +518,9 @@ class TandDSimulator(VendorSimulator):
         return self._ok(self.render_csv(device, times, unit), headers, "text/csv; charset=utf-8")
 
     def render_json(self, device: SimDevice, times: list[int], temperature_unit: str) -> str:
-        units = self.channel_units(device, temperature_unit)
+        units = tuple(self.channel_units(device, temperature_unit))
         time_diff, std_bias, dst_bias = self.offsets()
-        rows = []
-        for t in times:
-            row = {"unixtime": str(t), "data-id": str(self.data_id(device, t))}
-            for i, (channel, value) in enumerate(
-                zip(device.channels, self._row(device.vendor_id, t), strict=True)
-            ):
-                row[f"ch{i + 1}"] = self.render_value(value, channel, units[i])
-            rows.append(row)
-        return json.dumps(
+        head = json.dumps(
             {
                 "serial": device.vendor_id,
                 "model": device.extra["model"],
@@ -540,9 +533,19 @@ class TandDSimulator(VendorSimulator):
                     {"name": device.extra["labels"][i], "num": i, "unit": units[i]}
                     for i in range(len(device.channels))
                 ],
-                "data": rows,
             }
         )
+        rendered = self._rendered_row
+        rows = ", ".join([rendered(device.vendor_id, t, units) for t in times])
+        return f'{head[:-1]}, "data": [{rows}]}}'
+
+    def _render_row(self, serial: str, t: int, units: tuple[str, ...]) -> str:
+        """One /data row as JSON text (cached: a vendor answers from its database, not by recomputing)."""
+        device = self.device(serial)
+        row = {"unixtime": str(t), "data-id": str(self.data_id(device, t))}
+        for i, (channel, value) in enumerate(zip(device.channels, self._row(serial, t), strict=True)):
+            row[f"ch{i + 1}"] = self.render_value(value, channel, units[i])
+        return json.dumps(row)
 
     def render_csv(self, device: SimDevice, times: list[int], temperature_unit: str) -> str:
         """The document's CSV: three header rows, then local time, Excel serial date, a column per channel."""
