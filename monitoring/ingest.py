@@ -1,9 +1,13 @@
 """Store what the vendor clients yield, exactly once, and say what was new.
 
-Readings are the big table: on PostgreSQL they are COPYed into a staging table and moved with
-``INSERT ... ON CONFLICT DO NOTHING``; elsewhere (the SQLite demo) a plain bulk insert ignores the
-rows that are already there. Either way a re-sync of the same period adds nothing, and the caller learns
-which channels got new readings in which time span (the excursion engine re-evaluates exactly those).
+Readings are the big table. They come one ``ReadingRecord`` each or, from a client that reads them in
+bulk (T&D's 65,535 readings an answer), as a ``ReadingBatch`` of one channel's readings in columns, which
+goes to the database without a Python object per reading when it is in order with clean values. On
+PostgreSQL a batch whose time span holds no stored reading is COPYed straight into the table; otherwise
+the readings are COPYed into a staging table and moved with ``INSERT ... ON CONFLICT DO NOTHING``;
+elsewhere (the SQLite demo) a plain bulk insert skips the rows that are already there. Either way a
+re-sync of the same period adds nothing, and the caller learns which channels got new readings in which
+time span (the excursion engine re-evaluates exactly those).
 """
 
 from __future__ import annotations
