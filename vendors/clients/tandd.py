@@ -369,9 +369,9 @@ class _Row(NamedTuple):
 def _parse_data(body: Any, label: str) -> list[_Row]:
     """The rows of a /data answer; a shape we cannot read is a ParseError.
 
-    A backfill parses 65,535 rows an answer, so the usual shapes (numbers as strings, as the vendor sends
-    them, or as JSON numbers) take a short path; anything else goes through ``_number`` and
-    ``parse_value``, with the same results.
+    The general parser, for the answers ``_fast_columns`` does not take as usual. Even here the usual
+    values (numbers as strings, as the vendor sends them, or as JSON numbers) take a short path; anything
+    else goes through ``_number`` and ``parse_value``, with the same results.
     """
     if not isinstance(body, dict) or not isinstance(body.get("data", []), list):
         raise ParseError(f"{label}: the data answer has no 'data' array")
@@ -391,14 +391,7 @@ def _parse_data(body: Any, label: str) -> list[_Row]:
         values = []
         for key, unit, fahrenheit in channels:
             if key in item:
-                raw = item[key]
-                value = _plain_float(raw)
-                error = ""
-                if value is None:
-                    value, error = parse_value(raw)
-                if fahrenheit and value is not None:
-                    value = to_celsius(value, unit)
-                values.append((key, value, error))
+                values.append((key, *_read_value(item[key], unit, fahrenheit)))
         append(_Row(unixtime, timestamp, _whole(item.get("data-id")) or None, tuple(values)))
     return rows
 
@@ -513,15 +506,21 @@ def _values(raws: list, unit: str, fahrenheit: bool) -> tuple[list[float | None]
                 return values, [""] * len(values)
     values, errors = [], []
     for raw in raws:
-        value = _plain_float(raw)
-        error = ""
-        if value is None:
-            value, error = parse_value(raw)
-        if fahrenheit and value is not None:
-            value = to_celsius(value, unit)
+        value, error = _read_value(raw, unit, fahrenheit)
         values.append(value)
         errors.append(error)
     return values, errors
+
+
+def _read_value(raw: Any, unit: str, fahrenheit: bool) -> tuple[float | None, str]:
+    """(value in C or %RH, error) of one channel value; a plain number or numeric string the short way."""
+    value = _plain_float(raw)
+    error = ""
+    if value is None:
+        value, error = parse_value(raw)
+    if fahrenheit and value is not None:
+        value = to_celsius(value, unit)
+    return value, error
 
 
 def _concatenate(pages: list[_Columns]) -> _Columns:
