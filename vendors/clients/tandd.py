@@ -18,7 +18,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -255,13 +255,9 @@ class TandDClient(VendorClient):
             params = {"remote-serial": serial, "unixtime-to": end, "number": number, "temperature-unit": "C"}
             if start is not None:
                 params["unixtime-from"] = start
-            with paused_garbage_collection():  # 65,535 fresh objects that all die with the answer
-                body = self._call(PATH_DATA, params, name, DATA_REQUESTS_PER_MINUTE, 60.0)
-                page = _fast_columns(body, start, end) if usual else None
-                if page is None:
-                    usual = False
-                    rows = _parse_data(body, self.label)
-                del body
+            read = functools.partial(self._read_answer, usual, start, end)
+            page, rows = self._call(PATH_DATA, params, name, DATA_REQUESTS_PER_MINUTE, 60.0, read)
+            usual = page is not None
             if page is not None:
                 pages.append((end, page))
                 received, oldest = len(page.unixtimes), page.unixtimes[0] if page.unixtimes else None
@@ -282,9 +278,26 @@ class TandDClient(VendorClient):
                     by_time.setdefault(row.unixtime, row)
         return _columns_of_rows([by_time[t] for t in sorted(by_time)])
 
+    def _read_answer(
+        self, usual: bool, start: int | None, end: int, body: Any
+    ) -> tuple[_Columns | None, list[_Row]]:
+        """An answer in columns when it is usual (and every one before it was), else its rows."""
+        page = _fast_columns(body, start, end) if usual else None
+        return page, (_parse_data(body, self.label) if page is None else [])
+
     # -- HTTP with rate limits -------------------------------------------------------------------
 
-    def _call(self, path: str, params: dict, name: str, limit: int, period: float) -> Any:
+    def _call(
+        self,
+        path: str,
+        params: dict,
+        name: str,
+        limit: int,
+        period: float,
+        read: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """The JSON of a successful answer, or what ``read`` makes of it (decoded and read with garbage
+        collection paused: 65,535 rows make as many fresh objects, which all die with the answer)."""
         body = {
             "api-key": self.credential("api_key"),
             "login-id": self.credential("login_id"),
@@ -304,7 +317,9 @@ class TandDClient(VendorClient):
             )
             self._read_budget(name, response)
             if response.status_code == 200:
-                return self.json_body(response)
+                with paused_garbage_collection():
+                    body = self.json_body(response)
+                    return read(body) if read else body
             attempt += 1
             wait = _header_number(response, "X-RateLimit-Reset") or _header_number(response, "Retry-After")
             wait = max(1.0, wait or 2.0**attempt)
