@@ -25,6 +25,7 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
 
 from monitoring.models import Channel, DataGap, Device, Position, Reading, ReadingRollup, VendorAlert
+from vendors.clients.parsing import all_finite
 from vendors.clients.records import AlertRecord, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
 
 
@@ -129,20 +130,14 @@ def _columns(device: Device, channel_ids: dict[str, int], records) -> dict[int, 
 
 
 def _clean_batch(batch: ReadingBatch) -> _Column | None:
-    """The batch as it is when it keeps its promise (strictly increasing times, finite floats with no
-    error, None with one), None when it does not."""
+    """The batch as a column: as it is when its values are finite floats with no error, cleaned one by
+    one otherwise; None when its times are not strictly increasing (then it goes the long way)."""
     timestamps, values, errors = batch.timestamps, batch.values, batch.errors
     if not (len(timestamps) == len(values) == len(errors)):
         raise ValueError(f"{batch.device_id} {batch.channel}: a batch's columns differ in length")
     if not all(map(lt, timestamps, islice(timestamps, 1, None))):
         return None
-    if any(errors):
-        values, errors = map(list, zip(*map(_clean, values, errors), strict=True))
-    elif set(map(type, values)) == {float}:
-        total = sum(values)
-        if total - total != 0.0:  # not every value finite (or a sum too large to hold): one by one
-            values, errors = map(list, zip(*map(_clean, values, errors), strict=True))
-    else:
+    if any(errors) or set(map(type, values)) != {float} or not all_finite(values):
         values, errors = map(list, zip(*map(_clean, values, errors), strict=True))
     return _Column(timestamps, values, errors)
 

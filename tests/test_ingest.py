@@ -105,3 +105,9 @@ def test_a_reading_of_an_unknown_channel_is_refused(device):
     with pytest.raises(ValueError, match="unknown channel 'ch9'"):
         ingest_readings(device, [batch(T[:2], [1.0, 2.0], channel="ch9")])
     assert not Reading.objects.filter(channel__device=device).exists()
+
+
+@pytest.mark.parametrize("odd", [float("nan"), float("inf"), -float("inf")], ids=repr)
+def test_a_batch_of_plain_floats_with_one_that_is_not_finite_stores_that_one_as_an_error(device, odd):
+    ingest_readings(device, [batch(T[:3], [1.0, odd, 3.0])])
+    assert stored(device) == [(T[0], 1.0, ""), (T[1], None, "invalid value"), (T[2], 3.0, "")]

@@ -23,6 +23,13 @@ def finite_number(raw: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def all_finite(values: list[float]) -> bool:
+    """Every one of these floats is finite: one C-level sum (NaN and infinity carry through it). A sum too
+    large to hold says no too, so a caller that then checks value by value loses nothing."""
+    total = sum(values)
+    return total - total == 0.0
+
+
 @contextmanager
 def paused_garbage_collection() -> Iterator[None]:
     """No cyclic garbage collection while a big answer is decoded and read.

@@ -29,7 +29,7 @@ import requests
 
 from .base import VendorClient
 from .errors import ParseError, RateLimited
-from .parsing import finite_number, paused_garbage_collection
+from .parsing import all_finite, finite_number, paused_garbage_collection
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -514,8 +514,7 @@ def _values(raws: list, unit: str, fahrenheit: bool) -> tuple[list[float | None]
         except ValueError:
             pass
         else:
-            total = sum(values)
-            if total - total == 0.0:  # every value finite (a sum too large to hold takes the long way)
+            if all_finite(values):
                 if fahrenheit:
                     values = [to_celsius(value, unit) for value in values]
                 return values, [""] * len(values)
