@@ -348,12 +348,10 @@ class TrackGPSClient(VendorClient):
                     raise ParseError(f"{self.label}: unreadable device group")
                 title = group.get("title")
                 for item in group.get("items") or []:
+                    if not isinstance(item, dict) or item.get("id") in (None, ""):
+                        raise ParseError(f"{self.label}: a device without an id")
                     pairs.append((str(title) if title else None, item))
-            ids = {
-                str(item["id"])
-                for _, item in pairs
-                if isinstance(item, dict) and item.get("id") not in (None, "")
-            }
+            ids = {str(item["id"]) for _, item in pairs}
             if not ids - seen:
                 return
             seen |= ids
