@@ -631,3 +631,41 @@ def test_a_full_sync_in_the_real_shapes_equals_the_truth_and_a_resync_adds_nothi
     assert not DeploymentGroup.objects.filter(account=account, vendor_group_id=DELETED_GROUP[0]).exists()
     again = sync_account(account, since=SINCE, until=FIXED_NOW)
     assert again.ok and again.readings == 0 and stored_readings(account) == truth
+
+
+class HostileThingsee:
+    """A vendor that answers ``limit`` messages of one fixed second to every question, in or out of the
+    period asked (``inside``: at the start of the period asked, so the window is really full)."""
+
+    slug = "thingsee"
+
+    def __init__(self, inside: bool):
+        self.inside = inside
+        self.requests = 0
+
+    def __call__(self, environ, start_response):
+        from urllib.parse import parse_qs
+
+        from werkzeug.wrappers import Response
+
+        self.requests += 1
+        if environ["PATH_INFO"].endswith("/auth/client-token"):
+            body = {"data": {"token": "hostile-token"}}
+        else:
+            query = parse_qs(environ["QUERY_STRING"])
+            limit, start = int(query["limit"][0]), int(query["from"][0])
+            second = start + 1 if self.inside else 1_000_000_000
+            body = {"data": [{"tsmId": 12100, "tsmTs": second, "temp": 4.0} for _ in range(limit)]}
+        return Response(json.dumps(body), mimetype="application/json")(environ, start_response)
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["out-of-period", "one-crowded-second"])
+def test_a_vendor_whose_answers_never_fit_is_a_parse_error_soon(serve, inside):
+    hostile = HostileThingsee(inside)
+    client = ThingseeClient(
+        base_url=serve(hostile).base_url("thingsee"), credentials={"client_id": "a", "client_secret": "b"}
+    )
+    client.page_size = 5
+    with pytest.raises(ParseError):
+        list(client.messages("XXXX03X2Z74162459", FIXED_NOW - timedelta(days=1), FIXED_NOW))
+    assert hostile.requests < 20

@@ -66,6 +66,9 @@ MESSAGE_PAGE_SIZE = 500
 MAX_MESSAGE_PAGE_SIZE = 10_000  # if more than this share one second, the vendor's answer makes no sense
 # A full window is split in at most this many parts at once (guided by the span its full answer covered).
 MAX_WINDOW_PARTS = 64
+# One period read in more requests than this is a vendor answering nonsense (a year of one message a
+# minute at 500 an answer is about 1,100 requests).
+MAX_MESSAGE_REQUESTS = 20_000
 # [A] Whether ``from`` and ``to`` are inclusive is not documented: each window asks one second more at both
 # ends and keeps only its own seconds, so either reading of the bounds loses nothing.
 BOUND_MARGIN = 1
@@ -271,8 +274,12 @@ class ThingseeClient(VendorClient):
         start, end = math.ceil(since.timestamp()), math.floor(until.timestamp())
         path = f"/things/{_segment(tuid)}/messages"
         pending = [(start, end, self.page_size)] if start <= end else []
+        requests_left = MAX_MESSAGE_REQUESTS
         while pending:
             first, last, limit = pending.pop()  # the oldest window waiting
+            requests_left -= 1
+            if requests_left < 0:
+                raise ParseError(f"{self.label}: the messages of {tuid} never fit in an answer")
             params: dict[str, Any] = {
                 "from": first - BOUND_MARGIN,
                 "to": last + BOUND_MARGIN,
@@ -301,6 +308,9 @@ class ThingseeClient(VendorClient):
                 if limit * 2 > MAX_MESSAGE_PAGE_SIZE:
                     raise ParseError(f"{self.label}: too many messages at one second for {tuid}")
                 pending.append((first, last, limit * 2))
+            elif not any(first - BOUND_MARGIN <= ts <= last + BOUND_MARGIN for ts, _ in stamped):
+                # A full answer with nothing of the period asked: narrowing it would never end.
+                raise ParseError(f"{self.label}: the messages answered are not of the period asked")
             else:
                 parts = split_window(first, last, [ts for ts, _ in stamped])
                 pending.extend((a, b, self.page_size) for a, b in reversed(parts))
