@@ -21,6 +21,8 @@ from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 SUBSTITUTE = "********************"
 # Shorter values are too likely to be ordinary words or numbers to blank them everywhere in a report.
 MIN_SECRET_LENGTH = 4
+# Shorter secrets give base64 fragments of a few characters: too likely to occur by chance in other text.
+MIN_BASE64_SECRET_LENGTH = 8
 
 
 # -- The client's address ---------------------------------------------------------------------------
@@ -140,15 +142,11 @@ def secret_spellings(secret: str, users: tuple[str, ...] = ()) -> frozenset[str]
     escaped = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
     spellings |= escaped | {form.replace("/", "\\/") for form in escaped}
     raw = secret.encode("utf-8", "surrogatepass")
-    for prefix in ("", *(f"{user}:" for user in users)):
-        spellings |= _base64_spellings(prefix.encode("utf-8", "surrogatepass") + raw)
+    for user in users:
+        spellings |= _base64_spellings(f"{user}:".encode("utf-8", "surrogatepass") + raw)
     if len(raw) >= MIN_BASE64_SECRET_LENGTH:
-        spellings |= _base64_inside(raw)
+        spellings |= _base64_spellings(raw) | _base64_inside(raw)
     return frozenset(spelling for spelling in spellings if spelling)
-
-
-# Shorter secrets give base64 fragments of a few characters: too likely to occur by chance in other text.
-MIN_BASE64_SECRET_LENGTH = 8
 
 
 def _lower_hex(encoded: str) -> str:
