@@ -239,6 +239,11 @@ SYNC_OVERLAP_MINUTES = envint("SYNC_OVERLAP_MINUTES", 30, minimum=0)
 SYNC_LOCK_SECONDS = envint("SYNC_LOCK_SECONDS", 120, minimum=5)
 # Read timeout of vendor requests (seconds).
 VENDOR_READ_TIMEOUT = envint("VENDOR_READ_TIMEOUT", 30, minimum=1)
+# Bounded answers: a vendor answer larger than this is refused unread (T&D's largest, 65,535 readings, is
+# about 4-5 MB); a request not complete after this many seconds is cut off, however slowly the server
+# trickles (keep it under SYNC_LOCK_SECONDS: the lock is renewed between requests).
+VENDOR_MAX_ANSWER_BYTES = envint("VENDOR_MAX_ANSWER_BYTES", 32 * 1024 * 1024, minimum=1024)
+VENDOR_REQUEST_DEADLINE = envint("VENDOR_REQUEST_DEADLINE", 90, minimum=1)
 # Base URLs in private and loopback ranges are refused unless this is on (the demo and tests turn it on).
 VENDOR_ALLOW_PRIVATE_URLS = envbool("VENDOR_ALLOW_PRIVATE_URLS", DEBUG)
 

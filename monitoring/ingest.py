@@ -12,21 +12,70 @@ time span (the excursion engine re-evaluates exactly those).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from itertools import islice, repeat
 from operator import lt
 from typing import NamedTuple
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
 
 from monitoring.models import Channel, DataGap, Device, Position, Reading, ReadingRollup, VendorAlert
 from vendors.clients.parsing import all_finite
 from vendors.clients.records import AlertRecord, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
+
+# -- Vendor strings in our columns ------------------------------------------------------------------
+# A vendor may send a name, a group, a message of any length and with any character: each is made to fit
+# its column here, so no vendor string can stop an account's sync with a database error.
+
+CUT_MARK = "…"  # ends a text that was cut, so a reader sees there was more
+DIGEST_CHARACTERS = 16
+
+
+@cache
+def column_length(model: type[models.Model], field_name: str) -> int | None:
+    """The column's ``max_length`` (None for a text column without one)."""
+    return model._meta.get_field(field_name).max_length
+
+
+def fit_text(model: type[models.Model], field_name: str, value: object) -> str:
+    """A vendor's text (a name, a message, an address) for ``model.field_name``: whole if it fits (a
+    text column keeps it all), else cut to the column's length and ended with "…"."""
+    text = _storable(value)
+    limit = column_length(model, field_name)
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - len(CUT_MARK)] + CUT_MARK
+
+
+def fit_key(model: type[models.Model], field_name: str, value: object) -> str:
+    """A vendor's id, or a name that must stay unique (a channel of a device, a group), for
+    ``model.field_name``: as it is if it fits, else cut and ended with "…" and a digest of the whole, so
+    two long values that differ only past the cut stay two, and a value gets the same key at every sync."""
+    text = _storable(value)
+    limit = column_length(model, field_name)
+    if limit is None or len(text) <= limit:
+        return text
+    whole = str(value).encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(whole).hexdigest()[:DIGEST_CHARACTERS]
+    return text[: limit - len(CUT_MARK) - DIGEST_CHARACTERS] + CUT_MARK + digest
+
+
+def _storable(value: object) -> str:
+    """PostgreSQL refuses a NUL character and a lone surrogate (half of a UTF-16 pair, which JSON can
+    carry) in text: each becomes a replacement character."""
+    text = "" if value is None else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate becomes "?"
+    return text
 
 
 @dataclass
@@ -56,7 +105,7 @@ def _clean_value(record: ReadingRecord) -> tuple[float | None, str]:
 
 def _clean(value: float | None, error: str) -> tuple[float | None, str]:
     if error:
-        return None, error[:100]
+        return None, fit_text(Reading, "error", error)
     if value is None or type(value) is bool or not math.isfinite(value):
         return None, "invalid value"
     return float(value), ""
@@ -97,6 +146,10 @@ def _columns(device: Device, channel_ids: dict[str, int], records) -> dict[int, 
     loose: set[int] = set()
     for record in records:
         channel_id = channel_ids.get(record.channel)
+        if channel_id is None:  # a name too long for its column is stored as its key
+            channel_id = channel_ids[record.channel] = channel_ids.get(
+                fit_key(Channel, "name", record.channel)
+            )
         if channel_id is None:
             raise ValueError(f"{device}: reading for unknown channel {record.channel!r}")
         if type(record) is ReadingBatch:
@@ -310,7 +363,10 @@ def ingest_gaps(device: Device, records: Iterable[GapRecord]) -> int:
     created = 0
     for record in records:
         _, was_created = DataGap.objects.get_or_create(
-            device=device, start=record.start, end=record.end, defaults={"reason": record.reason[:200]}
+            device=device,
+            start=record.start,
+            end=record.end,
+            defaults={"reason": fit_text(DataGap, "reason", record.reason)},
         )
         created += was_created
     return created
@@ -322,17 +378,19 @@ def ingest_alerts(account, devices_by_vendor_id: dict[str, Device], records: Ite
     for record in records:
         defaults = {
             "device": devices_by_vendor_id.get(record.device_id or ""),
-            "alert_type": record.alert_type[:100],
-            "message": record.message,
+            "alert_type": fit_text(VendorAlert, "alert_type", record.alert_type),
+            "message": fit_text(VendorAlert, "message", record.message),
             "started_at": record.started_at,
             "ended_at": record.ended_at,
             "latitude": record.latitude,
             "longitude": record.longitude,
-            "address": record.address[:300],
+            "address": fit_text(VendorAlert, "address", record.address),
             "speed_kmh": record.speed_kmh,
         }
         alert, was_created = VendorAlert.objects.get_or_create(
-            account=account, vendor_alert_id=record.vendor_alert_id[:200], defaults=defaults
+            account=account,
+            vendor_alert_id=fit_key(VendorAlert, "vendor_alert_id", record.vendor_alert_id),
+            defaults=defaults,
         )
         created += was_created
         if not was_created and record.ended_at and alert.ended_at != record.ended_at:
