@@ -56,6 +56,7 @@ PORT = 5432
 SERVER_USER_UNDER_ROOT = "embedded_postgres"
 # A Unix socket path holds at most 103 bytes on macOS, 107 on Linux.
 MAX_SOCKET_PATH = 100
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -160,10 +161,26 @@ def running(data_dir: Path, *, durable: bool = True) -> Iterator[EmbeddedPostgre
         yield server
     finally:
         try:
-            stop(server)
+            with signals_held():
+                stop(server)
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP are ignored inside: a second Ctrl-C while stopping must not leave a
+    server (or a demo's child process) half-stopped behind."""
+    if not _in_main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def program(name: str) -> Path:

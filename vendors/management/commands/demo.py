@@ -24,6 +24,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from coldchain.embedded_database import signals_held
 from monitoring.models import AlarmProfile, Device
 from vendors.models import VendorAccount
 from vendors.simulators import SLUGS
@@ -155,13 +156,15 @@ class Command(BaseCommand):
             )
 
     def stop(self, children) -> None:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in reversed(children):
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        # Held signals: a second Ctrl-C while stopping must not leave a child behind.
+        with signals_held():
+            for child in reversed(children):
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for child in reversed(children):
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
