@@ -4,9 +4,11 @@ by ``manage.py`` and by the pytest plugin when ``DATABASE_URL`` is not set, with
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import psutil
@@ -195,6 +197,35 @@ def test_a_test_session_without_database_url_runs_on_its_own_postgresql_and_leav
     assert f"database: embedded PostgreSQL in {postgres_folder}/coldchain-test-postgres-" in session.stdout
     assert " passed" in session.stdout and "skipped" not in session.stdout
     assert not postgres_processes_of(postgres_folder)
+    assert not list(postgres_folder.glob("coldchain-test-postgres-*")), "the session's folder was not removed"
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_test_session_stopped_midway_stops_its_postgresql(postgres_folder, stop_signal):
+    waiting = postgres_folder / "test_waiting.py"
+    waiting.write_text("import time\n\n\ndef test_waits():\n    time.sleep(300)\n")
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-c", "pyproject.toml", str(waiting), "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=environment_without_database(TMPDIR=str(postgres_folder), PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = []
+    try:
+        for line in session.stdout:
+            output.append(line)
+            if "collected 1 item" in line:
+                break
+        assert any("database: embedded PostgreSQL" in line for line in output), output
+        assert postgres_processes_of(postgres_folder)
+        time.sleep(1)  # into the test
+    finally:
+        session.send_signal(stop_signal)  # SIGINT: what Ctrl-C sends
+        output.append(session.communicate(timeout=60)[0])
+    assert "KeyboardInterrupt" in "".join(output)
+    assert not postgres_processes_of(postgres_folder), "the session's PostgreSQL outlived it"
     assert not list(postgres_folder.glob("coldchain-test-postgres-*")), "the session's folder was not removed"
 
 
