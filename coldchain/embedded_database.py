@@ -311,6 +311,7 @@ def _start_server(data_dir: Path, *, durable: bool) -> None:
     import subprocess
 
     run_as = _run_as()
+    _hand_to_server_user(data_dir, run_as)  # again: the folder may have moved since initdb
     sockets = socket_folder(data_dir)
     if sockets != data_dir:
         sockets.mkdir(mode=0o700, exist_ok=True)

@@ -22,6 +22,7 @@ import pytest
 from coldchain import embedded_database
 
 FOLDER_PREFIX = "coldchain-test-postgres-"
+_server_key = pytest.StashKey[embedded_database.EmbeddedPostgres]()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -37,9 +38,6 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args) -> 
     early_config.add_cleanup(stack.close)
     os.environ["DATABASE_URL"] = server.url
     early_config.stash[_server_key] = server
-
-
-_server_key = pytest.StashKey[embedded_database.EmbeddedPostgres]()
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -177,6 +177,20 @@ def test_the_settings_point_at_the_embedded_postgresql_when_no_database_url_is_s
 def test_a_test_session_without_database_url_runs_on_its_own_postgresql_and_leaves_nothing(
     postgres_folder,
 ):
+    # What a session killed outright (kill -9) leaves: its folder and a server nobody will stop.
+    abandoned = postgres_folder / "coldchain-test-postgres-of-a-killed-session"
+    abandoned.mkdir()
+    result = run_python(
+        f"""
+        import os
+        from pathlib import Path
+        from coldchain import embedded_database
+        embedded_database.start(Path({str(abandoned / "postgres")!r}), durable=False)
+        os._exit(0)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert postgres_processes_of(abandoned)
     session = subprocess.run(
         [
             sys.executable,
@@ -196,8 +210,8 @@ def test_a_test_session_without_database_url_runs_on_its_own_postgresql_and_leav
     assert session.returncode == 0, session.stdout + session.stderr
     assert f"database: embedded PostgreSQL in {postgres_folder}/coldchain-test-postgres-" in session.stdout
     assert " passed" in session.stdout and "skipped" not in session.stdout
-    assert not postgres_processes_of(postgres_folder)
-    assert not list(postgres_folder.glob("coldchain-test-postgres-*")), "the session's folder was not removed"
+    assert not postgres_processes_of(postgres_folder), "a server of this or the killed session runs on"
+    assert not list(postgres_folder.glob("coldchain-test-postgres-*")), "a session's folder was not removed"
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
