@@ -25,6 +25,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listen_to_ctrl_c() -> None:
+    # A shell's background job starts with Ctrl-C ignored, and its children inherit that; a terminal's
+    # foreground process does not ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def postgres_processes_of(folder: Path) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["name", "cmdline"]):
@@ -45,6 +51,7 @@ def test_the_demo_serves_the_dashboard_and_a_stop_signal_stops_everything(postgr
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=listen_to_ctrl_c,
     )
     output = []
     try:
