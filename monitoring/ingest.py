@@ -2,10 +2,9 @@
 
 Readings are the big table. They come one ``ReadingRecord`` each or, from a client that reads them in
 bulk (T&D's 65,535 readings an answer), as a ``ReadingBatch`` of one channel's readings in columns, which
-goes to the database without a Python object per reading when it is in order with clean values. On
-PostgreSQL a batch whose time span holds no stored reading is COPYed straight into the table; otherwise
-the readings are COPYed into a staging table and moved with ``INSERT ... ON CONFLICT DO NOTHING``;
-elsewhere (the SQLite demo) a plain bulk insert skips the rows that are already there. Either way a
+goes to the database without a Python object per reading when it is in order with clean values. A
+batch whose time span holds no stored reading is COPYed straight into the table; otherwise the readings
+are COPYed into a staging table and moved with ``INSERT ... ON CONFLICT DO NOTHING``. Either way a
 re-sync of the same period adds nothing, and the caller learns which channels got new readings in which
 time span (the excursion engine re-evaluates exactly those).
 """
@@ -126,10 +125,7 @@ def ingest_readings(device: Device, records: Iterable[ReadingRecord | ReadingBat
     if not columns:
         return NewReadings()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            new = _insert_readings_postgresql(columns)
-        else:
-            new = _insert_readings_generic(columns)
+        new = _insert_readings(columns)
         _update_latest(columns)
         update_rollups(new)
     return new
@@ -195,7 +191,7 @@ def _clean_batch(batch: ReadingBatch) -> _Column | None:
     return _Column(timestamps, values, errors)
 
 
-def _insert_readings_postgresql(columns: dict[int, _Column]) -> NewReadings:
+def _insert_readings(columns: dict[int, _Column]) -> NewReadings:
     """COPY into a staging table, then INSERT ... ON CONFLICT DO NOTHING into the readings.
 
     Fast path: when no stored reading of these channels falls in the batch's time span (a first
@@ -257,25 +253,6 @@ def _insert_via_staging(cursor, columns: dict[int, _Column]) -> NewReadings:
     for channel_id, count, first, last in cursor.fetchall():
         new.add(channel_id, count, first, last)
     cursor.execute("TRUNCATE reading_staging")
-    return new
-
-
-def _insert_readings_generic(columns: dict[int, _Column]) -> NewReadings:
-    new = NewReadings()
-    for channel_id, (timestamps, values, errors) in columns.items():
-        existing = set(
-            Reading.objects.filter(
-                channel_id=channel_id, timestamp__gte=timestamps[0], timestamp__lte=timestamps[-1]
-            ).values_list("timestamp", flat=True)
-        )
-        fresh = [
-            Reading(channel_id=channel_id, timestamp=t, value=v, error=e)
-            for t, v, e in zip(timestamps, values, errors, strict=True)
-            if t not in existing
-        ]
-        Reading.objects.bulk_create(fresh, batch_size=2000, ignore_conflicts=True)
-        if fresh:
-            new.add(channel_id, len(fresh), fresh[0].timestamp, fresh[-1].timestamp)
     return new
 
 
