@@ -91,7 +91,6 @@ def test_a_second_process_uses_the_running_server_and_leaves_it_to_its_starter(p
             from pathlib import Path
             import psycopg
             from coldchain import embedded_database
-from tests.test_demo import listen_to_ctrl_c
             joined = embedded_database.start(Path({str(postgres_folder / "postgres")!r}))
             with psycopg.connect(joined.url) as db:
                 print(db.execute("SELECT 40 + 2").fetchone()[0], joined.owner_pid)
@@ -112,7 +111,6 @@ def test_a_server_whose_starter_was_killed_is_adopted_and_stopped_by_the_next(po
         import os
         from pathlib import Path
         from coldchain import embedded_database
-from tests.test_demo import listen_to_ctrl_c
         embedded_database.start(Path({str(postgres_folder / "postgres")!r}), durable=False)
         os._exit(0)  # as after kill -9: nothing stops the server
         """
@@ -188,7 +186,6 @@ def test_a_test_session_without_database_url_runs_on_its_own_postgresql_and_leav
         import os
         from pathlib import Path
         from coldchain import embedded_database
-from tests.test_demo import listen_to_ctrl_c
         embedded_database.start(Path({str(abandoned / "postgres")!r}), durable=False)
         os._exit(0)
         """
