@@ -13,6 +13,7 @@ READING_COLUMNS = [
     "device_id",
     "device_name",
     "channel",
+    "channel_label",
     "quantity",
     "unit",
     "timestamp",
@@ -73,13 +74,14 @@ def reading_rows(**filters) -> Iterator[list[str]]:
         "channel__device__vendor_id",
         "channel__device__name",
         "channel__name",
+        "channel__label",
         "channel__quantity",
         "channel__unit",
         "timestamp",
         "value",
         "error",
     )
-    for vendor, account, device_id, name, channel, quantity, unit, ts, value, error in values.iterator(
+    for vendor, account, device_id, name, channel, label, quantity, unit, ts, value, error in values.iterator(
         chunk_size=5000
     ):
         yield [
@@ -88,6 +90,7 @@ def reading_rows(**filters) -> Iterator[list[str]]:
             device_id,
             name,
             channel,
+            label or channel,
             quantity,
             unit,
             utc_stamp(ts),

@@ -27,6 +27,7 @@ from django.utils import timezone
 from monitoring.excursions import evaluate_new_readings
 from monitoring.ingest import NewReadings, ingest_alerts, ingest_gaps, ingest_positions, ingest_readings
 from monitoring.models import Channel, DeploymentGroup, Device, InstallationEvent
+from monitoring.models.devices import LABEL_LENGTH, UNIT_LENGTH
 from vendors.clients.base import VendorClient
 from vendors.clients.errors import AuthenticationError, VendorError
 from vendors.clients.records import DeviceInfo, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
@@ -149,6 +150,7 @@ def upsert_device(account: VendorAccount, info: DeviceInfo) -> Device:
         "battery": info.battery if info.battery is not None else device.battery,
         "last_seen": max(filter(None, [info.last_seen, device.last_seen]), default=None),
         "driver": info.driver or "",
+        "current_value_only": info.current_value_only,
     }
     if info.latitude is not None and info.longitude is not None:
         updates.update(latitude=info.latitude, longitude=info.longitude)
@@ -171,15 +173,28 @@ def upsert_device(account: VendorAccount, info: DeviceInfo) -> Device:
             timestamp=info.last_seen or timezone.now(),
             defaults={"responsible": account.client_class.label},
         )
-    existing = {c.name for c in device.channels.all()}
-    Channel.objects.bulk_create(
-        [
-            Channel(device=device, name=c.name, quantity=c.quantity, unit=c.unit)
-            for c in info.channels
-            if c.name not in existing
-        ]
-    )
+    _upsert_channels(device, info)
     return device
+
+
+def _upsert_channels(device: Device, info: DeviceInfo) -> None:
+    """New channels are created; a known one (matched by the vendor's key, never by its label) gets the
+    label the vendor shows now. Quantity and unit stay as first stored: its readings were stored in them."""
+    existing = {c.name: c for c in device.channels.all()}
+    created, relabelled = [], []
+    for c in info.channels:
+        # Cut to fit: a vendor's long text never stops a sync (the key itself is short: ch1, Measure...).
+        label = (c.label or "")[:LABEL_LENGTH]
+        channel = existing.get(c.name)
+        if channel is None:
+            unit = (c.unit or "")[:UNIT_LENGTH]
+            created.append(Channel(device=device, name=c.name, label=label, quantity=c.quantity, unit=unit))
+            existing[c.name] = created[-1]
+        elif channel.label != label:
+            channel.label = label
+            relabelled.append(channel)
+    Channel.objects.bulk_create(created)
+    Channel.objects.bulk_update(relabelled, ["label"])
 
 
 # -- the run ----------------------------------------------------------------------------------------
