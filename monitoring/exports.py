@@ -13,12 +13,12 @@ READING_COLUMNS = [
     "device_id",
     "device_name",
     "channel",
-    "channel_label",
     "quantity",
     "unit",
     "timestamp",
     "value",
     "error",
+    "channel_label",  # the name shown (the vendor's display name); "channel" is the vendor's key
 ]
 POSITION_COLUMNS = [
     "vendor",
@@ -90,12 +90,12 @@ def reading_rows(**filters) -> Iterator[list[str]]:
             device_id,
             name,
             channel,
-            label or channel,
             quantity,
             unit,
             utc_stamp(ts),
             _number(value),
             error,
+            label or channel,
         ]
 
 

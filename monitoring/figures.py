@@ -57,6 +57,7 @@ def _axes(series_list: list[Series]) -> dict[str, tuple[str, str]]:
         key = _axis_key(series.channel)
         if key not in keys:
             keys.append(key)
+    keys.sort(key=lambda k: {Quantity.TEMPERATURE: 0, Quantity.HUMIDITY: 1}.get(k, 2))  # stable: in order
     if len(keys) > 1 and not any(_axis_key(s.channel) == Quantity.TEMPERATURE for s in series_list):
         keys.remove(Quantity.TEMPERATURE)  # no temperature on this device: its first quantity takes the left
     axes = {}

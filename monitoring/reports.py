@@ -229,7 +229,7 @@ def _report_item(excursion: Excursion, group: str) -> ReportItem:
         started_at=excursion.started_at,
         ended_at=excursion.ended_at,
         window_end=window_end,
-        title=f"{device.name} / {channel.title}: {excursion.get_kind_display().lower()}",
+        title=f"{device.name} / {channel.display_name}: {excursion.get_kind_display().lower()}",
         unit=channel.get_unit_display(),
     )
     item = ReportItem(excursion=excursion, group=group, chart_png=chart, readings=inside)
@@ -265,11 +265,11 @@ def render_csv(report: ExcursionReport) -> bytes:
             "device_id",
             "device_name",
             "channel",
-            "channel_label",
             "unit",
             "timestamp",
             "value",
             "error",
+            "channel_label",
         ]
     )
     for item in report.items:
@@ -282,11 +282,11 @@ def render_csv(report: ExcursionReport) -> bytes:
                     item.device.vendor_id,
                     item.device.name,
                     channel.name,
-                    channel.display_name,
                     channel.unit,
                     timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "" if value is None else value,
                     error,
+                    channel.display_name,
                 ]
             )
     return out.getvalue().encode()
@@ -342,7 +342,7 @@ def render_pdf(report: ExcursionReport) -> bytes:
         pdf.multi_cell(
             0,
             5,
-            f"#{e.pk} {item.device.name} / {e.channel.title} – "
+            f"#{e.pk} {item.device.name} / {e.channel.display_name} – "
             f"{e.get_kind_display()} ({e.get_severity_display()})",
             align="L",
             new_x="LMARGIN",

@@ -211,12 +211,12 @@ def test_export_readings_writes_the_documented_columns(simulated, tmp_path):
         "device_id",
         "device_name",
         "channel",
-        "channel_label",
         "quantity",
         "unit",
         "timestamp",
         "value",
         "error",
+        "channel_label",
     ]
     assert len(rows) == len(true_readings(simulator))
     first = rows[0]

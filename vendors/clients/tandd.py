@@ -282,7 +282,7 @@ class TandDClient(VendorClient):
                 # NOTES.md [C]: data-rtr500 serves no remote of a base that uploads by FTP, and /current
                 # does not tell them apart: its refusal says so. (A refusal of /data stays an error: every
                 # unit it is asked for is one the model table says it serves.)
-                logger.warning("%s: %s: %s: current value only", self.label, serial, exc)
+                logger.warning("%s: current value only (%s)", serial, exc)
                 self._remember_refused(serial)
                 yield from self._current_readings(device, since, until)
                 return
