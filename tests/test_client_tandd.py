@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import requests
 
 from tests.conftest import FIXED_NOW
 from vendors.clients.errors import (
@@ -829,3 +830,25 @@ def test_channel_numbers_from_0_as_the_document_shows_them_key_the_same_channels
     assert [(n, c["name"]) for n, c in numbered_channels(real)] == [(1, "temp"), (2, "humid")]
     unreadable = [{"num": "x", "name": "a"}, {"name": "b"}]
     assert [(n, c["name"]) for n, c in numbered_channels(unreadable)] == [(1, "a"), (2, "b")]
+
+
+def test_the_simulators_data_rtr500_answers_take_the_fast_column_path(sim, serve):
+    """Both history endpoints answer alike: the usual answers of data-rtr500 are read in columns too."""
+    from vendors.clients.tandd import _fast_columns
+
+    server = serve(sim)
+    start, end = int((NOW - DAY).timestamp()), int(NOW.timestamp())
+    body = {k.replace("_", "-"): v for k, v in sim.credentials.items()}
+    for path, params in (
+        ("/v1/devices/data-rtr500", {"remote-serial": "52870001", "base-serial": "58580001"}),
+        ("/v1/devices/data", {"remote-serial": "52140001", "temperature-unit": "C"}),
+    ):
+        answer = requests.post(
+            server.base_url("tandd") + path,
+            json={**body, **params, "unixtime-from": start, "unixtime-to": end},
+            headers={"X-HTTP-Method-Override": "GET"},
+            timeout=10,
+        ).json()
+        columns = _fast_columns(answer, start, end)
+        assert columns is not None and len(columns.unixtimes) == 144
+        assert columns == _general(answer)
