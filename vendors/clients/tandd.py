@@ -192,8 +192,8 @@ def numbered_channels(listed: Any) -> list[tuple[int, dict]]:
     return [(i + 1, c) for i, c in enumerate(channels)]
 
 
-def channel_label(number: int, name: Any, quantity: str, unit: str) -> str:
-    """The name to show: the vendor's, or for an empty one "Channel 1 (°C)"."""
+def channel_label(number: int, name: Any, unit: str) -> str:
+    """The name to show: the vendor's, or for an empty one "Channel 1 (°C)" (``unit``: as stored)."""
     name = str(name or "").strip()
     if name:
         return name
@@ -257,8 +257,9 @@ class TandDClient(VendorClient):
 
     def history_batches(
         self, device: DeviceInfo, since: datetime, until: datetime
-    ) -> Iterator[ReadingBatch | GapRecord]:
-        """The period's data-id gaps and each channel's readings in columns, span by span, oldest first.
+    ) -> Iterator[ReadingBatch | ReadingRecord | GapRecord]:
+        """The period's data-id gaps and each channel's readings in columns, span by span, oldest first;
+        of a unit that is current value only, its current value when its time is in the period.
 
         The period is read in spans of ``span_seconds``, oldest first, so that when a limit stops a long
         backfill (RateLimited), every span already yielded is complete.
@@ -308,7 +309,7 @@ class TandDClient(VendorClient):
             quantity = quantity_for_unit(raw_unit)
             unit = stored_unit(quantity, raw_unit)
             key = channel_key(number)
-            label = channel_label(number, channel.get("name"), quantity, unit)
+            label = channel_label(number, channel.get("name"), unit)
             channels.append(ChannelInfo(key, quantity, unit, label))
             raw = channel.get("value")
             value, error = parse_value(raw) if raw not in (None, "") else (None, "")  # "": nothing yet
@@ -361,7 +362,9 @@ class TandDClient(VendorClient):
     def _refused_history(self) -> dict[str, float]:
         """{serial: when its history endpoint last refused it}, kept with the account's session."""
         refused = self.session_store.load().get("history_refused")
-        return {str(k): float(v) for k, v in refused.items()} if isinstance(refused, dict) else {}
+        if not isinstance(refused, dict):
+            return {}
+        return {str(k): when for k, v in refused.items() if (when := _number(v)) is not None}
 
     def _remember_refused(self, serial: str) -> None:
         session = self.session_store.load()
