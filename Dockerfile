@@ -30,6 +30,7 @@ COPY . .
 # The values below exist only so that production settings load during the build; none is kept in
 # the image's environment and none is a real secret.
 RUN DJANGO_DEBUG=0 \
+    DATABASE_URL=postgres://build-only@localhost/collectstatic-connects-to-no-database \
     SECRET_KEY=build-only-collectstatic-not-a-secret \
     CREDENTIALS_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     CELERY_BROKER_URL=memory:// \

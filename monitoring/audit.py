@@ -6,7 +6,7 @@ covered without each remembering to log. Who and why come from a context: the mi
 of each request, services set the reason (``with audit_context(user=..., reason=...)``); without a
 user the change is recorded as made by "system" (the engine, scheduled tasks).
 
-Readings and audit records are never updated or deleted; on PostgreSQL triggers refuse it (see migration
+Readings and audit records are never updated or deleted; database triggers refuse it (see migration
 0005). The one exception is an explicit purge (removing a vendor account and all its data), which must run
 inside ``purge_allowed()``.
 """
@@ -213,19 +213,16 @@ def connect_signals() -> None:
 @contextmanager
 def purge_allowed() -> Iterator[None]:
     """Deletes of readings (and audit records) are allowed inside, for an explicit purge only, such as
-    removing a vendor account with all its data. On PostgreSQL this sets ``coldchain.allow_purge`` for the
-    current transaction only (``SET LOCAL``); updates stay refused even then."""
-    postgresql = connection.vendor == "postgresql"
+    removing a vendor account with all its data. This sets ``coldchain.allow_purge`` for the current
+    transaction only (``SET LOCAL``); updates stay refused even then."""
     with transaction.atomic():
-        if postgresql:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL coldchain.allow_purge = 'on'")
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL coldchain.allow_purge = 'on'")
         yield
-        if postgresql:
-            # SET LOCAL lasts to the end of the outermost transaction: switch it off again, so that a
-            # purge nested in a longer transaction opens no door for what follows.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL coldchain.allow_purge = 'off'")
+        # SET LOCAL lasts to the end of the outermost transaction: switch it off again, so that a purge
+        # nested in a longer transaction opens no door for what follows.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL coldchain.allow_purge = 'off'")
 
 
 class AuditUserMiddleware:

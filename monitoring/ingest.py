@@ -2,31 +2,79 @@
 
 Readings are the big table. They come one ``ReadingRecord`` each or, from a client that reads them in
 bulk (T&D's 65,535 readings an answer), as a ``ReadingBatch`` of one channel's readings in columns, which
-goes to the database without a Python object per reading when it is in order with clean values. On
-PostgreSQL a batch whose time span holds no stored reading is COPYed straight into the table; otherwise
-the readings are COPYed into a staging table and moved with ``INSERT ... ON CONFLICT DO NOTHING``;
-elsewhere (the SQLite demo) a plain bulk insert skips the rows that are already there. Either way a
+goes to the database without a Python object per reading when it is in order with clean values. A
+batch whose time span holds no stored reading is COPYed straight into the table; otherwise the readings
+are COPYed into a staging table and moved with ``INSERT ... ON CONFLICT DO NOTHING``. Either way a
 re-sync of the same period adds nothing, and the caller learns which channels got new readings in which
 time span (the excursion engine re-evaluates exactly those).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from itertools import islice, repeat
 from operator import lt
 from typing import NamedTuple
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
 
 from monitoring.models import Channel, DataGap, Device, Position, Reading, ReadingRollup, VendorAlert
 from vendors.clients.parsing import all_finite
 from vendors.clients.records import AlertRecord, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
+
+# -- Vendor strings in our columns ------------------------------------------------------------------
+# A vendor may send a name, a group, a message of any length and with any character: each is made to fit
+# its column here, so no vendor string can stop an account's sync with a database error.
+
+CUT_MARK = "…"  # ends a text that was cut, so a reader sees there was more
+DIGEST_CHARACTERS = 16
+
+
+@cache
+def column_length(model: type[models.Model], field_name: str) -> int | None:
+    """The column's ``max_length`` (None for a text column without one)."""
+    return model._meta.get_field(field_name).max_length
+
+
+def fit_text(model: type[models.Model], field_name: str, value: object) -> str:
+    """A vendor's text (a name, a message, an address) for ``model.field_name``: whole if it fits (a
+    text column keeps it all), else cut to the column's length and ended with "…"."""
+    text = _storable(value)
+    limit = column_length(model, field_name)
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - len(CUT_MARK)] + CUT_MARK
+
+
+def fit_key(model: type[models.Model], field_name: str, value: object) -> str:
+    """A vendor's id, or a name that must stay unique (a channel of a device, a group), for
+    ``model.field_name``: as it is if it fits, else cut and ended with "…" and a digest of the whole, so
+    two long values that differ only past the cut stay two, and a value gets the same key at every sync."""
+    text = _storable(value)
+    limit = column_length(model, field_name)
+    if limit is None or len(text) <= limit:
+        return text
+    whole = str(value).encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(whole).hexdigest()[:DIGEST_CHARACTERS]
+    return text[: limit - len(CUT_MARK) - DIGEST_CHARACTERS] + CUT_MARK + digest
+
+
+def _storable(value: object) -> str:
+    """PostgreSQL refuses a NUL character and a lone surrogate (half of a UTF-16 pair, which JSON can
+    carry) in text: each becomes a replacement character."""
+    text = "" if value is None else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate becomes "?"
+    return text
 
 
 @dataclass
@@ -56,7 +104,7 @@ def _clean_value(record: ReadingRecord) -> tuple[float | None, str]:
 
 def _clean(value: float | None, error: str) -> tuple[float | None, str]:
     if error:
-        return None, error[:100]
+        return None, fit_text(Reading, "error", error)
     if value is None or type(value) is bool or not math.isfinite(value):
         return None, "invalid value"
     return float(value), ""
@@ -77,10 +125,7 @@ def ingest_readings(device: Device, records: Iterable[ReadingRecord | ReadingBat
     if not columns:
         return NewReadings()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            new = _insert_readings_postgresql(columns)
-        else:
-            new = _insert_readings_generic(columns)
+        new = _insert_readings(columns)
         _update_latest(columns)
         update_rollups(new)
     return new
@@ -97,6 +142,10 @@ def _columns(device: Device, channel_ids: dict[str, int], records) -> dict[int, 
     loose: set[int] = set()
     for record in records:
         channel_id = channel_ids.get(record.channel)
+        if channel_id is None:  # a name too long for its column is stored as its key
+            channel_id = channel_ids[record.channel] = channel_ids.get(
+                fit_key(Channel, "name", record.channel)
+            )
         if channel_id is None:
             raise ValueError(f"{device}: reading for unknown channel {record.channel!r}")
         if type(record) is ReadingBatch:
@@ -142,7 +191,7 @@ def _clean_batch(batch: ReadingBatch) -> _Column | None:
     return _Column(timestamps, values, errors)
 
 
-def _insert_readings_postgresql(columns: dict[int, _Column]) -> NewReadings:
+def _insert_readings(columns: dict[int, _Column]) -> NewReadings:
     """COPY into a staging table, then INSERT ... ON CONFLICT DO NOTHING into the readings.
 
     Fast path: when no stored reading of these channels falls in the batch's time span (a first
@@ -204,25 +253,6 @@ def _insert_via_staging(cursor, columns: dict[int, _Column]) -> NewReadings:
     for channel_id, count, first, last in cursor.fetchall():
         new.add(channel_id, count, first, last)
     cursor.execute("TRUNCATE reading_staging")
-    return new
-
-
-def _insert_readings_generic(columns: dict[int, _Column]) -> NewReadings:
-    new = NewReadings()
-    for channel_id, (timestamps, values, errors) in columns.items():
-        existing = set(
-            Reading.objects.filter(
-                channel_id=channel_id, timestamp__gte=timestamps[0], timestamp__lte=timestamps[-1]
-            ).values_list("timestamp", flat=True)
-        )
-        fresh = [
-            Reading(channel_id=channel_id, timestamp=t, value=v, error=e)
-            for t, v, e in zip(timestamps, values, errors, strict=True)
-            if t not in existing
-        ]
-        Reading.objects.bulk_create(fresh, batch_size=2000, ignore_conflicts=True)
-        if fresh:
-            new.add(channel_id, len(fresh), fresh[0].timestamp, fresh[-1].timestamp)
     return new
 
 
@@ -310,7 +340,10 @@ def ingest_gaps(device: Device, records: Iterable[GapRecord]) -> int:
     created = 0
     for record in records:
         _, was_created = DataGap.objects.get_or_create(
-            device=device, start=record.start, end=record.end, defaults={"reason": record.reason[:200]}
+            device=device,
+            start=record.start,
+            end=record.end,
+            defaults={"reason": fit_text(DataGap, "reason", record.reason)},
         )
         created += was_created
     return created
@@ -322,17 +355,19 @@ def ingest_alerts(account, devices_by_vendor_id: dict[str, Device], records: Ite
     for record in records:
         defaults = {
             "device": devices_by_vendor_id.get(record.device_id or ""),
-            "alert_type": record.alert_type[:100],
-            "message": record.message,
+            "alert_type": fit_text(VendorAlert, "alert_type", record.alert_type),
+            "message": fit_text(VendorAlert, "message", record.message),
             "started_at": record.started_at,
             "ended_at": record.ended_at,
             "latitude": record.latitude,
             "longitude": record.longitude,
-            "address": record.address[:300],
+            "address": fit_text(VendorAlert, "address", record.address),
             "speed_kmh": record.speed_kmh,
         }
         alert, was_created = VendorAlert.objects.get_or_create(
-            account=account, vendor_alert_id=record.vendor_alert_id[:200], defaults=defaults
+            account=account,
+            vendor_alert_id=fit_key(VendorAlert, "vendor_alert_id", record.vendor_alert_id),
+            defaults=defaults,
         )
         created += was_created
         if not was_created and record.ended_at and alert.ended_at != record.ended_at:

@@ -144,3 +144,14 @@ def notify_accounts_needing_attention() -> int:
         if send_once(f"account:{account.pk}:{stamp}", "account-attention", context, recipients):
             sent += 1
     return sent
+
+
+def notify_account_failed(account: VendorAccount) -> bool:
+    """Tell the administrators that an account's sync broke on something unexpected (a bug, data the
+    database refused): retrying alone may not mend it. Once per run of failures: the key is the last
+    success, so the next email comes only after the account has synced again and broken again."""
+    stamp = account.last_success_at.isoformat() if account.last_success_at else "never"
+    context = {"account": account, "link": site_link("sync_status")}
+    return send_once(
+        f"account-failed:{account.pk}:{stamp}", "account-failed", context, administrators_emails()
+    )

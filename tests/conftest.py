@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +33,16 @@ def serve():
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def postgres_folder() -> Path:
+    """A fresh folder for an embedded PostgreSQL, outside pytest's ``tmp_path`` tree.
+
+    Under root the server runs as another user, who must be able to reach its data folder; pytest makes
+    its own temporary tree private again (0700) whenever any pytest session starts, which would lock a
+    running server out of its own files.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="coldchain-test-folder-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -16,10 +16,6 @@ from monitoring.models import AlarmRule, AuditRecord, Channel, Device, Excursion
 from tests.conftest import FIXED_NOW
 from tests.factories import PASSWORD, make_account, make_user
 
-postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the triggers exist on PostgreSQL only"
-)
-
 
 @pytest.fixture
 def channel(db):
@@ -178,12 +174,11 @@ def test_the_excursion_page_acknowledges_with_a_signature(client, excursion):
     assert excursion.state == "acknowledged"
 
 
-@postgresql_only
 @pytest.mark.parametrize("statement", ["UPDATE {table} SET {column} = {column}", "DELETE FROM {table}"])
 @pytest.mark.parametrize(
     ("table", "column"), [("monitoring_reading", "value"), ("monitoring_auditrecord", "reason")]
 )
-def test_postgresql_refuses_to_update_or_delete_readings_and_audit_records(channel, table, column, statement):
+def test_the_database_refuses_to_update_or_delete_readings_and_audits(channel, table, column, statement):
     Reading.objects.create(channel=channel, timestamp=FIXED_NOW, value=5.0)
     assert AuditRecord.objects.exists()
     with pytest.raises(DatabaseError, match="permanent"), transaction.atomic():
@@ -191,7 +186,6 @@ def test_postgresql_refuses_to_update_or_delete_readings_and_audit_records(chann
             cursor.execute(statement.format(table=table, column=column))
 
 
-@postgresql_only
 def test_an_explicit_purge_may_delete_readings_but_never_audit_records(channel):
     Reading.objects.create(channel=channel, timestamp=FIXED_NOW, value=5.0)
     with purge_allowed():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from tests.conftest import FIXED_NOW
 from vendors.clients.base import MemorySessionStore
@@ -20,9 +22,22 @@ from vendors.clients.errors import (
     VendorTimeout,
 )
 from vendors.clients.records import ReadingRecord
-from vendors.clients.thingsee import ThingseeClient, parse_measurement
+from vendors.clients.thingsee import (
+    ThingseeClient,
+    installation_status,
+    is_deleted,
+    parse_group_things,
+    parse_measurement,
+    split_window,
+)
 from vendors.simulators import SimulatorServer
-from vendors.simulators.thingsee import SENSOR_ERROR_VALUE, ThingseeSimulator
+from vendors.simulators.thingsee import (
+    DELETED_GROUP,
+    RETIRED_AT,
+    RETIRED_THING,
+    SENSOR_ERROR_VALUE,
+    ThingseeSimulator,
+)
 
 COLD_ROOM = "XXXX03X2Z74162459"
 FREEZER = "XXXX03X2Z74162947"
@@ -124,6 +139,20 @@ def test_it_finds_every_thing_through_the_deployment_groups(client, sim):
     assert by_id[COLD_ROOM].extra["gateway_tuid"] == "XXXX00X1O73360355"
 
 
+def test_a_deleted_group_is_skipped_and_a_retired_thing_is_understood(client, sim):
+    listed = client.groups(include_deleted=True)
+    assert {"group_id": DELETED_GROUP[0], "group_description": DELETED_GROUP[1], "deleted": True} in listed
+    assert DELETED_GROUP[0] not in [g["group_id"] for g in client.groups()]
+    # The deleted group still answers the tuid it held; a client reading it would file the thing there.
+    assert client.group_things(DELETED_GROUP[0]) == [RETIRED_THING]
+    retired = next(d for d in client.devices() if d.vendor_id == RETIRED_THING)
+    assert retired.group is None and retired.installation_status == "retired"
+    assert retired.last_seen < datetime.fromtimestamp(RETIRED_AT, UTC)
+    records = list(client.history(retired, SINCE, FIXED_NOW))
+    assert records and max(r.timestamp for r in records) < datetime.fromtimestamp(RETIRED_AT, UTC)
+    assert sorted_readings(records) == sorted(truth(sim, RETIRED_THING), key=lambda r: (r[2], r[1]))
+
+
 def test_a_full_history_of_every_thing_equals_the_truth(client, sim):
     for device in client.devices():
         records = list(client.history(device, SINCE, FIXED_NOW))
@@ -204,7 +233,11 @@ def test_it_lists_the_alerting_things(client):
     assert client.alerting_tuids() == [SPARE]
 
 
-# -- pagination ----------------------------------------------------------------------------------
+# -- pagination ---------------------------------------------------------------------------------
+
+
+def by_time(messages):
+    return sorted(messages, key=lambda m: (m["tsmTs"], json.dumps(m, sort_keys=True)))
 
 
 def test_messages_are_paged_until_the_period_is_complete(make_client, sim):
@@ -217,16 +250,150 @@ def test_messages_are_paged_until_the_period_is_complete(make_client, sim):
     assert sim.requests_served - served >= 432 // 7
 
 
-@pytest.mark.parametrize("page_size", [2, 3, 4, 5, 6, 9, 37])
-def test_messages_sharing_a_second_survive_a_page_boundary(make_client, sim, page_size):
+@pytest.mark.parametrize("newest_first", [True, False], ids=["newest-first", "oldest-first"])
+@pytest.mark.parametrize("page_size", [1, 2, 3, 4, 5, 6, 9, 37, 500])
+def test_messages_sharing_a_second_survive_every_split_in_either_order(
+    make_client, sim, page_size, newest_first
+):
+    sim.newest_first = newest_first
     client = make_client()
     client.page_size = page_size
     since = FIXED_NOW - timedelta(hours=13)
     got = list(client.messages(COLD_ROOM, since, FIXED_NOW))
+    expected = sim.all_messages(sim.device(COLD_ROOM), int(since.timestamp()), int(FIXED_NOW.timestamp()))
+    assert len({m["tsmTs"] for m in expected}) < len(expected)  # a 1110 and a 12100 at the same second
+    assert got == by_time(expected)  # nothing skipped, nothing doubled, oldest first
+
+
+def test_the_simulator_answers_newest_first_and_a_full_answer_is_the_newest(sim):
     device = sim.device(COLD_ROOM)
-    expected = sim.messages(device, int(since.timestamp()), int(FIXED_NOW.timestamp()), 10_000)
-    assert got == expected
-    assert len({m["tsmTs"] for m in got}) < len(got)  # a 1110 and a 12100 at the same second
+    start, end = int((FIXED_NOW - timedelta(days=1)).timestamp()), int(FIXED_NOW.timestamp())
+    page = sim.messages(device, start, end, 10)
+    assert [m["tsmTs"] for m in page] == sorted((m["tsmTs"] for m in page), reverse=True)
+    assert page == list(reversed(sim.all_messages(device, start, end)))[:10]
+
+
+@pytest.mark.parametrize("page_size", [5, 50, 500])
+def test_both_orders_of_the_server_give_the_same_readings(world, server, page_size):
+    results = []
+    for newest_first in (True, False):
+        simulator = ThingseeSimulator(world=world, newest_first=newest_first)
+        server[1].current = simulator
+        client = ThingseeClient(
+            base_url=server[0].base_url("thingsee"), credentials=simulator.credentials, timezone="UTC"
+        )
+        client.page_size = page_size
+        device = next(d for d in client.devices() if d.vendor_id == AMBIENT)
+        results.append(sorted_readings(client.history(device, SINCE, FIXED_NOW)))
+    assert results[0] == results[1] == sorted(truth(simulator, AMBIENT), key=lambda r: (r[2], r[1]))
+
+
+def test_a_full_window_is_narrowed_and_only_short_windows_are_kept(make_client, sim):
+    client = make_client()
+    client.page_size = 50
+    device = sim.device(FREEZER)
+    since = FIXED_NOW - timedelta(days=2)
+    got = list(client.messages(FREEZER, since, FIXED_NOW))
+    assert got == by_time(sim.all_messages(device, int(since.timestamp()), int(FIXED_NOW.timestamp())))
+    asked = sim.message_requests  # (from, to, limit, messages answered) of every request
+    assert asked[0][3] == 50, "the first window was full and had to be narrowed"
+    kept = [a for a in asked if a[3] < a[2]]
+    # The windows answered in full cover the period without a second in common.
+    covered = sorted((a[0] + 1, a[1] - 1) for a in kept)
+    assert covered[0][0] <= int(since.timestamp()) and covered[-1][1] >= int(FIXED_NOW.timestamp())
+    assert all(prev[1] + 1 == nxt[0] for prev, nxt in zip(covered, covered[1:], strict=False))
+    assert len(asked) < 3 * len(got) // 50  # guided splits, not one second at a time
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "seen"),
+    [
+        (0, 1, [0, 1]),
+        (0, 9, []),
+        (100, 86_500, [86_000, 86_500]),
+        (5, 5_000_005, [5]),
+        (0, 99, list(range(100))),
+    ],
+)
+def test_a_window_splits_into_parts_that_cover_it_and_share_no_second(first, last, seen):
+    parts = split_window(first, last, seen)
+    assert len(parts) >= 2
+    assert parts[0][0] == first and parts[-1][1] == last
+    assert all(a <= b for a, b in parts)
+    assert all(prev[1] + 1 == nxt[0] for prev, nxt in zip(parts, parts[1:], strict=False))
+
+
+# -- the real shapes of Haltian's own app (haltian/Thingsee-Toolbox, lib/protocol/*.dart) ---------
+
+TOOLBOX_GROUP_THINGS = {
+    "data": {"group_id": "warehouse-a", "tuids": ["XXXX03X2Z74162947", "XXXX04X1N73261481"]}
+}
+TOOLBOX_GROUPS = {
+    "data": [
+        {"group_id": "warehouse-a", "group_description": "Warehouse A", "deleted": False},
+        {"group_id": "old-store", "group_description": None, "deleted": True},
+        {"group_id": "lab"},
+    ]
+}
+TOOLBOX_ERROR = {"statusCode": 404, "error": "Not Found", "message": "Group nowhere not found"}
+
+
+def test_group_things_in_the_toolbox_shape_and_in_the_older_shape():
+    assert parse_group_things(TOOLBOX_GROUP_THINGS["data"]) == ["XXXX03X2Z74162947", "XXXX04X1N73261481"]
+    assert parse_group_things({"group_id": "empty", "tuids": []}) == []
+    assert parse_group_things({"group_id": "empty"}) == []
+    assert parse_group_things([{"tuid": "XXXX03X2Z74162947"}, {"nothing": 1}]) == ["XXXX03X2Z74162947"]
+    with pytest.raises(ParseError):
+        parse_group_things({"group_id": "x", "tuids": "XXXX03X2Z74162947"})
+    with pytest.raises(ParseError):
+        parse_group_things("XXXX03X2Z74162947")
+
+
+def test_deleted_groups_in_the_toolbox_shape_are_recognised():
+    assert [is_deleted(g) for g in TOOLBOX_GROUPS["data"]] == [False, True, False]
+    assert is_deleted({"deleted": "true"}) and is_deleted({"deleted": 1}) and not is_deleted({"deleted": "0"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("retired", "retired"),
+        ("Installed", "installed"),
+        ("quarantine", "quarantine"),
+        ("exploded", None),
+        (7, None),
+    ],
+)
+def test_installation_statuses_are_the_vendors_words(raw, expected):
+    assert installation_status(raw) == expected
+
+
+def _response(status: int, body) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps(body).encode()
+    return response
+
+
+@pytest.mark.parametrize(
+    "body",
+    [TOOLBOX_ERROR, {"error": {"code": 404, "message": "Group nowhere not found"}}],
+    ids=["toolbox-shape", "older-shape"],
+)
+def test_the_vendors_error_message_is_read_in_either_shape(body):
+    client = ThingseeClient(
+        base_url="http://127.0.0.1:9", credentials={"client_id": "a", "client_secret": "b"}
+    )
+    assert client.error_message(_response(404, body)) == "Group nowhere not found"
+    assert client.error_message(_response(500, {"statusCode": 500, "error": "Internal Server Error"})) == (
+        "Internal Server Error"
+    )
+
+
+def test_a_refusal_carries_the_message_of_the_real_error_shape(client):
+    with pytest.raises(RequestRefused) as excinfo:
+        client.group_things("nowhere")
+    assert excinfo.value.status == 404 and "Group nowhere not found" in str(excinfo.value)
 
 
 # -- tokens --------------------------------------------------------------------------------------
@@ -272,7 +439,7 @@ def test_a_token_expiring_mid_sync_is_renewed_once_and_the_sync_completes(client
 def test_an_expired_credentials_fault_costs_one_new_token(client, sim):
     client.devices()
     sim.faults.update(credentials="expired")
-    assert len(client.devices()) == 5
+    assert len(client.devices()) == 6
     assert sim.tokens_issued == 2
 
 
@@ -399,7 +566,7 @@ def test_truncated_answers_are_parse_errors(client, sim):
     with pytest.raises(ParseError):
         client.devices()
     sim.faults.update(truncated_rate=0)
-    assert len(client.devices()) == 5  # the same client works again once the fault is gone
+    assert len(client.devices()) == 6  # the same client works again once the fault is gone
 
 
 def test_a_hanging_server_is_a_timeout(client, sim):
@@ -436,3 +603,69 @@ def test_no_secret_or_token_appears_in_logs_or_errors(make_client, sim, caplog):
     text = caplog.text + "\n".join(messages) + repr(client)
     for secret in [*sim.credentials.values(), token, "wrong-secret-1"]:
         assert secret not in text
+
+
+# -- a full sync in the real shapes --------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("newest_first", [True, False], ids=["newest-first", "oldest-first"])
+def test_a_full_sync_in_the_real_shapes_equals_the_truth_and_a_resync_adds_nothing(
+    world, serve, newest_first
+):
+    from monitoring.models import DeploymentGroup, Device
+    from tests.factories import make_account
+    from tests.test_sync import stored_readings, true_readings
+    from vendors.sync import sync_account
+
+    simulator = ThingseeSimulator(world=world, newest_first=newest_first)
+    account = make_account(serve(simulator), "thingsee")
+    result = sync_account(account, since=SINCE, until=FIXED_NOW)
+    assert result.ok, result.errors
+    truth = true_readings(simulator, SINCE, FIXED_NOW)
+    assert stored_readings(account) == truth and result.readings == len(truth)
+    devices = {d.vendor_id: d for d in Device.objects.filter(account=account).select_related("group")}
+    assert set(devices) == {d.vendor_id for d in simulator.devices}
+    assert devices[RETIRED_THING].installation_status == "retired" and devices[RETIRED_THING].group is None
+    assert devices[FREEZER].group.vendor_group_id == "warehouse-a"
+    assert not DeploymentGroup.objects.filter(account=account, vendor_group_id=DELETED_GROUP[0]).exists()
+    again = sync_account(account, since=SINCE, until=FIXED_NOW)
+    assert again.ok and again.readings == 0 and stored_readings(account) == truth
+
+
+class HostileThingsee:
+    """A vendor that answers ``limit`` messages of one fixed second to every question, in or out of the
+    period asked (``inside``: at the start of the period asked, so the window is really full)."""
+
+    slug = "thingsee"
+
+    def __init__(self, inside: bool):
+        self.inside = inside
+        self.requests = 0
+
+    def __call__(self, environ, start_response):
+        from urllib.parse import parse_qs
+
+        from werkzeug.wrappers import Response
+
+        self.requests += 1
+        if environ["PATH_INFO"].endswith("/auth/client-token"):
+            body = {"data": {"token": "hostile-token"}}
+        else:
+            query = parse_qs(environ["QUERY_STRING"])
+            limit, start = int(query["limit"][0]), int(query["from"][0])
+            second = start + 1 if self.inside else 1_000_000_000
+            body = {"data": [{"tsmId": 12100, "tsmTs": second, "temp": 4.0} for _ in range(limit)]}
+        return Response(json.dumps(body), mimetype="application/json")(environ, start_response)
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["out-of-period", "one-crowded-second"])
+def test_a_vendor_whose_answers_never_fit_is_a_parse_error_soon(serve, inside):
+    hostile = HostileThingsee(inside)
+    client = ThingseeClient(
+        base_url=serve(hostile).base_url("thingsee"), credentials={"client_id": "a", "client_secret": "b"}
+    )
+    client.page_size = 5
+    with pytest.raises(ParseError):
+        list(client.messages("XXXX03X2Z74162459", FIXED_NOW - timedelta(days=1), FIXED_NOW))
+    assert hostile.requests < 20

@@ -19,8 +19,15 @@ from vendors.clients.errors import (
     VendorError,
     VendorTimeout,
 )
-from vendors.clients.records import PositionRecord, ReadingRecord
-from vendors.clients.trackgps import HISTORY_WINDOW, LANG, TrackGPSClient, parse_measurement
+from vendors.clients.records import ChannelInfo, DeviceInfo, PositionRecord, ReadingRecord
+from vendors.clients.trackgps import (
+    HISTORY_WINDOW,
+    LANG,
+    MAX_HISTORY_SPAN,
+    TrackGPSClient,
+    parse_measurement,
+    sensor_quantity,
+)
 from vendors.simulators import SimulatorServer, World
 from vendors.simulators.trackgps import SENSOR_ERROR_VALUE, TrackGPSSimulator
 
@@ -89,7 +96,7 @@ def truth(sim, device_id, since, until):
 
 def test_devices_come_from_every_group_with_their_cold_chain_sensors(client):
     devices = {d.vendor_id: d for d in client.devices()}
-    assert list(devices) == ["1001", "1002", "1003", "1004"]
+    assert list(devices) == ["1001", "1002", "1005", "1003", "1004"]
     assert {d.kind for d in devices.values()} == {"vehicle"}
     assert devices["1001"].group == "Armada Jakarta"
     assert devices["1004"].group == "Armada Jawa Tengah"
@@ -101,11 +108,27 @@ def test_devices_come_from_every_group_with_their_cold_chain_sensors(client):
     assert [c.name for c in devices["1001"].channels] == ["5011"]
     assert devices["1001"].last_seen is not None and devices["1001"].last_seen <= FIXED_NOW
     assert devices["1001"].latitude is not None
+    # 1004's sensor has no type anywhere: its unit (°F, in its shown value) tells; read in °C
+    assert [(c.name, c.quantity, c.unit) for c in devices["1004"].channels] == [("5041", "temperature", "C")]
+    assert devices["1004"].extra["fahrenheit_sensors"] == ["5041"]
+
+
+def test_a_device_that_never_reported_is_kept_without_a_time_or_a_position(client, sim):
+    device = next(d for d in client.devices() if d.vendor_id == "1005")
+    assert device.last_seen is None and device.latitude is None and device.longitude is None
+    assert [c.name for c in device.channels] == ["5051"]
+    assert list(client.history(device, SINCE, FIXED_NOW)) == []
 
 
 def test_drivers_are_attached_to_the_vehicles_they_are_linked_to(client):
     drivers = {d.vendor_id: d.driver for d in client.devices()}
-    assert drivers == {"1001": "Budi Santoso", "1002": "Agus Wibowo", "1003": "Siti Rahayu", "1004": None}
+    assert drivers == {
+        "1001": "Budi Santoso",
+        "1002": "Agus Wibowo",
+        "1003": "Siti Rahayu",
+        "1004": None,
+        "1005": None,
+    }
 
 
 # -- history ---------------------------------------------------------------------------------------
@@ -179,18 +202,281 @@ def test_every_call_sends_lang(client, sim):
         (4.5, (4.5, "")),
         ("-20.3", (-20.3, "")),
         ("4.5 °C", (4.5, "")),
-        ("82 %", (82.0, "")),
+        ("4.5°C", (4.5, "")),
+        ("40.1 °F", (4.5, "")),  # a value carrying °F is read in °C
+        ("82 %", (None, "82 %")),  # a % where a temperature belongs
         (7, (7.0, "")),
         ("ERR", (None, "ERR")),
         ("nan", (None, "nan")),
+        ("4.5 km", (None, "4.5 km")),
         (float("inf"), (None, "inf")),
         (None, (None, "null")),
         ("", (None, "")),
         (True, (None, "True")),
+        ("- 5", (None, "- 5")),
     ],
 )
 def test_a_measurement_that_is_not_a_finite_number_is_a_sensor_error(raw, expected):
     assert parse_measurement(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["-", " - ", "- °C", "- nn", "-\t°F"])
+def test_a_dash_is_gpswox_no_value_and_no_reading_at_all(raw):
+    assert parse_measurement(raw) is None
+    assert parse_measurement(raw, "F") is None and parse_measurement(raw, "%RH") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "scale", "expected"),
+    [
+        ("40.1", "F", (4.5, "")),
+        (-4.54, "F", (-20.3, "")),
+        ("4.5 °C", "F", (4.5, "")),  # the value's own unit wins over the sensor's
+        ("82 %", "%RH", (82.0, "")),
+        ("82", "%RH", (82.0, "")),
+        ("4.5 °C", "%RH", (None, "4.5 °C")),
+    ],
+)
+def test_a_measurement_is_read_in_its_sensors_unit(raw, scale, expected):
+    assert parse_measurement(raw, scale) == expected
+
+
+@pytest.mark.parametrize(
+    ("sensor_type", "unit", "name", "expected"),
+    [
+        ("temperature", "°C", "Suhu Box 1", ("temperature", "C")),
+        ("temperature", "°F", "Box", ("temperature", "F")),
+        ("humidity", "%", "Kelembapan", ("humidity", "%RH")),
+        (None, "°C", "Sensor 1", ("temperature", "C")),
+        ("", "°F", "Sensor 1", ("temperature", "F")),
+        ("numerical", "℃", "Probe", ("temperature", "C")),
+        (None, "%", "Kelembapan Box", ("humidity", "%RH")),
+        (None, "%RH", "Fuel", ("humidity", "%RH")),
+        (None, "%", "Fuel level", None),
+        (None, "%", "Battery", None),
+        (None, None, "Temperature rear", ("temperature", "C")),
+        (None, "", "Suhu", ("temperature", "C")),
+        (None, "", "Humidity", ("humidity", "%RH")),
+        (None, "V", "Temperature probe voltage", None),
+        ("acc", "", "Ignition", None),
+        ("fuel_tank", "%", "Fuel", None),
+        (None, None, "Door", None),
+    ],
+)
+def test_a_sensor_without_a_type_is_known_by_its_unit_or_its_name(sensor_type, unit, name, expected):
+    assert sensor_quantity(sensor_type, unit, name) == expected
+
+
+def test_history_windows_never_exceed_the_31_days_gpswox_allows():
+    assert HISTORY_WINDOW <= MAX_HISTORY_SPAN == timedelta(days=31)
+
+
+def test_history_in_every_shape_equals_the_truth(client, sim):
+    """1001 documented, 1002 ``sufix`` sensors and numeric strings, 1003 values with units, 1004 untyped °F
+    with "-" now and then: every one gives the truth exactly."""
+    devices = {d.vendor_id: d for d in client.devices()}
+    since = FIXED_NOW - timedelta(days=1)
+    for vendor_id in ("1001", "1002", "1003", "1004"):
+        records = list(client.history(devices[vendor_id], since, FIXED_NOW))
+        assert split(records) == truth(sim, vendor_id, since, FIXED_NOW), vendor_id
+    # 1004 sent "-" sometimes: no reading there, and its position is still kept
+    readings = [r for r in client.readings(devices["1004"], since, FIXED_NOW)]
+    positions = list(client.positions(devices["1004"], since, FIXED_NOW))
+    assert 0 < len(readings) < len(positions)
+
+
+# -- get_devices paging ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fleet(world, serve):
+    """``fleet(copies, **options)`` -> (simulator, client) with ``copies`` times the five vehicles."""
+
+    def make(copies: int, **options):
+        simulator = TrackGPSSimulator(world, copies=copies, **options)
+        client = TrackGPSClient(
+            base_url=serve(simulator).base_url("trackgps"),
+            credentials=simulator.credentials,
+            timezone=simulator.timezone,
+        )
+        return simulator, client
+
+    return make
+
+
+def test_more_than_100_devices_are_read_page_by_page(fleet):
+    simulator, client = fleet(copies=26)
+    devices = client.devices()
+    assert len(simulator.devices) == 130
+    assert sorted(d.vendor_id for d in devices) == sorted(d.vendor_id for d in simulator.devices)
+    pages = [(p["page"], p["limit"]) for p in simulator.seen_params if "page" in p and "limit" in p]
+    assert pages == [("1", "100"), ("2", "100"), ("3", "100")]  # the third brings nothing new: the end
+
+
+def test_a_server_that_ignores_the_page_ends_the_paging_at_once(fleet):
+    simulator, client = fleet(copies=26, paging=False)
+    devices = client.devices()
+    assert len(devices) == 130 == len({d.vendor_id for d in devices})
+    assert len([p for p in simulator.seen_params if "page" in p and "limit" in p]) == 2
+
+
+# -- parsers, with answers shaped as GPSWOX's own sources show them --------------------------------
+
+# GPSWOX's API specification (Jhamnerx/gpswox-api, stoplight1.json), get_devices' example item.
+STOPLIGHT_DEVICE = {
+    "id": 3,
+    "name": "Device name",
+    "online": "offline",
+    "alarm": "",
+    "time": "2016-04-29 21:01:26",
+    "timestamp": 1461956486,
+    "acktimestamp": 0,
+    "speed": 0,
+    "lat": 55.922996,
+    "lng": 23.3466906,
+    "course": "0",
+    "power": "-",
+    "altitude": 175,
+    "address": "-",
+    "protocol": "osmand",
+    "driver": "Drive first",
+    "sensors": [
+        {"name": "Sensor test", "value": "- nn", "show_in_popup": "0"},
+        {"name": "test acc", "value": "- nn", "show_in_popup": "1"},
+    ],
+    "services": [{"name": "Test service", "value": "Engine hours Left (1000 )"}],
+    "tail": [{"lat": "55.91986482", "lng": "23.3255625"}],
+    "distance_unit_hour": "kph",
+    "device_data": {"id": "3", "imei": "789832", "group_id": None},
+}
+
+# GPSWOX's Android client (ZWVAPPS/GPSWOX-Android-Client_source): HistorySensor {id, name, sufix},
+# HistoryItem {status, time, show, raw_time, items}, HistoryItemCoord {lat, lng as strings, speed,
+# altitude, raw_time, sensors_data [{id, value}]}; stoplight1.json's example group has "time": null.
+ANDROID_HISTORY = {
+    "status": 1,
+    "items": [
+        {
+            "status": 3,
+            "time": None,
+            "show": "2026-11-20 10:00:00",
+            "raw_time": "2026-11-20 10:00:00",
+            "items": [
+                {
+                    "lat": "-6.2088",
+                    "lng": "106.8456",
+                    "speed": 0,
+                    "altitude": 12,
+                    "time": "2026-11-20 10:00:00",
+                    "raw_time": "2026-11-20 10:00:00",
+                    "sensors_data": [
+                        {"id": "7", "value": "4.5 °C"},
+                        {"id": "8", "value": 61},
+                        {"id": "9", "value": "On"},
+                    ],
+                },
+                {
+                    "lat": "-6.2100",
+                    "lng": "106.8500",
+                    "speed": 40,
+                    "raw_time": "2026-11-20 10:02:00",
+                    "sensors_data": [{"id": "7", "value": "-"}, {"id": "8", "value": "- %"}],
+                },
+            ],
+        },
+        {
+            "status": 1,
+            "time": "2026-11-20 10:04:00",
+            "items": [
+                {
+                    "lat": "-6.2200",
+                    "lng": "106.8600",
+                    "speed": 55.5,
+                    "time": "2026-11-20 10:04:00",
+                    "sensors_data": [{"id": 7, "value": "40.1 °F"}, {"id": 8, "value": "Sensor fail"}],
+                }
+            ],
+        },
+    ],
+    "sensors": [
+        {"id": "7", "name": "Suhu", "sufix": "°C"},
+        {"id": "8", "name": "Kelembapan", "sufix": "%"},
+        {"id": "9", "name": "Ignition", "sufix": ""},
+    ],
+}
+
+
+def offline_client() -> TrackGPSClient:
+    return TrackGPSClient(
+        base_url="http://127.0.0.1:9",
+        credentials={"email": "a@b.c", "password": "x"},
+        timezone="Asia/Jakarta",
+    )
+
+
+def test_a_stoplight_shaped_device_without_sensor_ids_is_kept_without_channels():
+    device = offline_client().device_info(STOPLIGHT_DEVICE, "Ungrouped")
+    assert (device.vendor_id, device.name, device.group, device.channels) == (
+        "3",
+        "Device name",
+        "Ungrouped",
+        (),
+    )
+    assert device.last_seen == datetime.fromtimestamp(1461956486, UTC)
+    assert (device.latitude, device.longitude) == (55.922996, 23.3466906)
+
+
+@pytest.mark.parametrize("time_field", [{"time": "-"}, {}, {"time": None}, {"time": "not a time"}])
+def test_a_device_that_never_reported_is_not_a_failure(time_field):
+    item = {"id": 9, "name": "New truck", "timestamp": 0, "lat": 0, "lng": 0, **time_field}
+    item["sensors"] = [{"id": 91, "name": "Suhu", "type": "temperature", "value": "-"}]
+    device = offline_client().device_info(item, None)
+    assert device.last_seen is None and device.latitude is None
+    assert device.channels == (ChannelInfo("91", "temperature", "C"),)
+
+
+def test_a_device_without_a_timestamp_is_seen_at_its_wall_clock_time():
+    item = {"id": 9, "name": "Truck", "time": "2026-11-20 10:00:00"}
+    device = offline_client().device_info(item, None)
+    assert device.last_seen == datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # Jakarta is UTC+7
+
+
+def test_an_android_shaped_history_is_read_by_sensor_id():
+    device = DeviceInfo(
+        vendor_id="3",
+        name="Truck",
+        kind="vehicle",
+        channels=(ChannelInfo("7", "temperature", "C"), ChannelInfo("8", "humidity", "%RH")),
+    )
+    records = offline_client().history_records(device, ANDROID_HISTORY)
+    at = [datetime(2026, 11, 20, 3, minute, tzinfo=UTC) for minute in (0, 2, 4)]
+    positions = [r for r in records if isinstance(r, PositionRecord)]
+    assert positions == [
+        PositionRecord("3", at[0], -6.2088, 106.8456, 0.0),
+        PositionRecord("3", at[1], -6.21, 106.85, 40.0),  # its time from raw_time
+        PositionRecord("3", at[2], -6.22, 106.86, 55.5),
+    ]
+    readings = sorted(
+        (r for r in records if isinstance(r, ReadingRecord)), key=lambda r: (r.timestamp, r.channel)
+    )
+    assert readings == [
+        ReadingRecord("3", "7", at[0], 4.5, ""),
+        ReadingRecord("3", "8", at[0], 61.0, ""),
+        # 10:02: "-" and "- %" are no value: no reading
+        ReadingRecord("3", "7", at[2], 4.5, ""),  # 40.1 °F
+        ReadingRecord("3", "8", at[2], None, "Sensor fail"),
+    ]
+
+
+def test_a_history_sensor_in_fahrenheit_converts_its_plain_numbers():
+    body = {
+        "items": [{"time": None, "items": [{"time": "2026-11-20 10:00:00", "lat": "1", "lng": "2",
+                                              "sensors_data": [{"id": "7", "value": "-4"}]}]}],
+        "sensors": [{"id": "7", "name": "Freezer", "sufix": "°F"}],
+    }  # fmt: skip
+    device = DeviceInfo("3", "Van", "vehicle", (ChannelInfo("7", "temperature", "C"),))
+    readings = [r for r in offline_client().history_records(device, body) if isinstance(r, ReadingRecord)]
+    assert [(r.value, r.error) for r in readings] == [(-20.0, "")]
 
 
 # -- alerts ----------------------------------------------------------------------------------------
@@ -388,3 +674,42 @@ def test_a_429_holds_back_every_worker_through_the_shared_rate_limiter(make_clie
     with pytest.raises(RateLimited):
         client.devices()
     assert 55 < limiter.blocked_for(f"trackgps:{client.account_key}") <= 60
+
+
+# -- a full sync in the real shapes --------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_full_sync_of_every_shape_equals_the_truth_and_a_resync_adds_nothing(world, serve):
+    from monitoring.models import Device
+    from tests.factories import make_account
+    from tests.test_sync import stored_positions, stored_readings, true_positions, true_readings
+    from vendors.sync import sync_account
+
+    simulator = TrackGPSSimulator(world)
+    account = make_account(serve(simulator), "trackgps")
+    result = sync_account(account, since=SINCE, until=FIXED_NOW)
+    assert result.ok, result.errors
+    truth = true_readings(simulator, SINCE, FIXED_NOW)
+    assert stored_readings(account) == truth and result.readings == len(truth)
+    assert stored_positions(account) == true_positions(simulator, SINCE, FIXED_NOW)
+    never = Device.objects.get(account=account, vendor_id="1005")
+    assert never.last_seen is None and never.channels.count() == 1
+    again = sync_account(account, since=SINCE, until=FIXED_NOW)
+    assert again.ok and again.readings == 0 and again.positions == 0 and stored_readings(account) == truth
+
+
+@pytest.mark.django_db
+def test_a_sync_of_more_than_100_devices_stores_every_one(world, serve):
+    from monitoring.models import Device
+    from tests.factories import make_account
+    from tests.test_sync import stored_readings, true_readings
+    from vendors.sync import sync_account
+
+    simulator = TrackGPSSimulator(world, copies=21)
+    account = make_account(serve(simulator), "trackgps")
+    since = FIXED_NOW - timedelta(minutes=30)
+    assert sync_account(account, since=since, until=FIXED_NOW).ok
+    assert Device.objects.filter(account=account).count() == len(simulator.devices) == 105
+    assert stored_readings(account) == true_readings(simulator, since, FIXED_NOW)
+    assert sync_account(account, since=since, until=FIXED_NOW).readings == 0

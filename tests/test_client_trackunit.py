@@ -447,3 +447,98 @@ def test_an_alarm_address_becomes_one_line():
     assert address_line(address) == "Haderslevvej 16F, 3000 Helsingør, DK"
     assert address_line({"country": "DK", "city": "Nivå"}) == "Nivå, DK"
     assert address_line(None) == ""
+
+
+# -- the shapes public clients see (kmodexc/TrackUnitPython, NOTES.md [C]) ------------------------
+
+# A UnitHistory row with every field pytrackunit's cache keeps besides ours.
+PUBLIC_CLIENT_ROW = {
+    "time": "2021-05-03T06:15:00.0000000Z",
+    "event": 12,
+    "keyId": "",
+    "location": {"latitude": 55.6761, "longitude": 12.5683},
+    "heading": 270,
+    "speed": 48.5,
+    "km": 104233.7,
+    "run1": 1520.25,
+    "run2": 988.0,
+    "run3": 0,
+    "run4": None,
+    "runOdo": 1.5,
+    "temperature1": 4.2,
+    "temperature2": "NaN",
+    "input1": 1,
+    "input2": 0,
+    "input10": True,
+    "output1": 0,
+    "analogInput1": 12.7,
+    "Input1ChangeCounter": 3,
+    "batteryLevel": 98,
+    "externalPower": True,
+}
+
+
+def test_a_history_row_with_every_extra_field_gives_only_our_records():
+    from datetime import UTC, datetime
+
+    from vendors.clients.trackunit import row_records
+
+    at = datetime(2021, 5, 3, 6, 15, tzinfo=UTC)
+    assert list(row_records("3331359", at, PUBLIC_CLIENT_ROW)) == [
+        ReadingRecord("3331359", "temperature1", at, 4.2, ""),
+        ReadingRecord("3331359", "temperature2", at, None, "NaN"),
+        PositionRecord("3331359", at, 55.6761, 12.5683, 48.5),
+    ]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"event": "twelve", "keyId": 7, "heading": None, "km": [], "run1": {"x": 1}, "input1": "on"},
+        {"event": 10**400, "heading": float("nan"), "km": "1e999"},
+    ],
+)
+def test_odd_extra_fields_are_ignored_safely(extra):
+    from datetime import UTC, datetime
+
+    from vendors.clients.trackunit import row_records
+
+    at = datetime(2021, 5, 3, 6, 15, tzinfo=UTC)
+    assert list(row_records("3331359", at, {**PUBLIC_CLIENT_ROW, **extra})) == list(
+        row_records("3331359", at, PUBLIC_CLIENT_ROW)
+    )
+
+
+def test_a_row_with_flat_coordinates_still_gives_a_position():
+    from datetime import UTC, datetime
+
+    from vendors.clients.trackunit import row_records
+
+    at = datetime(2021, 5, 3, 6, 15, tzinfo=UTC)
+    row = {"time": "x", "latitude": "55.6761", "longitude": 12.5683, "speed": 0, "temperature1": None}
+    assert list(row_records("1", at, row)) == [PositionRecord("1", at, 55.6761, 12.5683, 0.0)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("3331359", "3331359"),
+        (" 34333 ", "34333"),
+        (34333, "34333"),
+        (34333.0, "34333"),
+        (None, None),
+        (True, None),
+        ("", None),
+    ],
+)
+def test_a_unit_id_is_text_whether_it_comes_as_a_string_or_a_number(raw, expected):
+    from vendors.clients.trackunit import unit_id_text
+
+    assert unit_id_text(raw) == expected
+
+
+def test_units_and_alarms_with_string_ids_sync_to_the_same_devices(client, sim):
+    units = client.devices()
+    assert sorted(u.vendor_id for u in units) == sorted(d.vendor_id for d in sim.devices)
+    alerts = list(client.alerts(FIXED_NOW - timedelta(days=3), FIXED_NOW))
+    assert alerts and {a.device_id for a in alerts} <= {u.vendor_id for u in units}

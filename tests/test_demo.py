@@ -1,4 +1,5 @@
-"""``make demo`` runs the whole product on embedded defaults, and Ctrl-C stops every child process."""
+"""``make demo`` runs the whole product on embedded defaults (its own PostgreSQL, a file-system broker), and
+Ctrl-C or SIGTERM stops every child process and the PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,9 +25,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_demo_serves_the_dashboard_and_ctrl_c_stops_everything(tmp_path):
+def listen_to_ctrl_c() -> None:
+    # A shell's background job starts with Ctrl-C ignored, and its children inherit that; a terminal's
+    # foreground process does not ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def postgres_processes_of(folder: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "postgres" and str(folder) in " ".join(process.info["cmdline"] or []):
+            found.append(process)
+    return found
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_demo_serves_the_dashboard_and_a_stop_signal_stops_everything(postgres_folder, stop_signal):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL")}
-    env["COLDCHAIN_DATA_DIR"] = str(tmp_path)  # embedded defaults: SQLite file, file-system broker
+    env["COLDCHAIN_DATA_DIR"] = str(postgres_folder)  # embedded defaults: PostgreSQL, file-system broker
     port, simulator_port = free_port(), free_port()
     demo = subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--port", str(port), "--simulator-port", str(simulator_port)],
@@ -33,6 +51,7 @@ def test_the_demo_serves_the_dashboard_and_ctrl_c_stops_everything(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=listen_to_ctrl_c,
     )
     output = []
     try:
@@ -63,6 +82,9 @@ def test_the_demo_serves_the_dashboard_and_ctrl_c_stops_everything(tmp_path):
             timeout=10,
         )
         assert answer.status_code == 200 and "Overview" in answer.text
+        assert f"Database: embedded PostgreSQL in {postgres_folder / 'postgres'}" in text
+        server = postgres_processes_of(postgres_folder / "postgres")
+        assert server, "no PostgreSQL server runs in the demo's data folder"
         # The first sync brings the T&D account's RTR500B remote units, one of them reading volts.
         deadline = time.monotonic() + 90
         while True:
@@ -78,7 +100,7 @@ def test_the_demo_serves_the_dashboard_and_ctrl_c_stops_everything(tmp_path):
                 ["pgrep", "-P", str(demo.pid)], capture_output=True, text=True
             ).stdout.split()
         ]
-        demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        demo.send_signal(stop_signal)  # SIGINT: what Ctrl-C sends
         demo.wait(timeout=60)
     assert len(children) == 4, "simulators, web server, worker and beat"
     for pid in children:
@@ -86,3 +108,5 @@ def test_the_demo_serves_the_dashboard_and_ctrl_c_stops_everything(tmp_path):
             not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         ), f"child {pid} outlived the demo"
     assert demo.returncode == 0
+    assert not postgres_processes_of(postgres_folder / "postgres"), "the demo's PostgreSQL outlived it"
+    assert (postgres_folder / "postgres" / "PG_VERSION").exists(), "the data folder stays for the next demo"

@@ -48,6 +48,7 @@ from vendors.clients.records import (
     PositionRecord,
     ReadingRecord,
 )
+from vendors.clients.trackgps import parse_measurement as gpswox_measurement
 from vendors.simulators import SimulatorServer, World, simulator_class
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
@@ -794,7 +795,20 @@ def test_an_error_status_gives_the_error_it_says_whatever_the_body(env, slug, fm
 words = st.one_of(
     st.text(st.characters(exclude_categories=("Nd", "Cs", "Cc")), max_size=12),
     st.sampled_from(
-        ["NaN", "nan", "-nan", "Infinity", "-Infinity", "inf", "+inf", "ERR", "Sensor Error", "--"]
+        [
+            "NaN",
+            "nan",
+            "-nan",
+            "Infinity",
+            "-Infinity",
+            "inf",
+            "+inf",
+            "ERR",
+            "Sensor Error",
+            "--",
+            "-",
+            "- °C",
+        ]
     ),
 )
 
@@ -857,6 +871,9 @@ def test_a_word_where_a_measurement_belongs_is_never_a_value(env, slug, fmt, ope
         outcome = drive(env, slug, fmt, operation, target, Answer(answer))
         assert not isinstance(outcome, VendorError), outcome
         readings = [r for r in outcome if isinstance(r, ReadingRecord)]
+        if slug == "trackgps" and all(gpswox_measurement(word) is None for word in replacement):
+            assert not readings  # GPSWOX's "no value" ("-", "- unit") is no reading at all
+            return
         assert readings, "the history lost its readings"
         for reading in readings:
             assert reading.value is None, f"{reading} from a word"
@@ -1037,3 +1054,25 @@ def test_deeply_nested_json_is_a_parse_error(env):
     operation = OPERATIONS["trackunit"][0]
     outcome = drive(env, "trackunit", "", operation, "/Unit", Answer(b"[" * 100_000))
     assert isinstance(outcome, ParseError), outcome
+
+
+def test_thingsee_readings_never_depend_on_the_order_of_an_answer(env):
+    """NOTES.md [A]: the order of ``/messages`` is not documented (the simulator answers newest first).
+    Any order of the same answer gives the same readings, in the same order."""
+    operation = OPERATIONS["thingsee"][1]
+    target = "GET /things/{id}/messages"
+    body = json.loads(recorded_body(env, "thingsee", "", target))
+    messages = body["data"][:MAX_LIST]
+    # A battery message at the second of an environment message, as the vendor sends them.
+    messages.append({"tsmId": 1110, "tsmEv": 10, "tsmTs": messages[0]["tsmTs"], "batl": 88})
+    body = {"data": messages}
+    reference = drive(env, "thingsee", "", operation, target, Answer(dump(body)))
+    assert [r for r in reference if isinstance(r, ReadingRecord)]
+
+    @FUZZ
+    @given(order=st.permutations(messages))
+    def check(order):
+        outcome = drive(env, "thingsee", "", operation, target, Answer(dump({"data": order})))
+        assert outcome == reference
+
+    check()

@@ -12,8 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    # DATABASE_URL stays: the session's database (without it manage.py would start the embedded
+    # PostgreSQL of the checkout's var/).
     environment = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
-    for name in ("DJANGO_DEBUG", "SECRET_KEY", "CREDENTIALS_KEYS", "ALLOWED_HOSTS", "DATABASE_URL"):
+    for name in ("DJANGO_DEBUG", "SECRET_KEY", "CREDENTIALS_KEYS", "ALLOWED_HOSTS"):
         environment.pop(name, None)
     environment.update(env)
     return subprocess.run(
@@ -48,6 +50,7 @@ def test_it_passes_the_deployment_checks_with_the_documented_variables():
         ({"DJANGO_DEBUG": "0"}, "SECRET_KEY"),
         ({"DJANGO_DEBUG": "0", "SECRET_KEY": "x" * 60}, "CREDENTIALS_KEYS"),
         ({"DATABASE_URL": "nosuchdb://somewhere/x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://somewhere/x"}, "DATABASE_URL"),
         ({"CELERY_BROKER_URL": "carrier-pigeon://loft"}, "CELERY_BROKER_URL"),
         ({"CACHE_URL": "memcached://x"}, "CACHE_URL"),
         ({"EMAIL_PORT": "twenty-five"}, "EMAIL_PORT"),
@@ -61,3 +64,22 @@ def test_it_refuses_a_bad_variable_with_a_message_that_names_it(env, named):
     assert result.returncode != 0
     assert named in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_it_refuses_a_sqlite_database_and_says_postgresql_is_needed():
+    result = manage("check", DATABASE_URL="sqlite:///var/coldchain.sqlite3")
+    assert result.returncode != 0
+    assert "DATABASE_URL: PostgreSQL (15 or newer) is the only database supported" in result.stderr
+    assert "'sqlite'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_production_needs_a_database_url():
+    result = manage(
+        "check",
+        DJANGO_DEBUG="0",
+        SECRET_KEY="x" * 60,
+        CREDENTIALS_KEYS=Fernet.generate_key().decode(),
+        DATABASE_URL="",
+    )
+    assert result.returncode != 0
+    assert "DATABASE_URL: required when DJANGO_DEBUG=0" in result.stderr

@@ -12,6 +12,9 @@ from tests.conftest import FIXED_NOW
 from vendors.simulators import Faults, SimulatorServer, World
 from vendors.simulators.thingsee import (
     ALLOWED_COMMAND_IDS,
+    DELETED_GROUP,
+    RETIRED_AT,
+    RETIRED_THING,
     SENSOR_ERROR_VALUE,
     ThingseeSimulator,
 )
@@ -21,6 +24,7 @@ FREEZER = "XXXX03X2Z74162947"
 AMBIENT = "XXXX04X1N73261481"
 LAB_FRIDGE = "XXXX03X2Z74163012"
 SPARE = "XXXX03X2Z74163586"
+OLD_STORE = DELETED_GROUP[0]
 NOW = int(FIXED_NOW.timestamp())
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
@@ -94,12 +98,14 @@ def api(sim, server):
 
 
 def assert_error(response, status):
+    """Errors in the shape Haltian's own app reads (NOTES.md [C]): ``{"statusCode", "error", "message"}``."""
     assert response.status_code == status
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
-    assert body["error"]["code"] == status
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]["message"]
+    assert set(body) == {"statusCode", "error", "message"}
+    assert body["statusCode"] == status and isinstance(body["error"], str) and body["error"]
+    assert isinstance(body["message"], str) and body["message"]
+    return body["message"]
 
 
 # -- authentication ------------------------------------------------------------------------------
@@ -180,8 +186,27 @@ def test_it_gives_the_general_information_of_a_thing(api, sim):
 
 
 def test_its_tuids_look_like_thingsee_tuids(sim):
-    assert [d.vendor_id for d in sim.devices] == [COLD_ROOM, FREEZER, AMBIENT, LAB_FRIDGE, SPARE]
+    assert [d.vendor_id for d in sim.devices] == [
+        COLD_ROOM,
+        FREEZER,
+        AMBIENT,
+        LAB_FRIDGE,
+        SPARE,
+        RETIRED_THING,
+    ]
     assert all(len(d.vendor_id) == 17 for d in sim.devices)
+
+
+def test_a_retired_thing_says_so_and_sent_nothing_since(api, sim):
+    history = api.get(f"/things/{RETIRED_THING}/installations").json()["data"]
+    assert [h["installation_status"] for h in history] == ["retired", "installed", "new"]
+    assert history[0]["timestamp"] == RETIRED_AT
+    data = api.get(f"/things/{RETIRED_THING}/messages", **{"from": NOW - 3 * 86400, "limit": 10_000}).json()[
+        "data"
+    ]
+    assert data and max(m["tsmTs"] for m in data) < RETIRED_AT <= NOW
+    assert api.get(f"/things/{RETIRED_THING}").json()["data"]["timestamp"] == max(m["tsmTs"] for m in data)
+    assert api.get(f"/things/{RETIRED_THING}/group").json()["data"]["group_id"] == "unassigned"
 
 
 def test_messages_need_a_limit(api):
@@ -191,18 +216,32 @@ def test_messages_need_a_limit(api):
     assert_error(api.get(f"/things/{COLD_ROOM}/messages", limit=0), 400)
 
 
-def test_it_returns_at_most_limit_messages_in_ascending_time(api):
+def test_it_returns_the_newest_limit_messages_newest_first(api):
     start = NOW - 86400
     data = api.get(f"/things/{COLD_ROOM}/messages", **{"from": start, "to": NOW, "limit": 50}).json()["data"]
     assert len(data) == 50
     times = [m["tsmTs"] for m in data]
-    assert times == sorted(times) and times[0] >= start
+    assert times == sorted(times, reverse=True) and times[-1] >= start
     everything = api.get(
         f"/things/{COLD_ROOM}/messages", **{"from": start, "to": NOW, "limit": 10_000}
     ).json()["data"]
     assert len(everything) == 144 + 4  # 12100 every 10 minutes, 1110 every 6 hours
-    assert everything[:50] == data
+    assert everything[:50] == data  # the newest fifty
+    assert max(m["tsmTs"] for m in everything) == times[0]
     assert all(start <= m["tsmTs"] <= NOW for m in everything)
+
+
+def test_it_can_answer_oldest_first_for_tests(api, sim):
+    sim.newest_first = False
+    start = NOW - 86400
+    data = api.get(f"/things/{COLD_ROOM}/messages", **{"from": start, "to": NOW, "limit": 50}).json()["data"]
+    times = [m["tsmTs"] for m in data]
+    assert len(data) == 50 and times == sorted(times) and times[0] >= start
+    sim.newest_first = True
+    newest = api.get(f"/things/{COLD_ROOM}/messages", **{"from": start, "to": NOW, "limit": 200}).json()[
+        "data"
+    ]
+    assert list(reversed(newest))[:50] == data
 
 
 def test_environment_and_battery_messages_carry_their_fields(api):
@@ -232,7 +271,7 @@ def test_environment_and_battery_messages_carry_their_fields(api):
     ]
     assert {m["tsmEv"] for m in failing} == {9, 10}  # a compressor failure crosses the threshold
     assert all(0 <= m["batl"] <= 100 and m["tsmEv"] == 10 for m in battery)
-    battery_times = [m["tsmTs"] for m in battery]
+    battery_times = sorted(m["tsmTs"] for m in battery)
     assert [b - a for a, b in zip(battery_times, battery_times[1:], strict=False)] == [21600] * 3
     # A battery message shares its second with an environment message.
     assert {m["tsmTs"] for m in battery} <= {m["tsmTs"] for m in environment}
@@ -266,7 +305,8 @@ def test_a_silent_thing_sends_nothing_in_its_silent_hours(api, sim):
         f"/things/{SPARE}/messages", messageid="12100", **{"from": NOW - 86400, "limit": 1000}
     ).json()["data"]
     assert len(data) == 144 - 30  # five silent hours a day
-    gaps = [b["tsmTs"] - a["tsmTs"] for a, b in zip(data, data[1:], strict=False)]
+    times = sorted(m["tsmTs"] for m in data)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert max(gaps) == 5 * 3600 + 600
 
 
@@ -340,31 +380,45 @@ def test_the_group_of_a_thing_is_read_and_set(api):
     assert api.get(f"/things/{SPARE}/group").json()["data"]["group_id"] == "unassigned"
     moved = api.post(f"/things/{SPARE}/group", {"group_id": "warehouse-a"}).json()["data"]
     assert moved == {"group_id": "warehouse-a", "tuid": SPARE}
-    assert {"tuid": SPARE} in api.get("/groups/warehouse-a/things").json()["data"]
-    assert api.get("/groups/unassigned/things").json()["data"] == []
+    assert SPARE in api.get("/groups/warehouse-a/things").json()["data"]["tuids"]
+    assert api.get("/groups/unassigned/things").json()["data"] == {
+        "group_id": "unassigned",
+        "tuids": [RETIRED_THING],
+    }
     assert_error(api.post(f"/things/{SPARE}/group", {"group_id": "nowhere"}), 404)
+    assert_error(api.post(f"/things/{SPARE}/group", {"group_id": OLD_STORE}), 404)  # deleted
     api.post(f"/things/{SPARE}/group", {"group_id": "unassigned"})
-    assert api.get("/groups/unassigned/things").json()["data"] == [{"tuid": SPARE}]
+    assert api.get("/groups/unassigned/things").json()["data"]["tuids"] == [SPARE, RETIRED_THING]
 
 
 # -- deployment groups ---------------------------------------------------------------------------
 
 
-def test_it_lists_the_groups_searches_them_and_caps_the_list(api):
+def test_it_lists_the_groups_deleted_ones_marked_searches_them_and_caps_the_list(api):
     groups = api.get("/groups/").json()["data"]
     assert groups == [
-        {"group_id": "lab-fridges", "group_description": "Laboratory fridges, Oulu"},
-        {"group_id": "pharmacy-cold-room", "group_description": "Pharmacy cold room, Helsinki"},
-        {"group_id": "warehouse-a", "group_description": "Warehouse A, Tampere"},
+        {"group_id": "lab-fridges", "group_description": "Laboratory fridges, Oulu", "deleted": False},
+        {"group_id": OLD_STORE, "group_description": DELETED_GROUP[1], "deleted": True},
+        {
+            "group_id": "pharmacy-cold-room",
+            "group_description": "Pharmacy cold room, Helsinki",
+            "deleted": False,
+        },
+        {"group_id": "warehouse-a", "group_description": "Warehouse A, Tampere", "deleted": False},
     ]
     assert [g["group_id"] for g in api.get("/groups/", q="tampere").json()["data"]] == ["warehouse-a"]
     assert len(api.get("/groups/", limit=2).json()["data"]) == 2
     assert api.get("/groups").json()["data"] == groups
 
 
-def test_it_lists_the_things_of_a_group_and_the_unassigned_ones(api):
-    assert api.get("/groups/warehouse-a/things").json()["data"] == [{"tuid": FREEZER}, {"tuid": AMBIENT}]
-    assert api.get("/groups/unassigned/things").json()["data"] == [{"tuid": SPARE}]
+def test_it_lists_the_things_of_a_group_as_an_object_holding_tuids(api):
+    """NOTES.md [C] (haltian/Thingsee-Toolbox, lib/protocol/device_list_response.dart)."""
+    assert api.get("/groups/warehouse-a/things").json() == {
+        "data": {"group_id": "warehouse-a", "tuids": [FREEZER, AMBIENT]}
+    }
+    assert api.get("/groups/unassigned/things").json()["data"]["tuids"] == [SPARE, RETIRED_THING]
+    # [A] a deleted group answers what it held when it was deleted
+    assert api.get(f"/groups/{OLD_STORE}/things").json()["data"]["tuids"] == [RETIRED_THING]
     assert_error(api.get("/groups/nowhere/things"), 404)
 
 
@@ -373,11 +427,18 @@ def test_a_group_is_created_and_visible_in_later_reads(api):
     assert response.json() == {
         "data": {"group_id": "testgroup1", "group_description": "This is a test group"}
     }
-    assert {"group_id": "testgroup1", "group_description": "This is a test group"} in api.get(
-        "/groups/"
-    ).json()["data"]
-    assert api.get("/groups/testgroup1/things").json()["data"] == []
+    assert {
+        "group_id": "testgroup1",
+        "group_description": "This is a test group",
+        "deleted": False,
+    } in api.get("/groups/").json()["data"]
+    assert api.get("/groups/testgroup1/things").json()["data"] == {"group_id": "testgroup1", "tuids": []}
     assert_error(api.post("/groups", {"group_id": "testgroup1"}), 409)
+    # [A] a deleted group's id may be taken again: it is a live, empty group then
+    api.post("/groups", {"group_id": OLD_STORE, "group_description": "Reopened"})
+    rows = [g for g in api.get("/groups/").json()["data"] if g["group_id"] == OLD_STORE]
+    assert rows == [{"group_id": OLD_STORE, "group_description": "Reopened", "deleted": False}]
+    assert api.get(f"/groups/{OLD_STORE}/things").json()["data"]["tuids"] == []
 
 
 @pytest.mark.parametrize("group_id", ["with space", "tab\there", "unassigned", "Unassigned", ""])
@@ -391,7 +452,7 @@ def test_a_group_id_with_whitespace_or_named_unassigned_is_refused(api, group_id
 def test_a_group_is_renamed_with_its_things(api):
     response = api.post("/groups/warehouse-a/rename", {"group_id": "warehouse-b"})
     assert response.json()["data"] == {"group_id": "warehouse-b", "old": "warehouse-a", "renamed": True}
-    assert api.get("/groups/warehouse-b/things").json()["data"] == [{"tuid": FREEZER}, {"tuid": AMBIENT}]
+    assert api.get("/groups/warehouse-b/things").json()["data"]["tuids"] == [FREEZER, AMBIENT]
     assert_error(api.get("/groups/warehouse-a/things"), 404)
     message = api.get(f"/things/{FREEZER}/messages", limit=1, **{"from": NOW - 3600}).json()["data"][0]
     assert message["deploymentGroupId"] == "warehouse-b"
@@ -399,17 +460,20 @@ def test_a_group_is_renamed_with_its_things(api):
     assert_error(api.post("/groups/warehouse-b/rename", {"group_id": "lab-fridges"}), 409)
 
 
-def test_a_deleted_groups_things_become_unassigned(api):
+def test_a_deleted_group_stays_listed_as_deleted_and_its_things_become_unassigned(api):
     response = api.delete("/groups/warehouse-a")
     assert response.json()["data"] == {"group_id": "warehouse-a", "deleted": True}
-    assert "warehouse-a" not in [g["group_id"] for g in api.get("/groups/").json()["data"]]
-    assert api.get("/groups/unassigned/things").json()["data"] == [
-        {"tuid": FREEZER},
-        {"tuid": AMBIENT},
-        {"tuid": SPARE},
+    listed = {g["group_id"]: g["deleted"] for g in api.get("/groups/").json()["data"]}
+    assert listed["warehouse-a"] is True
+    assert api.get("/groups/unassigned/things").json()["data"]["tuids"] == [
+        FREEZER,
+        AMBIENT,
+        SPARE,
+        RETIRED_THING,
     ]
     assert api.get(f"/things/{FREEZER}/group").json()["data"]["group_id"] == "unassigned"
     assert_error(api.delete("/groups/warehouse-a"), 404)
+    assert_error(api.post("/groups/warehouse-a/rename", {"group_id": "warehouse-z"}), 404)
 
 
 def test_an_unknown_path_or_method_is_refused_in_the_vendor_shape(api):

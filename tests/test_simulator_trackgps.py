@@ -11,7 +11,7 @@ import requests
 
 from tests.conftest import FIXED_NOW
 from vendors.simulators import SimulatorServer, World
-from vendors.simulators.trackgps import SENSOR_ERROR_VALUE, VALIDATION_STATUS, TrackGPSSimulator
+from vendors.simulators.trackgps import NO_VALUE, SENSOR_ERROR_VALUE, VALIDATION_STATUS, TrackGPSSimulator
 from vendors.simulators.world import COMPRESSOR_FAILURE, GOES_SILENT, SENSOR_ERRORS
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -144,7 +144,7 @@ def test_get_devices_is_a_bare_array_of_groups_with_devices_and_sensors(base, si
     assert isinstance(groups, list)
     assert [g["title"] for g in groups] == ["Armada Jakarta", "Armada Jawa Tengah"]
     items = [item for g in groups for item in g["items"]]
-    assert [item["id"] for item in items] == [1001, 1002, 1003, 1004]
+    assert [item["id"] for item in items] == [1001, 1002, 1005, 1003, 1004]
     for item in items:
         for key in (
             "id",
@@ -159,15 +159,56 @@ def test_get_devices_is_a_bare_array_of_groups_with_devices_and_sensors(base, si
             "device_data",
         ):
             assert key in item
-        types = {s["type"] for s in item["sensors"]}
-        assert "temperature" in types
+        types = {s.get("type") for s in item["sensors"]}
         assert "acc" in types  # an ignition sensor that is no cold-chain reading
-    humidity = [s for s in items[1]["sensors"] if s["type"] == "humidity"]
+        assert "temperature" in types or item["id"] == 1004
+    humidity = [s for s in items[1]["sensors"] if s.get("type") == "humidity"]
     assert humidity and humidity[0]["id"] == 5022
     # the device's time is wall-clock time in Asia/Jakarta, its timestamp epoch seconds
     first = items[0]
     local = datetime.fromtimestamp(first["timestamp"], tz=UTC).astimezone(JAKARTA)
     assert first["time"] == local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_a_device_that_never_reported_has_a_dash_for_its_time(base, sim):
+    items = {i["id"]: i for g in get(base, "get_devices", login(base, sim)).json() for i in g["items"]}
+    new = items[1005]
+    assert (new["time"], new["timestamp"], new["lat"], new["lng"], new["online"]) == ("-", 0, 0, 0, "offline")
+    assert [s["value"] for s in new["sensors"]] == ["- °C", "-"]
+    assert sim.truth_readings("1005", FIXED_NOW - timedelta(days=3), FIXED_NOW) == []
+    body = history(base, login(base, sim), 1005, FIXED_NOW - timedelta(days=1), FIXED_NOW).json()
+    assert body["items"] == []
+
+
+def test_a_sensor_without_a_type_shows_its_unit_in_its_value(base, sim):
+    items = {i["id"]: i for g in get(base, "get_devices", login(base, sim)).json() for i in g["items"]}
+    sensor = next(s for s in items[1004]["sensors"] if s["id"] == 5041)
+    assert "type" not in sensor and "unit_of_measurement" not in sensor
+    assert sensor["value"].endswith(" °F") or sensor["value"] == "- °F"
+
+
+def test_get_devices_is_paged_by_limit_and_page(serve, world):
+    sim = TrackGPSSimulator(world, copies=26)
+    base = serve(sim).base_url("trackgps")
+    user_api_hash = login(base, sim)
+
+    def ids(**params):
+        return [i["id"] for g in get(base, "get_devices", user_api_hash, **params).json() for i in g["items"]]
+
+    first, second = ids(), ids(page=2)
+    assert len(first) == 100 and len(second) == 30  # [C] 100 a page by default
+    assert ids(page=3) == [] and get(base, "get_devices", user_api_hash, page=3).json() == []
+    assert sorted(first + second) == sorted(int(d.vendor_id) for d in sim.devices)
+    assert ids(limit=7, page=2) == first[7:14]
+    assert get(base, "get_devices", user_api_hash, limit="many").status_code == VALIDATION_STATUS
+
+
+def test_an_older_server_ignores_limit_and_page(serve, world):
+    sim = TrackGPSSimulator(world, copies=26, paging=False)
+    base = serve(sim).base_url("trackgps")
+    user_api_hash = login(base, sim)
+    pages = [get(base, "get_devices", user_api_hash, limit=10, page=n).json() for n in (1, 2)]
+    assert pages[0] == pages[1] and sum(len(g["items"]) for g in pages[0]) == 130
 
 
 def test_devices_link_their_driver(base, sim):
@@ -199,21 +240,23 @@ def test_devices_groups_lists_the_groups_paginated(base, sim):
 
 def test_history_has_the_documented_shape_with_local_times(base, sim):
     end = FIXED_NOW - timedelta(hours=2)
-    response = history(base, login(base, sim), 1002, end - timedelta(hours=6), end)
+    response = history(base, login(base, sim), 1001, end - timedelta(hours=6), end)
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == 1
-    assert {s["type"] for s in body["sensors"]} == {"temperature", "humidity", "acc"}
+    assert {s["type"] for s in body["sensors"]} == {"temperature", "acc"}
     for s in body["sensors"]:
         assert set(s) >= {"id", "name", "type", "unit_of_measurement"}
     points = [p for segment in body["items"] for p in segment["items"]]
     assert {seg["status"] for seg in body["items"]} <= {1, 2}
-    truth = sim.truth_positions("1002", end - timedelta(hours=6), end)
+    assert body["items"][0]["time"] is None  # [C] a history group's time may be null
+    assert all(seg["time"] == seg["items"][0]["time"] for seg in body["items"][1:])
+    truth = sim.truth_positions("1001", end - timedelta(hours=6), end)
     assert len(points) == len(truth) == 180  # one point every two minutes
     for point, expected in zip(points, truth, strict=True):
         assert set(point) >= {"id", "lat", "lng", "speed", "time", "raw_time", "server_time", "sensors_data"}
-        assert point["time"] == expected.timestamp.astimezone(JAKARTA).strftime("%Y-%m-%d %H:%M:%S")
-        assert point["raw_time"] == expected.timestamp.strftime("%Y-%m-%d %H:%M:%S")
+        local = expected.timestamp.astimezone(JAKARTA).strftime("%Y-%m-%d %H:%M:%S")
+        assert point["time"] == point["raw_time"] == local  # [C] raw_time is local time like time
         server_time = datetime.strptime(point["server_time"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         assert timedelta(0) < server_time - expected.timestamp < timedelta(minutes=1)
         assert (point["lat"], point["lng"], point["speed"]) == (
@@ -221,6 +264,46 @@ def test_history_has_the_documented_shape_with_local_times(base, sim):
             expected.longitude,
             expected.speed_kmh,
         )
+
+
+def test_history_of_the_other_trucks_has_the_shapes_of_gpswox_own_sources(base, sim):
+    """NOTES.md [C]: sensors ``{"id", "name", "sufix"}`` without a type, values as strings (with or
+    without their unit, "-" for no value), lat/lng as strings."""
+    user_api_hash = login(base, sim)
+    start, end = FIXED_NOW - timedelta(hours=12), FIXED_NOW
+
+    def answer(device_id):
+        body = history(base, user_api_hash, device_id, start, end).json()
+        return body, [p for seg in body["items"] for p in seg["items"]]
+
+    body, points = answer(1002)
+    assert body["sensors"] == [
+        {"id": "5021", "name": "Suhu Box 1", "sufix": "°C"},
+        {"id": "5022", "name": "Kelembapan Box", "sufix": "%"},
+        {"id": "5029", "name": "Ignition", "sufix": ""},
+    ]
+    values = [s["value"] for p in points for s in p["sensors_data"] if s["id"] == 5021]
+    assert all(isinstance(v, str) for v in values) and all(
+        float(v) for v in values if v != SENSOR_ERROR_VALUE
+    )
+    assert all(isinstance(p["lat"], str) and isinstance(p["lng"], str) for p in points)
+    truth = sim.truth_positions("1002", start, end)
+    assert [(float(p["lat"]), float(p["lng"])) for p in points] == [(t.latitude, t.longitude) for t in truth]
+
+    _, points = answer(1003)
+    assert all(s["value"].endswith(" °C") for p in points for s in p["sensors_data"] if s["id"] == 5031)
+
+    body, points = answer(1004)
+    assert body["sensors"][0] == {"id": "5041", "name": "Suhu Box 1", "sufix": "°F"}
+    values = [s["value"] for p in points for s in p["sensors_data"] if s["id"] == 5041]
+    assert NO_VALUE in values
+    readings = {r.timestamp: r.value for r in sim.truth_readings("1004", start, end)}
+    for point, value in zip(points, values, strict=True):
+        at = datetime.strptime(point["time"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=JAKARTA).astimezone(UTC)
+        if value == NO_VALUE:
+            assert at not in readings  # no value, no reading in the truth
+        else:
+            assert value.endswith(" °F") and abs((float(value[:-3]) - 32) / 1.8 - readings[at]) < 1e-9
 
 
 def test_history_bounds_are_inclusive(base, sim):
@@ -283,12 +366,16 @@ def test_history_refuses_missing_parameters_and_unknown_devices(base, sim):
     assert response.status_code == VALIDATION_STATUS
 
 
-def test_a_maximum_history_span_is_only_imposed_when_asked(serve, world):
-    sim = TrackGPSSimulator(world, max_history_days=1)
-    base = serve(sim).base_url("trackgps")
+def test_a_history_span_over_31_days_is_refused_and_a_test_may_lower_it(base, sim, serve, world):
     user_api_hash = login(base, sim)
-    assert history(base, user_api_hash, 1001, FIXED_NOW - timedelta(days=1), FIXED_NOW).status_code == 200
-    response = history(base, user_api_hash, 1001, FIXED_NOW - timedelta(days=2), FIXED_NOW)
+    assert history(base, user_api_hash, 1001, FIXED_NOW - timedelta(days=31), FIXED_NOW).status_code == 200
+    response = history(base, user_api_hash, 1001, FIXED_NOW - timedelta(days=31, seconds=1), FIXED_NOW)
+    assert response.status_code == VALIDATION_STATUS
+    low = TrackGPSSimulator(world, max_history_days=1)
+    low_base = serve(low).base_url("trackgps")
+    user_api_hash = login(low_base, low)
+    assert history(low_base, user_api_hash, 1001, FIXED_NOW - timedelta(days=1), FIXED_NOW).status_code == 200
+    response = history(low_base, user_api_hash, 1001, FIXED_NOW - timedelta(days=2), FIXED_NOW)
     assert response.status_code == VALIDATION_STATUS
 
 

@@ -67,7 +67,7 @@ def test_it_lists_units_in_the_documented_envelope(sim, base):
     body = response.json()
     assert body["responseStatus"] is None
     units = {u["id"]: u for u in body["list"]}
-    assert set(units) == {34333, 39670, 46208, 46209}
+    assert set(units) == {"34333", "39670", "46208", "46209"}  # [C] ids are strings
     for unit in units.values():
         assert {
             "id",
@@ -82,13 +82,13 @@ def test_it_lists_units_in_the_documented_envelope(sim, base):
         assert set(unit["location"]) == {"latitude", "longitude"}
         assert re.match(TIME_FORMAT, unit["gpsFixTime"])
         assert parse_time(unit["gpsFixTime"]) <= FIXED_NOW
-    assert units[46208]["temperature2"] is None  # the van has one probe
-    assert units[46208]["batteryLevel"] == 7.0  # and a nearly flat battery
-    assert isinstance(units[34333]["temperature2"], float)
+    assert units["46208"]["temperature2"] is None  # the van has one probe
+    assert units["46208"]["batteryLevel"] == 7.0  # and a nearly flat battery
+    assert isinstance(units["34333"]["temperature2"], float)
 
 
 def test_it_answers_one_unit_by_id_and_refuses_an_unknown_one(sim, base):
-    assert get(base, sim, "/Unit/34333").json()["list"][0]["id"] == 34333
+    assert get(base, sim, "/Unit/34333").json()["list"][0]["id"] == "34333"
     response = get(base, sim, "/Unit/999")
     assert response.status_code == 404
     status = response.json()["responseStatus"]
@@ -153,6 +153,32 @@ def test_unit_history_gives_rows_every_five_minutes_with_two_probes_speed_and_po
     assert times == sorted(times)
     assert {b - a for a, b in zip(times, times[1:], strict=False)} == {timedelta(minutes=5)}
     assert any(r["speed"] > 0 for r in rows) and any(r["speed"] == 0 for r in rows)  # drives and stops
+
+
+def test_history_rows_carry_the_fields_public_clients_see(sim, base):
+    """NOTES.md [C] (kmodexc/TrackUnitPython): ``event``, ``keyId``, ``heading``, ``km``, ``run1``-``run4``
+    and inputs, besides what we read."""
+    rows = get(base, sim, "/Report/UnitHistory", params={"unitId": "34333", **day_window()}).json()["list"]
+    for row in rows:
+        assert {"event", "keyId", "heading", "km", "run1", "run2", "run3", "run4", "input1", "input2"} <= set(
+            row
+        )
+        assert isinstance(row["event"], int) and isinstance(row["keyId"], str) and 0 <= row["heading"] < 360
+    assert {r["event"] for r in rows} == {1, 2}  # driving and standing
+    for name in ("km", "run1", "run2"):
+        values = [r[name] for r in rows]
+        assert values == sorted(values) and values[0] < values[-1]  # counters only grow
+
+
+def test_a_from_one_tick_after_a_reading_starts_after_it(sim, base):
+    """A public client asks ``from=...T00:00:00.0000001Z`` (kmodexc/TrackUnitPython): the reading at
+    midnight is not in that window, the one at ``to`` is."""
+    rows = get(base, sim, "/Report/UnitHistory", params={"unitId": "34333", **day_window()}).json()["list"]
+    first, last = rows[1]["time"], rows[-1]["time"]
+    after = first[:-2] + "1Z"  # one 100 ns tick later
+    window = {"unitId": "34333", "from": after, "to": last}
+    inside = get(base, sim, "/Report/UnitHistory", params=window).json()["list"]
+    assert [r["time"] for r in inside] == [r["time"] for r in rows[2:]]
 
 
 def test_the_history_window_is_inclusive_at_both_ends(sim, base):
@@ -265,9 +291,9 @@ def test_alarm_history_lists_alarms_with_address_location_and_type(sim, base):
     by_type = {}
     for alarm in alarms:
         by_type.setdefault(alarm["alarmType"], set()).add(alarm["unitId"])
-    assert by_type["ByTemperature"] == {34333}  # the truck with the compressor failures
-    assert by_type["ByBatteryLevel"] == {46208}  # the van with the flat battery
-    assert by_type["ByNoData"] == {46209}  # the trailer that goes silent
+    assert by_type["ByTemperature"] == {"34333"}  # the truck with the compressor failures
+    assert by_type["ByBatteryLevel"] == {"46208"}  # the van with the flat battery
+    assert by_type["ByNoData"] == {"46209"}  # the trailer that goes silent
     assert sim.device("34333").traits >= {COMPRESSOR_FAILURE}
     assert LOW_BATTERY in sim.device("46208").traits
 

@@ -5,8 +5,10 @@
 - The first sync of a device backfills ``backfill_days`` (settings.SYNC_BACKFILL_DAYS by default).
 - One run per account at a time: a lock row that every worker, beat and the CLI respect; a crashed run's
   lock expires, and a re-run simply redoes the work (everything is idempotent).
-- Health on the account: last success, last error (no secrets), consecutive failures; refused credentials
-  set ``needs_attention`` and stop retries. One failing account never stops the others.
+- Health on the account: last success, last error (no secrets, in any spelling), consecutive failures;
+  refused credentials set ``needs_attention`` and stop retries. One failing account never stops the
+  others, whatever broke it: an unexpected error (a bug in a parser, data the database refused) is
+  recorded like a vendor error, as an ``UnexpectedError`` naming its type.
 
 The Celery tasks and the ``sync`` command both call ``sync_account``.
 """
@@ -14,6 +16,7 @@ The Celery tasks and the ``sync`` command both call ``sync_account``.
 from __future__ import annotations
 
 import logging
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,12 +27,20 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from coldchain.security import redact_known_secrets
 from monitoring.excursions import evaluate_new_readings
-from monitoring.ingest import NewReadings, ingest_alerts, ingest_gaps, ingest_positions, ingest_readings
+from monitoring.ingest import (
+    NewReadings,
+    fit_key,
+    fit_text,
+    ingest_alerts,
+    ingest_gaps,
+    ingest_positions,
+    ingest_readings,
+)
 from monitoring.models import Channel, DeploymentGroup, Device, InstallationEvent
-from monitoring.models.devices import LABEL_LENGTH, UNIT_LENGTH
 from vendors.clients.base import VendorClient
-from vendors.clients.errors import AuthenticationError, VendorError
+from vendors.clients.errors import AuthenticationError, UnexpectedError, VendorError
 from vendors.clients.records import DeviceInfo, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
 from vendors.models import VendorAccount
 from vendors.ratelimit import RateLimiter
@@ -53,6 +64,7 @@ class SyncResult:
     gaps: int = 0
     new_readings: NewReadings = field(default_factory=NewReadings)
     errors: list[str] = field(default_factory=list)
+    unexpected_errors: int = 0  # of ``errors``, those that were not the vendor's (a bug, the database)
 
     @property
     def ok(self) -> bool:
@@ -86,6 +98,8 @@ def make_client(account: VendorAccount) -> VendorClient:
         account_key=str(account.pk),
     )
     client.read_timeout = settings.VENDOR_READ_TIMEOUT
+    client.max_answer_bytes = settings.VENDOR_MAX_ANSWER_BYTES
+    client.request_deadline = settings.VENDOR_REQUEST_DEADLINE
     return client
 
 
@@ -129,27 +143,34 @@ def release_lock(account: VendorAccount, owner: str) -> None:
 
 
 def upsert_device(account: VendorAccount, info: DeviceInfo) -> Device:
-    """Create or update our copy of a device and its channels from what the vendor says."""
+    """Create or update our copy of a device and its channels from what the vendor says.
+
+    Every vendor string is made to fit its column (``fit_text``, ``fit_key``): ids and names that must
+    stay unique keep a digest of the whole when they are cut."""
     group = None
     if info.group:
+        group_name = fit_key(DeploymentGroup, "name", info.group)
         if account.vendor == "thingsee":
             group, _ = DeploymentGroup.objects.get_or_create(
-                account=account, vendor_group_id=info.group, defaults={"name": info.group}
+                account=account,
+                vendor_group_id=fit_key(DeploymentGroup, "vendor_group_id", info.group),
+                defaults={"name": group_name},
             )
         else:
-            group, _ = DeploymentGroup.objects.get_or_create(account=None, name=info.group)
+            group, _ = DeploymentGroup.objects.get_or_create(account=None, name=group_name)
+    device_name = fit_text(Device, "name", info.name or info.vendor_id)
     device, created = Device.objects.get_or_create(
         account=account,
-        vendor_id=info.vendor_id,
-        defaults={"name": info.name or info.vendor_id, "kind": info.kind},
+        vendor_id=fit_key(Device, "vendor_id", info.vendor_id),
+        defaults={"name": device_name, "kind": info.kind},
     )
     changed = []
     updates = {
-        "name": info.name or device.name,
+        "name": device_name if info.name else device.name,
         "kind": info.kind,
         "battery": info.battery if info.battery is not None else device.battery,
         "last_seen": max(filter(None, [info.last_seen, device.last_seen]), default=None),
-        "driver": info.driver or "",
+        "driver": fit_text(Device, "driver", info.driver or ""),
         "current_value_only": info.current_value_only,
     }
     if info.latitude is not None and info.longitude is not None:
@@ -183,13 +204,13 @@ def _upsert_channels(device: Device, info: DeviceInfo) -> None:
     existing = {c.name: c for c in device.channels.all()}
     created, relabelled = [], []
     for c in info.channels:
-        # Cut to fit: a vendor's long text never stops a sync (the key itself is short: ch1, Measure...).
-        label = (c.label or "")[:LABEL_LENGTH]
-        channel = existing.get(c.name)
+        key = fit_key(Channel, "name", c.name)
+        label = fit_text(Channel, "label", c.label or "")
+        channel = existing.get(key)
         if channel is None:
-            unit = (c.unit or "")[:UNIT_LENGTH]
-            created.append(Channel(device=device, name=c.name, label=label, quantity=c.quantity, unit=unit))
-            existing[c.name] = created[-1]
+            unit = fit_text(Channel, "unit", c.unit)
+            created.append(Channel(device=device, name=key, label=label, quantity=c.quantity, unit=unit))
+            existing[key] = created[-1]  # a key the vendor lists twice is one channel
         elif channel.label != label:
             channel.label = label
             relabelled.append(channel)
@@ -221,26 +242,66 @@ def sync_account(
         renew_lock(account, owner)
         report(event, **info)
 
+    client = None
     try:
-        _run(account, result, since, until, progress, device_ids)
+        client = make_client(account)
+        _run(account, client, result, since, until, progress, device_ids)
+    except AccountBusy:
+        raise  # the lock was taken over: the run that holds it now records what happens
     except VendorError as exc:
+        _without_secrets_in(exc, client)
         _record_failure(account, exc)
         result.errors.append(str(exc))
         raise
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the account records it and the others go on
+        failure = _unexpected(exc, account, client, f"{account.client_class.label}: unexpected error")
+        _record_failure(account, failure)
+        result.errors.append(str(failure))
+        raise failure from None
     finally:
         release_lock(account, owner)
         # Whatever was stored, even by a run that failed halfway, is evaluated on event time.
         if result.new_readings.count:
             evaluate_new_readings(result.new_readings)
     if result.errors:
-        _record_failure(account, VendorError("; ".join(result.errors)[:1000]))
+        _record_failure(account, VendorError("; ".join(result.errors)))
     else:
         _record_success(account)
     return result
 
 
-def _run(account, result, since, until, progress, device_ids=None) -> None:
-    client = make_client(account)
+def _without_secrets(text: str, client: VendorClient | None) -> str:
+    """A vendor's words or an error's text without any secret the site holds, in any spelling: the
+    client's credentials and tokens (with the user names it sent), and every other known secret."""
+    if client is not None:
+        text = client.redact(text)
+    return redact_known_secrets(text)
+
+
+def _without_secrets_in(exc: VendorError, client: VendorClient | None) -> None:
+    """A vendor error's message without the client's secrets in any spelling, for whoever shows it next
+    (the CLI, a task's log); ``_record_failure`` blanks every other known secret as well."""
+    if client is not None:
+        exc.message = client.redact(exc.message)
+        exc.args = (exc.message,)
+
+
+def _unexpected(
+    exc: Exception, account: VendorAccount, client: VendorClient | None, where: str
+) -> UnexpectedError:
+    """An ``UnexpectedError`` naming the error's type and its message without secrets; the traceback goes
+    to the log (without secrets either), so the bug can be found."""
+    detail = _without_secrets(str(exc), client)[:300]
+    message = (
+        f"{where} ({type(exc).__name__}{': ' + detail if detail else ''}); "
+        "the traceback is in the worker's log"
+    )
+    trace = _without_secrets("".join(traceback.format_exception(exc)), client)
+    logger.error("%s: %s\n%s", account.name, message, trace)
+    return UnexpectedError(message)
+
+
+def _run(account, client, result, since, until, progress, device_ids=None) -> None:
     now = timezone.now()
     until = min(until or now, now)
     overlap = timedelta(minutes=settings.SYNC_OVERLAP_MINUTES)
@@ -261,12 +322,17 @@ def _run(account, result, since, until, progress, device_ids=None) -> None:
         progress("device", account=account, device=device, since=start, until=until)
         try:
             _sync_device(client, device, info, start, until, result, progress)
-        except AuthenticationError:
+        except (AuthenticationError, AccountBusy):
             raise
         except VendorError as exc:
             # Keep going with the other devices; the run is recorded as failed at the end.
+            _without_secrets_in(exc, client)
             logger.warning("%s: device %s: %s", account.name, device.vendor_id, exc)
             result.errors.append(f"{device.name}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one device's unexpected error: the same, and it is told
+            failure = _unexpected(exc, account, client, f"{device.name}: unexpected error")
+            result.errors.append(str(failure))
+            result.unexpected_errors += 1
 
     if device_ids is None:
         _sync_alerts(
@@ -289,11 +355,16 @@ def _sync_alerts(client, account, devices, result, alert_start, until) -> None:
         if latest and (account.alerts_cursor is None or latest > account.alerts_cursor):
             account.alerts_cursor = latest
             account.save(update_fields=["alerts_cursor"])
-    except AuthenticationError:
+    except (AuthenticationError, AccountBusy):
         raise
     except VendorError as exc:
+        _without_secrets_in(exc, client)
         logger.warning("%s: alerts: %s", account.name, exc)
         result.errors.append(f"alerts: {exc}")
+    except Exception as exc:  # noqa: BLE001 - as for a device
+        failure = _unexpected(exc, account, client, "alerts: unexpected error")
+        result.errors.append(str(failure))
+        result.unexpected_errors += 1
 
 
 def _sync_device(client, device, info, start, until, result, progress) -> None:
@@ -378,7 +449,8 @@ def _record_success(account: VendorAccount) -> None:
 
 def _record_failure(account: VendorAccount, exc: VendorError) -> None:
     account.refresh_from_db(fields=["consecutive_failures"])
-    account.last_error = str(exc)[:2000]
+    # Without secrets before it is cut: a cut must never leave part of one behind.
+    account.last_error = redact_known_secrets(str(exc))[:2000]
     account.last_error_at = timezone.now()
     account.consecutive_failures += 1
     fields = ["last_error", "last_error_at", "consecutive_failures"]

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.notifications import notify_accounts_needing_attention
-from vendors.clients.errors import AuthenticationError, RateLimited, VendorError
+from monitoring.notifications import notify_account_failed, notify_accounts_needing_attention
+from vendors.clients.errors import AuthenticationError, RateLimited, UnexpectedError, VendorError
 from vendors.models import VendorAccount
 from vendors.sync import AccountBusy
 from vendors.sync import sync_account as run_sync
@@ -52,7 +52,9 @@ def sync_due_accounts() -> list[int]:
 
 @shared_task(bind=True, name="vendors.tasks.sync_account", acks_late=True, max_retries=MAX_RETRIES)
 def sync_account(self, account_id: int) -> dict:
-    """Sync one account; temporary vendor errors retry with exponential back-off and jitter."""
+    """Sync one account; temporary vendor errors retry with exponential back-off and jitter, and so do
+    unexpected errors (``UnexpectedError``: the sync recorded them on the account), of which the
+    administrators are told."""
     account = VendorAccount.objects.filter(pk=account_id, enabled=True).first()
     if account is None:
         return {"account": account_id, "status": "skipped"}
@@ -71,6 +73,9 @@ def sync_account(self, account_id: int) -> dict:
         notify_accounts_needing_attention()
         return {"account": account_id, "status": "needs attention"}
     except VendorError as exc:
+        if isinstance(exc, UnexpectedError):
+            # Recorded on the account like a vendor error and retried like one; a bug may need a person.
+            notify_account_failed(account)
         delay = (
             exc.retry_after
             if isinstance(exc, RateLimited) and exc.retry_after
@@ -80,6 +85,8 @@ def sync_account(self, account_id: int) -> dict:
         if self.request.retries >= MAX_RETRIES:
             return {"account": account_id, "status": "failed"}
         raise self.retry(countdown=delay, exc=None) from None
+    if result.unexpected_errors:
+        notify_account_failed(account)
     status = "ok" if result.ok else "partial"
     return {
         "account": account_id,

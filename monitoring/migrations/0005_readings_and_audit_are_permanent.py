@@ -3,8 +3,7 @@
 A DELETE of readings is let through only inside an explicit purge (``monitoring.audit.purge_allowed()``,
 which runs ``SET LOCAL coldchain.allow_purge = 'on'``), e.g. when a vendor account and all its data are
 removed. Audit records are never deleted. (TRUNCATE is not a row change and is not refused: it is what a
-test database flush does.) Other databases (the SQLite demo) have no trigger: there the admin and the code
-are read-only for these tables.
+test database flush does.)
 """
 
 from django.db import migrations
@@ -27,8 +26,6 @@ TRIGGERS = [
 
 
 def create_triggers(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     schema_editor.execute(FUNCTION, params=None)  # no placeholders: its % are PL/pgSQL's
     for table, name, mode in TRIGGERS:
         schema_editor.execute(
@@ -38,8 +35,6 @@ def create_triggers(apps, schema_editor):
 
 
 def drop_triggers(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     for table, name, _ in TRIGGERS:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
     schema_editor.execute("DROP FUNCTION IF EXISTS coldchain_refuse_change()")

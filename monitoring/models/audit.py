@@ -1,7 +1,7 @@
 """The audit trail: who changed what, when, from which value to which, and why.
 
-Records are written once and never changed: on PostgreSQL a trigger refuses UPDATE and DELETE of this
-table (migration 0005), so not even a bug in Python or a hand-made SQL session can rewrite history.
+Records are written once and never changed: a database trigger refuses UPDATE and DELETE of this table
+(migration 0005), so not even a bug in Python or a hand-made SQL session can rewrite history.
 """
 
 from __future__ import annotations

@@ -16,23 +16,33 @@ Implement, per vendor:
 
 The base gives: one ``requests`` session with connect/read timeouts; ``request()``, which turns every
 failure into one of the error types of ``errors.py`` (authentication = permanent; unavailable, timeout,
-rate-limited, unreadable = try later) with messages that carry no URL and no secret; a rate limiter
-shared by every worker; a session store for tokens (kept encrypted on the account by the sync engine,
-in memory otherwise); and ``redact()`` for anything that might echo a secret back.
+rate-limited, unreadable = try later) with messages that carry no URL and no secret; bounded answers
+(at most ``max_answer_bytes`` read, and the whole request cut off after ``request_deadline`` seconds
+however slowly the server trickles); a rate limiter shared by every worker; a session store for tokens
+(kept encrypted on the account by the sync engine, in memory otherwise); and ``redact()`` for anything
+that might echo a secret back, in any encoding.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from coldchain.security import redact_secrets, secret_spellings
 
 from .errors import (
+    AnswerTooLarge,
     AuthenticationError,
     ParseError,
     RateLimited,
@@ -44,6 +54,14 @@ from .errors import (
 from .records import AlertRecord, DeviceInfo, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
 
 logger = logging.getLogger("vendors.clients")
+
+# Bounded answers, unless the sync engine sets them from the settings (VENDOR_MAX_ANSWER_BYTES,
+# VENDOR_REQUEST_DEADLINE). T&D's largest answer (65,535 readings) is about 4-5 MB.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+REQUEST_DEADLINE = 90.0
+CHUNK_BYTES = 64 * 1024
+# An error answer is read for its message only: its first bytes are enough.
+ERROR_TEXT_CHARACTERS = 64 * 1024
 
 
 class MemorySessionStore:
@@ -77,6 +95,8 @@ class VendorClient:
     formats: ClassVar[tuple[str, ...]] = ()  # response formats the vendor offers; the first is the default
     connect_timeout: ClassVar[float] = 5.0
     read_timeout: ClassVar[float] = 30.0
+    max_answer_bytes: ClassVar[int] = MAX_ANSWER_BYTES
+    request_deadline: ClassVar[float] = REQUEST_DEADLINE
 
     def __init__(
         self,
@@ -103,6 +123,10 @@ class VendorClient:
         # Names the account in rate-limiter keys; never a secret.
         self.account_key = account_key or self.slug
         self.http = requests.Session()
+        for prefix in ("http://", "https://"):
+            self.http.mount(prefix, _DeadlineAdapter())
+        # User names sent with HTTP Basic: a vendor may echo ``base64(user:secret)`` back.
+        self._basic_auth_users: set[str] = set()
 
     def __repr__(self) -> str:  # never show credentials
         return f"<{type(self).__name__} {self.base_url}>"
@@ -147,9 +171,10 @@ class VendorClient:
         return [v for v in values if v]
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self.secrets(), key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        """``text`` without any credential or session token, in any spelling a vendor may echo it back
+        (URL- or form-encoded, JSON-escaped, base64 of ``user:secret``...: ``secret_spellings``)."""
+        users = self._basic_auth_users | set(self._credentials.values())
+        return redact_secrets(text, self.secrets(), users=users, substitute="***")
 
     def request(
         self,
@@ -166,22 +191,38 @@ class VendorClient:
         """
         url = f"{self.base_url}{path}"
         kwargs.setdefault("timeout", (self.connect_timeout, self.read_timeout))
+        auth = kwargs.get("auth")
+        if isinstance(auth, tuple) and auth:
+            self._basic_auth_users.add(str(auth[0]))
         # Log the path only: a query string may hold a token (GPSWOX's user_api_hash).
         where = f"{method} {path.split('?')[0]}"
+        deadline = _Deadline(self.request_deadline)
         try:
-            response = self.http.request(method, url, **kwargs)
-        except requests.Timeout:
-            logger.warning("%s: %s timed out", self.label, where)
-            raise VendorTimeout(f"{self.label}: no answer in time to {where}") from None
-        except requests.RequestException as exc:
+            with deadline:
+                response = self.http.request(method, url, stream=True, **kwargs)
+                try:
+                    self._read_bounded(response, where)
+                finally:
+                    response.close()  # back to the pool when read to the end; else the connection is closed
+        except Exception as exc:
+            if deadline.expired:  # whatever broke when the connection was cut
+                raise self._past_deadline(where) from None
+            if not isinstance(exc, requests.RequestException):
+                raise
+            if isinstance(exc, requests.Timeout):
+                logger.warning("%s: %s timed out", self.label, where)
+                raise VendorTimeout(f"{self.label}: no answer in time to {where}") from None
             logger.warning("%s: %s failed: %s", self.label, where, type(exc).__name__)
             raise UnavailableError(
                 f"{self.label}: could not reach the server ({type(exc).__name__})"
             ) from None
+        if deadline.expired:  # cut off while the server was still sending: what was read is incomplete
+            raise self._past_deadline(where)
         status = response.status_code
         logger.debug("%s: %s -> %s", self.label, where, status)
         if status in ok_statuses:
             return response
+        self._redact_body(response)
         detail = self.redact(self.error_message(response))[:300]
         if status == 429:
             retry_after = _retry_after(response)
@@ -195,6 +236,55 @@ class VendorClient:
         if status >= 500:
             raise UnavailableError(f"{self.label}: server error {status} ({detail})", status=status)
         raise RequestRefused(f"{self.label}: request refused ({status}: {detail})", status=status)
+
+    def _read_bounded(self, response: requests.Response, where: str) -> None:
+        """Read the body into the response (so ``response.json()`` works as usual), refusing it as soon
+        as it is known to pass ``max_answer_bytes``: by its Content-Length before reading, else after
+        reading one chunk more than the cap. Memory stays within the cap whatever the server sends."""
+        limit = self.max_answer_bytes
+        declared = response.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(where, limit)
+        body = bytearray()
+        for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+            body += chunk
+            if len(body) > limit:
+                raise self._too_large(where, limit)
+        response._content = bytes(body)
+
+    def _too_large(self, where: str, limit: int) -> AnswerTooLarge:
+        logger.warning("%s: %s answered more than %s bytes: refused", self.label, where, limit)
+        return AnswerTooLarge(
+            f"{self.label}: the answer to {where} is larger than {_size(limit)}, the most we read "
+            "(VENDOR_MAX_ANSWER_BYTES); it was refused"
+        )
+
+    def _past_deadline(self, where: str) -> VendorTimeout:
+        logger.warning("%s: %s cut off after %g s", self.label, where, self.request_deadline)
+        return VendorTimeout(
+            f"{self.label}: no complete answer to {where} within {self.request_deadline:g} s "
+            "(VENDOR_REQUEST_DEADLINE); cut off"
+        )
+
+    def _redact_body(self, response: requests.Response) -> None:
+        """An error answer's text without our secrets, before any client reads its message from it: a
+        vendor may echo the request (the body, the query, the Authorization header) in an error, and a
+        client that cuts the message short must never leave part of a secret behind."""
+        content = response.content
+        try:
+            text = content.decode(response.encoding or "utf-8", "replace")
+        except LookupError:  # a charset Python does not know
+            text = content.decode("utf-8", "replace")
+        cut = len(text) > ERROR_TEXT_CHARACTERS
+        text = self.redact(text[:ERROR_TEXT_CHARACTERS])
+        if cut:
+            # A secret's spelling that the cut split in two is at the very end, no longer than the longest
+            # spelling, and no redaction can find a part of it: drop that end.
+            users = tuple(sorted(self._basic_auth_users | set(self._credentials.values())))
+            longest = max((len(s) for v in self.secrets() for s in secret_spellings(v, users)), default=0)
+            text = text[: max(0, len(text) - longest)]
+        response._content = text.encode("utf-8")
+        response.encoding = "utf-8"
 
     def error_message(self, response: requests.Response) -> str:
         """The vendor's own error text from an error response; vendors override for their shape."""
@@ -217,6 +307,120 @@ class VendorClient:
             raise ParseError(f"{self.label}: the answer is not valid JSON") from None
 
 
+def _size(count: int) -> str:
+    return f"{count / 1024 / 1024:g} MB" if count >= 1024 * 1024 else f"{count:,} bytes"
+
+
+# -- the deadline of a request ----------------------------------------------------------------------
+
+_current = threading.local()
+
+
+class _Deadline:
+    """The overall deadline of one request. A read timeout bounds each wait for bytes, so a server that
+    sends one byte a second is never timed out; this cuts the request's connection (shuts its socket
+    down) when the deadline passes, wherever the request is: sending, waiting for the headers, or
+    reading the body. The thread waiting on the socket then fails at once, and ``expired`` says why.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._connection: HTTPConnection | None = None
+        self._done = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        _current.deadline = None
+
+    def watch(self, connection: HTTPConnection) -> None:
+        """Called by the connection that carries the request (``_DeadlineAdapter``'s connections)."""
+        with self._lock:
+            self._connection = connection
+            if self.expired:  # passed while the connection was being made
+                _shut_down(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            if self._connection is not None:
+                _shut_down(self._connection)
+
+
+def _shut_down(connection: HTTPConnection) -> None:
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        try:
+            # The plain socket's shutdown, also under TLS: it only ends the stream; the reading thread
+            # sees the end and fails, and the connection is closed (never reused) by its owner.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _watch_connection(connection: HTTPConnection) -> None:
+    deadline = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.watch(connection)
+
+
+class _DeadlineHTTPConnection(HTTPConnection):
+    def request(self, *args, **kwargs):
+        _watch_connection(self)
+        return super().request(*args, **kwargs)
+
+    def getresponse(self, *args, **kwargs):
+        _watch_connection(self)  # again: the socket exists now, if the request made it
+        return super().getresponse(*args, **kwargs)
+
+
+class _DeadlineHTTPSConnection(HTTPSConnection):
+    def request(self, *args, **kwargs):
+        _watch_connection(self)
+        return super().request(*args, **kwargs)
+
+    def getresponse(self, *args, **kwargs):
+        _watch_connection(self)
+        return super().getresponse(*args, **kwargs)
+
+
+class _DeadlineHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+_DEADLINE_POOLS = {"http": _DeadlineHTTPConnectionPool, "https": _DeadlineHTTPSConnectionPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose connections tell the current ``_Deadline`` which socket to cut."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _DEADLINE_POOLS
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS has connection classes of its own
+            manager.pool_classes_by_scheme = _DEADLINE_POOLS
+        return manager
+
+
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     try:
@@ -227,6 +431,7 @@ def _retry_after(response: requests.Response) -> float | None:
 
 __all__ = [
     "AlertRecord",
+    "AnswerTooLarge",
     "AuthenticationError",
     "DeviceInfo",
     "GapRecord",

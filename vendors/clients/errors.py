@@ -42,3 +42,13 @@ class RateLimited(VendorError):
 
 class ParseError(VendorError):
     """The vendor's answer could not be read (malformed or truncated): try again later."""
+
+
+class AnswerTooLarge(UnavailableError):
+    """The vendor's answer is larger than the cap (``VENDOR_MAX_ANSWER_BYTES``): it was refused unread,
+    so one absurd answer never fills a worker's memory. Temporary: a later answer may be of normal size."""
+
+
+class UnexpectedError(VendorError):
+    """Anything else that broke one account's sync (a bug in a parser, data the database refused): recorded
+    on the account like a vendor error and tried again later; the administrators are told."""

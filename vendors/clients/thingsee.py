@@ -3,11 +3,20 @@
 - A token from ``POST /auth/client-token`` lives 15 minutes [C]; it is kept with its expiry in the session
   store (shared by every worker), reused, renewed a minute before it runs out, and renewed once more
   after a 401 (a second 401 means the credentials are refused).
-- Things are found through the deployment groups: every group of ``GET /groups``, plus ``unassigned``
-  for things in no group (NOTES.md [A]).
-- Readings come from ``/things/{tuid}/messages`` (12100: ``temp`` and ``humd``), at most ``limit`` per
-  answer in ascending ``tsmTs`` (NOTES.md [A]): ``from`` moves to the last second seen, and messages of
-  that second already yielded are skipped, so none is lost or doubled when several share a second.
+- Things are found through the deployment groups [C] (Haltian's own app, NOTES.md): every group of
+  ``GET /groups`` not marked ``deleted``, plus ``unassigned`` for things in no group. ``GET
+  /groups/{id}/things`` answers ``{"data": {"group_id", "tuids": [...]}}``; the older guess of a list of
+  ``{"tuid"}`` objects is still read.
+- Installation statuses are the vendor's words (``new``, ``installed``, ``uninstalled``, ``quarantine``,
+  ``retired`` [C]).
+- Readings come from ``/things/{tuid}/messages`` (12100: ``temp`` and ``humd``). The order of an answer is
+  not documented and a real server may answer newest first (NOTES.md [A]), so paging never depends on it:
+  a window that returns ``limit`` messages may be cut at either end, so it is narrowed (split, guided by
+  the span the full answer covered) until every window answers fewer than ``limit``; each window keeps
+  only its own seconds, so nothing is skipped or doubled in either order. One second holding ``limit``
+  messages or more is asked again with a larger ``limit``.
+- Errors: ``{"statusCode", "error", "message"}`` [C] (or the older ``{"error": {"code", "message"}}``);
+  the vendor's message is what the user sees.
 - Alerts per thing: their ``from``/``to`` strings have no zone: wall-clock time of the account's zone.
 - Group and installation operations for the dashboard return the vendor's ``data`` or raise
   ``RequestRefused`` with the vendor's own message.
@@ -55,9 +64,20 @@ CHANNELS = (ChannelInfo("temp", TEMPERATURE, CELSIUS), ChannelInfo("humd", HUMID
 
 MESSAGE_PAGE_SIZE = 500
 MAX_MESSAGE_PAGE_SIZE = 10_000  # if more than this share one second, the vendor's answer makes no sense
+# A full window is split in at most this many parts at once (guided by the span its full answer covered).
+MAX_WINDOW_PARTS = 64
+# One period read in more requests than this is a vendor answering nonsense (a year of one message a
+# minute at 500 an answer is about 1,100 requests).
+MAX_MESSAGE_REQUESTS = 20_000
+# [A] Whether ``from`` and ``to`` are inclusive is not documented: each window asks one second more at both
+# ends and keeps only its own seconds, so either reading of the bounds loses nothing.
+BOUND_MARGIN = 1
 
-# NOTES.md [A]: things in no group are listed under this group id.
+# NOTES.md [C]: things in no group are listed under this group id.
 UNASSIGNED = "unassigned"
+
+# [C] thingsee.txt and Haltian's app: the installation statuses a thing may have.
+INSTALLATION_STATUSES = ("new", "installed", "uninstalled", "quarantine", "retired")
 
 # [A] Alert times: "YYYY-MM-DDTHH:MM:SS" without a zone, wall-clock time in the account's zone (NOTES.md).
 ALERT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -161,35 +181,46 @@ class ThingseeClient(VendorClient):
     def _data(self, response: requests.Response, expected: type) -> Any:
         body = self.json_body(response)
         data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, expected):
-            raise ParseError(f"{self.label}: the answer has no {expected.__name__} under 'data'")
+        if data is None or not isinstance(data, expected):
+            what = "value" if expected is object else expected.__name__
+            raise ParseError(f"{self.label}: the answer has no {what} under 'data'")
         return data
 
     def error_message(self, response: requests.Response) -> str:
-        """The vendor's words: ``{"error": {"code", "message"}}`` (or a plain message, as a fallback)."""
+        """The vendor's words: ``{"statusCode", "error", "message"}`` [C] (Haltian's app), or the older
+        ``{"error": {"code", "message"}}``; the base's reading as a fallback."""
         try:
             body = response.json()
         except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return response.text[:200].strip() or response.reason or ""
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return error["message"]
+        if isinstance(body, dict):
+            error, message = body.get("error"), body.get("message")
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                return error["message"]
+            if isinstance(message, str) and message.strip():
+                return message
+            if isinstance(error, str) and error.strip():
+                return error
         return super().error_message(response)
 
     # -- devices ---------------------------------------------------------------------------------
 
-    def groups(self, q: str | None = None, limit: int | None = None) -> list[dict]:
-        """``[{"group_id", "group_description"}]`` (``q`` searches, ``limit`` caps)."""
+    def groups(
+        self, q: str | None = None, limit: int | None = None, include_deleted: bool = False
+    ) -> list[dict]:
+        """``[{"group_id", "group_description", "deleted"}]`` (``q`` searches, ``limit`` caps); groups marked
+        ``deleted`` [C] only when asked for."""
         params = {k: v for k, v in {"q": q, "limit": limit}.items() if v is not None}
-        return [g for g in self.get_data("/groups/", list, **params) if isinstance(g, dict)]
+        rows = [g for g in self.get_data("/groups/", list, **params) if isinstance(g, dict)]
+        return rows if include_deleted else [g for g in rows if not is_deleted(g)]
 
     def group_things(self, group_id: str) -> list[str]:
         """The tuids of a group (``unassigned`` for things in no group)."""
-        rows = self.get_data(f"/groups/{_segment(group_id)}/things", list)
-        return [str(row["tuid"]) for row in rows if isinstance(row, dict) and row.get("tuid")]
+        data = self._data(self.call("GET", f"/groups/{_segment(group_id)}/things"), object)
+        return parse_group_things(data, self.label)
 
     def thing_groups(self) -> dict[str, str | None]:
-        """tuid -> group id (None for things in no group), from every group plus ``unassigned``."""
+        """tuid -> group id (None for things in no group), from every live group plus ``unassigned``."""
         group_ids = [str(g["group_id"]) for g in self.groups() if g.get("group_id")]
         found: dict[str, str | None] = {}
         for group_id in [*group_ids, UNASSIGNED]:
@@ -209,9 +240,7 @@ class ThingseeClient(VendorClient):
             info = self.get_data(f"/things/{_segment(tuid)}", dict)
             location = info.get("location") if isinstance(info.get("location"), dict) else {}
             history = self.installation_history(tuid, limit=1)
-            status = (
-                history[0].get("installation_status") if history and isinstance(history[0], dict) else None
-            )
+            status = installation_status(history[0].get("installation_status") if history else None)
             last_seen = parse_epoch(info.get("timestamp"))
             out.append(
                 DeviceInfo(
@@ -220,7 +249,7 @@ class ThingseeClient(VendorClient):
                     kind="fixed",
                     channels=CHANNELS,
                     group=group,
-                    installation_status=status if isinstance(status, str) else None,
+                    installation_status=status,
                     battery=parse_number(info.get("battery_level")),
                     last_seen=_utc(last_seen) if last_seen is not None else None,
                     latitude=parse_number(location.get("lat")),
@@ -237,19 +266,29 @@ class ThingseeClient(VendorClient):
     ) -> Iterator[dict]:
         """Every message of a thing with since <= tsmTs <= until, oldest first, each once.
 
-        The vendor answers at most ``limit`` messages in ascending ``tsmTs`` (NOTES.md [A]); the next
-        page starts at the last second seen (``from`` is inclusive), skipping the messages of that
-        second already yielded, so several messages at one second survive a page boundary.
+        Independent of the order the vendor answers in (NOTES.md [A]): an answer of fewer than ``limit``
+        messages is the whole window; a full one may be cut at either end, so its window is split and
+        each part asked again, until every part answers fewer than ``limit``. The parts never share a
+        second, and each keeps only its own seconds (``BOUND_MARGIN``), so nothing is doubled.
         """
         start, end = math.ceil(since.timestamp()), math.floor(until.timestamp())
-        cursor, seen_at_cursor, limit = start, set(), self.page_size
         path = f"/things/{_segment(tuid)}/messages"
-        while cursor <= end:
-            params: dict[str, Any] = {"from": cursor, "to": end, "limit": limit}
+        pending = [(start, end, self.page_size)] if start <= end else []
+        requests_left = MAX_MESSAGE_REQUESTS
+        while pending:
+            first, last, limit = pending.pop()  # the oldest window waiting
+            requests_left -= 1
+            if requests_left < 0:
+                raise ParseError(f"{self.label}: the messages of {tuid} never fit in an answer")
+            params: dict[str, Any] = {
+                "from": first - BOUND_MARGIN,
+                "to": last + BOUND_MARGIN,
+                "limit": limit,
+            }
             if message_ids:
                 params["messageid"] = ",".join(map(str, message_ids))
             page = self.get_data(path, list, **params)
-            fresh, last = [], cursor
+            stamped = []
             for message in page:
                 ts = parse_epoch(message.get("tsmTs")) if isinstance(message, dict) else None
                 if ts is None:
@@ -257,24 +296,24 @@ class ThingseeClient(VendorClient):
                         "%s: a message of %s without a readable tsmTs was skipped", self.label, tuid
                     )
                     continue
-                last = max(last, ts)
-                key = json.dumps(message, sort_keys=True)
-                if ts == cursor and key in seen_at_cursor:
-                    continue
-                if start <= ts <= end:
-                    fresh.append((ts, key, message))
-            for _, _, message in fresh:
-                yield message
+                stamped.append((ts, message))
             if len(page) < limit:
-                return
-            if last == cursor:
-                # A whole page of one second: ask again from that second for more at once.
-                seen_at_cursor |= {key for ts, key, _ in fresh}
-                limit *= 2
-                if limit > MAX_MESSAGE_PAGE_SIZE:
+                inside = [(ts, message) for ts, message in stamped if first <= ts <= last]
+                # Same-second messages in a fixed order whatever order the vendor used.
+                inside.sort(key=lambda pair: (pair[0], json.dumps(pair[1], sort_keys=True)))
+                for _, message in inside:
+                    yield message
+            elif first == last:
+                # A whole answer of one second: ask that second again for more at once.
+                if limit * 2 > MAX_MESSAGE_PAGE_SIZE:
                     raise ParseError(f"{self.label}: too many messages at one second for {tuid}")
+                pending.append((first, last, limit * 2))
+            elif not any(first - BOUND_MARGIN <= ts <= last + BOUND_MARGIN for ts, _ in stamped):
+                # A full answer with nothing of the period asked: narrowing it would never end.
+                raise ParseError(f"{self.label}: the messages answered are not of the period asked")
             else:
-                cursor, seen_at_cursor = last, {key for ts, key, _ in fresh if ts == last}
+                parts = split_window(first, last, [ts for ts, _ in stamped])
+                pending.extend((a, b, self.page_size) for a, b in reversed(parts))
 
     def history(
         self, device: DeviceInfo, since: datetime, until: datetime
@@ -381,6 +420,55 @@ class ThingseeClient(VendorClient):
             for c in self.get_data(f"/things/{_segment(tuid)}/commands", list, **params)
             if isinstance(c, dict)
         ]
+
+
+def installation_status(raw: Any) -> str | None:
+    """One of ``INSTALLATION_STATUSES`` (``retired`` included [C]), or None for a word we do not know (the
+    device then keeps the status it has)."""
+    if not isinstance(raw, str):
+        return None
+    status = raw.strip().lower()
+    if status not in INSTALLATION_STATUSES:
+        logger.warning("Thingsee: unknown installation status %r ignored", raw[:40])
+        return None
+    return status
+
+
+def is_deleted(group: dict) -> bool:
+    """[C] ``GET /groups`` marks a deleted group with ``"deleted": true`` (also read as a string or 1)."""
+    flag = group.get("deleted")
+    return flag is True or (isinstance(flag, int | str) and str(flag).strip().lower() in ("1", "true"))
+
+
+def parse_group_things(data: Any, label: str = "Thingsee") -> list[str]:
+    """The tuids of ``GET /groups/{id}/things``: ``{"group_id", "tuids": [...]}`` [C] (Haltian's app), or
+    the older guess, a list of ``{"tuid"}`` objects."""
+    if isinstance(data, dict):
+        rows = data.get("tuids")
+        if rows is None:
+            return []
+        if not isinstance(rows, list):
+            raise ParseError(f"{label}: the group's tuids are not a list")
+    elif isinstance(data, list):
+        rows = [row.get("tuid") if isinstance(row, dict) else row for row in data]
+    else:
+        raise ParseError(f"{label}: the group's things are neither an object nor a list")
+    return [row for row in rows if isinstance(row, str) and row.strip()]
+
+
+def split_window(first: int, last: int, seen: list[int]) -> list[tuple[int, int]]:
+    """[first, last] (whole seconds, first < last) cut into consecutive parts that share no second.
+
+    A full answer covered ``max(seen) - min(seen) + 1`` seconds of the window with ``limit`` messages, so
+    the window likely holds ``window / covered`` times as many: cut it so each part expects about half of
+    ``limit`` (two parts at least, at most ``MAX_WINDOW_PARTS``). A wrong guess only costs another split.
+    """
+    length = last - first + 1
+    inside = [ts for ts in seen if first <= ts <= last]
+    covered = max(inside) - min(inside) + 1 if inside else length
+    parts = min(max(2, math.ceil(2 * length / covered)), MAX_WINDOW_PARTS, length)
+    bounds = [first + (length * k) // parts for k in range(parts + 1)]
+    return [(bounds[k], bounds[k + 1] - 1) for k in range(parts)]
 
 
 def _segment(value: str) -> str:

@@ -5,6 +5,10 @@
 - ``GET /Unit`` -> devices; ``GET /Report/UnitHistory`` -> temperatures (``temperature1`` front probe,
   ``temperature2`` rear probe) and GPS positions; ``GET /Report/AlarmHistory`` -> alerts. Every report is
   asked for in windows of at most 31 days, the documented maximum.
+- Unit ids are strings (``"3331359"``, NOTES.md [C]); a number is read as its digits. History rows carry
+  more than we read (``event``, ``keyId``, ``heading``, ``km``, ``run1``-``run4``, inputs [C]): only
+  ``time``, the probes, ``location`` (or flat ``latitude``/``longitude``) and ``speed`` are read, the
+  rest is ignored whatever its type.
 - 50 requests a second per account: every request waits its turn in the shared rate limiter (45 a second,
   a margin for clock skew between workers); a 429 is waited out a few times, then ``RateLimited``.
 """
@@ -129,13 +133,24 @@ parse_number = finite_number
 
 
 def parse_location(raw: Any) -> tuple[float, float] | None:
-    """``{"latitude", "longitude"}`` -> (lat, lon), or None when absent or not a valid position."""
+    """``{"latitude", "longitude"}`` -> (lat, lon), or None when absent or not a valid position. A history
+    row is read this way too where it has no ``location`` (a public client's cache keeps them flat)."""
     if not isinstance(raw, dict):
         return None
     lat, lon = parse_number(raw.get("latitude")), parse_number(raw.get("longitude"))
     if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return None
     return lat, lon
+
+
+def unit_id_text(raw: Any) -> str | None:
+    """A unit id as text: a string as it is (stripped), a whole number as its digits [C]; else None."""
+    if isinstance(raw, bool) or raw is None:
+        return None
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    text = str(raw).strip()
+    return text or None
 
 
 def address_line(raw: Any) -> str:
@@ -250,10 +265,9 @@ class TrackunitClient(VendorClient):
     def devices(self) -> list[DeviceInfo]:
         out = []
         for unit in self.get("/Unit"):
-            unit_id = unit.get("id")
-            if unit_id is None or isinstance(unit_id, bool) or str(unit_id).strip() == "":
+            unit_id = unit_id_text(unit.get("id"))
+            if unit_id is None:
                 continue
-            unit_id = str(unit_id).strip()
             channels = tuple(
                 ChannelInfo(name, TEMPERATURE, CELSIUS)
                 for name in PROBES
@@ -298,16 +312,7 @@ class TrackunitClient(VendorClient):
                     continue  # the previous window ended on this instant and already gave it
                 if ts == end:
                     at_end.add(ts)
-                for probe in probes:
-                    measurement = parse_measurement(row.get(probe))
-                    if measurement is not None:
-                        value, error = measurement
-                        yield ReadingRecord(unit_id, probe, ts, value, error)
-                location = parse_location(row.get("location"))
-                if location is not None:
-                    yield PositionRecord(
-                        unit_id, ts, location[0], location[1], parse_number(row.get("speed"))
-                    )
+                yield from row_records(unit_id, ts, row, probes)
             previous_end, seen_at_boundary = end, at_end
 
     def alerts(self, since: datetime, until: datetime) -> Iterator[AlertRecord]:
@@ -317,12 +322,11 @@ class TrackunitClient(VendorClient):
                 "/Report/AlarmHistory", {"from": format_time(start), "to": format_time(end)}
             ):
                 at = parse_time(alarm.get("triggeredAt"), self.timezone)
-                unit_id = alarm.get("unitId")
                 if at is None:
                     raise ParseError(f"{self.label}: an alarm has no readable time")
                 if not since <= at <= until:
                     continue
-                device_id = str(unit_id).strip() if unit_id is not None else None
+                device_id = unit_id_text(alarm.get("unitId"))
                 vendor_alert_id = alert_id(alarm.get("alarmId"), device_id or "", at)
                 if vendor_alert_id in seen:
                     continue
@@ -337,6 +341,24 @@ class TrackunitClient(VendorClient):
                     longitude=location[1] if location else None,
                     address=address_line(alarm.get("address")),
                 )
+
+
+def row_records(
+    unit_id: str, ts: datetime, row: dict, probes: tuple[str, ...] = PROBES
+) -> Iterator[ReadingRecord | PositionRecord]:
+    """The readings of the unit's probes and its position in one ``UnitHistory`` row at ``ts``.
+
+    Only ``temperature1``/``temperature2``, ``location`` (or flat ``latitude``/``longitude``) and ``speed``
+    are read; every other field (``event``, ``keyId``, ``heading``, ``km``, ``run1``..., inputs [C]) is
+    ignored, whatever its type."""
+    for probe in probes:
+        measurement = parse_measurement(row.get(probe))
+        if measurement is not None:
+            value, error = measurement
+            yield ReadingRecord(unit_id, probe, ts, value, error)
+    location = parse_location(row.get("location")) or parse_location(row)
+    if location is not None:
+        yield PositionRecord(unit_id, ts, location[0], location[1], parse_number(row.get("speed")))
 
 
 def _status_text(status: dict) -> str:

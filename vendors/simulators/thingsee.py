@@ -6,6 +6,12 @@ installation status) and deployment groups (create, rename, list, things of a gr
 group membership, installation histories and commands are mutable state held by the instance (behind a
 lock, as the server is threaded), so every change is visible in later reads.
 
+In the real shapes of Haltian's own app (NOTES.md [C]): ``GET /groups/{id}/things`` answers
+``{"data": {"group_id", "tuids": [...]}}``; ``GET /groups`` rows carry ``deleted`` (one group was deleted
+before the world starts, and a group deleted through the API stays listed as deleted); errors are
+``{"statusCode", "error", "message"}``; one thing is ``retired`` (it stopped sending when it was retired).
+Messages come newest first (``newest_first``; a test may switch it off to get them oldest first).
+
 Where the documents are silent we follow NOTES.md [A]; our own further guesses are marked [A] here too,
 each in one named constant or function.
 """
@@ -22,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request, Response
 
 from vendors.clients.records import AlertRecord, ChannelInfo, DeviceInfo
@@ -69,8 +76,21 @@ ALLOWED_COMMAND_IDS = (1500, 1501, 12200, 13200)
 # thingsee.txt: the installation statuses.
 INSTALLATION_STATUSES = ("new", "installed", "uninstalled", "quarantine", "retired")
 
-# NOTES.md [A]: things in no group are listed under this group id, which no real group may take.
+# NOTES.md [C]: things in no group are listed under this group id, which no real group may take.
 UNASSIGNED = "unassigned"
+
+# A group deleted before the world starts: ``GET /groups`` still lists it, with ``"deleted": true``. [A] A
+# deleted group still answers the tuids it held when it was deleted (none of them is in it any more): a
+# client that does not skip deleted groups gets them wrong.
+DELETED_GROUP = ("old-cold-store", "Old cold store, Espoo (closed)")
+
+# The retired thing: it was installed in the deleted group, retired at this instant, and sent nothing since.
+RETIRED_THING = "XXXX03X2Z74161877"
+RETIRED_AT = int(datetime(2026, 11, 19, 9, 0, tzinfo=UTC).timestamp())
+
+# [A] NOTES.md: Haltian's app reads ``messages?limit=50`` as the most recent ones, so a real server may
+# answer newest first; the simulator does, unless a test asks for the oldest first.
+NEWEST_FIRST = True
 
 # [A] Who the vendor names as "responsible" for changes made through the API (never the client id).
 API_RESPONSIBLE = "api-client"
@@ -130,8 +150,11 @@ class ThingseeSimulator(VendorSimulator):
         copies: int = 1,
         token_lifetime: float = TOKEN_LIFETIME,
         token_clock: Callable[[], float] = time.monotonic,
+        newest_first: bool = NEWEST_FIRST,
     ):
         super().__init__(world=world, faults=faults, copies=copies)
+        self.newest_first = newest_first
+        self.message_requests: list[tuple[int, int, int, int]] = []  # (from, to, limit, answered), for tests
         self.token_lifetime = token_lifetime
         self.token_clock = token_clock
         self.zone = ZoneInfo(self.timezone)
@@ -143,6 +166,13 @@ class ThingseeSimulator(VendorSimulator):
             "pharmacy-cold-room": "Pharmacy cold room, Helsinki",
             "warehouse-a": "Warehouse A, Tampere",
             "lab-fridges": "Laboratory fridges, Oulu",
+        }
+        # group id -> (description, the tuids it held when it was deleted)
+        self.deleted_groups: dict[str, tuple[str, list[str]]] = {
+            DELETED_GROUP[0]: (
+                DELETED_GROUP[1],
+                [d.vendor_id for d in self.devices if d.extra.get("former_group") == DELETED_GROUP[0]],
+            )
         }
         self.membership: dict[str, str | None] = {d.vendor_id: d.group for d in self.devices}
         self.installations: dict[str, list[dict]] = {
@@ -157,7 +187,7 @@ class ThingseeSimulator(VendorSimulator):
         tampere = ThingSite(*CITIES["Tampere"], gateway="XXXX00X1O73360412")
         oulu = ThingSite(*CITIES["Oulu"], gateway="XXXX00X1O73360587")
 
-        def thing(tuid, name, profile, group, traits, site, nudge):
+        def thing(tuid, name, profile, group, traits, site, nudge, **extra):
             return SimDevice(
                 vendor_id=tuid,
                 name=name,
@@ -167,7 +197,7 @@ class ThingseeSimulator(VendorSimulator):
                 channels=CHANNELS,
                 group=group,
                 traits=frozenset(traits),
-                extra={"site": replace(site, lat=site.lat + nudge, lon=site.lon - nudge)},
+                extra={"site": replace(site, lat=site.lat + nudge, lon=site.lon - nudge), **extra},
             )
 
         return [
@@ -196,6 +226,17 @@ class ThingseeSimulator(VendorSimulator):
                 helsinki,
                 0.003,
             ),
+            thing(
+                RETIRED_THING,
+                "Old freezer",
+                "freezer",
+                None,
+                set(),
+                helsinki,
+                0.004,
+                retired_at=RETIRED_AT,
+                former_group=DELETED_GROUP[0],
+            ),
         ]
 
     @property
@@ -217,7 +258,7 @@ class ThingseeSimulator(VendorSimulator):
                 "responsible": "factory",
             }
         ]
-        if device.group:
+        if device.group or device.extra.get("former_group"):
             history.insert(
                 0,
                 {
@@ -227,11 +268,28 @@ class ThingseeSimulator(VendorSimulator):
                     "responsible": "installer",
                 },
             )
+        if device.extra.get("retired_at"):
+            history.insert(
+                0,
+                {
+                    "tuid": device.vendor_id,
+                    "installation_status": "retired",
+                    "timestamp": device.extra["retired_at"],
+                    "responsible": "installer",
+                },
+            )
         return history
+
+    def reading_times(self, device: SimDevice, start: int, end: int) -> Iterator[int]:
+        """The world's reading times of a thing, up to its retirement (a retired thing sends nothing)."""
+        retired_at = device.extra.get("retired_at")
+        if retired_at is not None:
+            end = min(end, retired_at - 1)
+        return self.world.reading_times(device, start, end)
 
     def _battery_times(self, device: SimDevice, start: int, end: int) -> Iterator[int]:
         offset = self.world.offset(device)
-        for t in self.world.reading_times(device, start, end):
+        for t in self.reading_times(device, start, end):
             if (t - offset) // ENVIRONMENT_INTERVAL % BATTERY_EVERY == 0:
                 yield t
 
@@ -271,19 +329,28 @@ class ThingseeSimulator(VendorSimulator):
         message_ids: set[int] | None = None,
         event_ids: set[int] | None = None,
     ) -> list[dict]:
-        """At most ``limit`` messages with start <= tsmTs <= end, ascending (NOTES.md [A])."""
+        """At most ``limit`` messages with start <= tsmTs <= end: the newest ``limit``, newest first
+        (``newest_first``, NOTES.md [A]), or the oldest ``limit``, oldest first."""
         group = self.group_of(device.vendor_id)
+        times = list(self.reading_times(device, start, end))
         out: list[dict] = []
-        for t in self.world.reading_times(device, start, end):
-            for message in self._messages_at(device, t, group):
-                if message_ids and message["tsmId"] not in message_ids:
-                    continue
-                if event_ids and message["tsmEv"] not in event_ids:
-                    continue
+        for t in reversed(times) if self.newest_first else times:
+            at_t = [
+                message
+                for message in self._messages_at(device, t, group)
+                if (not message_ids or message["tsmId"] in message_ids)
+                and (not event_ids or message["tsmEv"] in event_ids)
+            ]
+            for message in reversed(at_t) if self.newest_first else at_t:
                 out.append(message)
                 if len(out) >= limit:
                     return out
         return out
+
+    def all_messages(self, device: SimDevice, start: int, end: int, message_ids=None) -> list[dict]:
+        """Every message with start <= tsmTs <= end, oldest first (what a client reads in the end)."""
+        messages = self.messages(device, start, end, 10**9, message_ids)
+        return list(reversed(messages)) if self.newest_first else messages
 
     def alerts_of(self, device: SimDevice, start: int, end: int) -> dict[str, list[tuple[int, int | None]]]:
         """Alert windows (from, to or None while going on) overlapping [start, end], by alert type."""
@@ -330,6 +397,9 @@ class ThingseeSimulator(VendorSimulator):
 
     def truth_readings(self, vendor_id: str, start: datetime, end: datetime) -> list[TruthReading]:
         readings = super().truth_readings(vendor_id, start, end)
+        retired_at = self.device(vendor_id).extra.get("retired_at")
+        if retired_at is not None:
+            readings = [r for r in readings if r.timestamp.timestamp() < retired_at]
         return [replace(r, error=SENSOR_ERROR_VALUE) if r.error == SENSOR_ERROR else r for r in readings]
 
     def truth_alerts(self, start: datetime, end: datetime) -> list[AlertRecord]:
@@ -378,8 +448,8 @@ class ThingseeSimulator(VendorSimulator):
         return out
 
     def thing_info(self, device: SimDevice) -> dict:
-        now = self.world.now()
-        recent = list(self.world.reading_times(device, now - 2 * 86400, now))
+        now = min(self.world.now(), device.extra.get("retired_at", math.inf) - 1)
+        recent = list(self.reading_times(device, now - 2 * 86400, now))
         last = recent[-1] if recent else now
         battery_times = list(self._battery_times(device, now - 2 * 86400, now))
         battery = self.world.battery(device, battery_times[-1] if battery_times else now)
@@ -396,8 +466,9 @@ class ThingseeSimulator(VendorSimulator):
     # -- HTTP ------------------------------------------------------------------------------------
 
     def error_response(self, status: int, message: str, request: Request) -> Response:
-        """[A] Every error: the HTTP status and ``{"error": {"code": status, "message": "..."}}``."""
-        body = {"error": {"code": status, "message": message}}
+        """[C] Every error: the HTTP status and ``{"statusCode", "error": reason, "message"}`` (the body
+        Haltian's app reads)."""
+        body = {"statusCode": status, "error": HTTP_STATUS_CODES.get(status, "Error"), "message": message}
         return Response(json.dumps(body), status=status, mimetype="application/json")
 
     def ok(self, data) -> Response:
@@ -527,7 +598,10 @@ class ThingseeSimulator(VendorSimulator):
         end = self._number(request, "to", default=self.world.now())
         message_ids = self._id_list(request, "messageid")
         event_ids = self._id_list(request, "eventid")
-        return self.ok(self.messages(device, start, end, limit, message_ids, event_ids))
+        messages = self.messages(device, start, end, limit, message_ids, event_ids)
+        with self._lock:
+            self.message_requests.append((start, end, limit, len(messages)))
+        return self.ok(messages)
 
     def thing_commands(self, request: Request, device: SimDevice) -> Response:
         tuid = device.vendor_id
@@ -632,14 +706,17 @@ class ThingseeSimulator(VendorSimulator):
         raise ThingseeError(404, "Not found")
 
     def list_groups(self, request: Request) -> Response:
+        """Live and deleted groups (``deleted`` says which, [C]), by id; ``q`` searches, ``limit`` caps."""
         query = (request.args.get("q") or "").lower()
         limit = self._number(request, "limit", default=0)
         with self._lock:
-            rows = [
-                {"group_id": group_id, "group_description": description}
-                for group_id, description in sorted(self.groups.items())
-                if query in group_id.lower() or query in description.lower()
-            ]
+            groups = [(group_id, description, False) for group_id, description in self.groups.items()]
+            groups += [(group_id, held[0], True) for group_id, held in self.deleted_groups.items()]
+        rows = [
+            {"group_id": group_id, "group_description": description, "deleted": deleted}
+            for group_id, description, deleted in sorted(groups)
+            if query in group_id.lower() or query in description.lower()
+        ]
         return self.ok(rows[:limit] if limit > 0 else rows)
 
     def create_group(self, request: Request) -> Response:
@@ -653,6 +730,7 @@ class ThingseeSimulator(VendorSimulator):
         with self._lock:
             if group_id in self.groups:
                 raise ThingseeError(409, f"Group {group_id} already exists")
+            self.deleted_groups.pop(group_id, None)  # [A] a deleted group's id may be taken again
             self.groups[group_id] = description
         return self.ok({"group_id": group_id, "group_description": description})
 
@@ -664,6 +742,7 @@ class ThingseeSimulator(VendorSimulator):
                 raise ThingseeError(404, f"Group {old} not found")
             if new != old and new in self.groups:
                 raise ThingseeError(409, f"Group {new} already exists")
+            self.deleted_groups.pop(new, None)
             self.groups[new] = self.groups.pop(old)
             for tuid, group in self.membership.items():
                 if group == old:
@@ -671,22 +750,26 @@ class ThingseeSimulator(VendorSimulator):
         return self.ok({"group_id": new, "old": old, "renamed": True})
 
     def delete_group(self, group_id: str) -> Response:
+        """[C] A deleted group stays listed with ``"deleted": true``; its things become unassigned."""
         with self._lock:
             if group_id not in self.groups:
                 raise ThingseeError(404, f"Group {group_id} not found")
-            del self.groups[group_id]
-            for tuid, group in self.membership.items():
-                if group == group_id:
-                    self.membership[tuid] = None
+            held = [tuid for tuid, group in self.membership.items() if group == group_id]
+            self.deleted_groups[group_id] = (self.groups.pop(group_id), held)
+            for tuid in held:
+                self.membership[tuid] = None
         return self.ok({"group_id": group_id, "deleted": True})
 
     def group_things(self, group_id: str) -> Response:
+        """[C] ``{"group_id", "tuids": [...]}``; a deleted group answers what it held when deleted [A]."""
         with self._lock:
+            if group_id in self.deleted_groups:
+                return self.ok({"group_id": group_id, "tuids": list(self.deleted_groups[group_id][1])})
             if group_id != UNASSIGNED and group_id not in self.groups:
                 raise ThingseeError(404, f"Group {group_id} not found")
             wanted = None if group_id == UNASSIGNED else group_id
-            rows = [{"tuid": tuid} for tuid, group in self.membership.items() if group == wanted]
-        return self.ok(rows)
+            tuids = [tuid for tuid, group in self.membership.items() if group == wanted]
+        return self.ok({"group_id": group_id, "tuids": tuids})
 
     # -- request helpers -------------------------------------------------------------------------
 

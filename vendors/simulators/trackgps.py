@@ -7,13 +7,20 @@ the simulator makes one assumption, marked [A] and kept in one named constant or
   wrong credentials -> 401 ``{"status": 0, "message": "Wrong credentials."}``.
 - Every other call: ``GET /api/<endpoint>?lang=..&user_api_hash=..``. An unknown or stale hash -> 401;
   a missing ``lang`` (or another required parameter) -> 422 (``VALIDATION_STATUS``).
-- ``get_devices`` (a bare array of groups), ``devices_groups``, ``get_history``, ``get_events``
-  (paginated), ``get_alerts``, ``get_alerts_summary``, ``get_user_drivers``, ``get_services``.
+- ``get_devices`` (a bare array of groups, paged by ``limit`` (default 100) and ``page`` [C]; ``paging``
+  off makes an older server that ignores both), ``devices_groups``, ``get_history`` (at most 31 days [C]),
+  ``get_events`` (paginated), ``get_alerts``, ``get_alerts_summary``, ``get_user_drivers``,
+  ``get_services``.
 
-Four reefer trucks drive between Jakarta, Bandung, Cirebon and Semarang, one point every two minutes;
-each has GPSWOX sensors of type ``temperature`` (one also ``humidity``) and an ignition sensor that a
-cold-chain client must ignore. The account's time zone is Asia/Jakarta: every ``time`` the simulator
-writes or reads is wall-clock time there.
+Four reefer trucks drive between Jakarta, Bandung, Cirebon and Semarang, one point every two minutes, and
+a fifth, new one never reported (``time`` "-"). Each has cold-chain sensors and an ignition sensor that a
+cold-chain client must ignore. The trucks show the shapes real GPSWOX servers send (NOTES.md [C]): 1001
+the documented one (typed sensors with units, numbers); 1002 history sensors ``{"id", "name", "sufix"}``
+without a type and values as numeric strings; 1003 values as strings carrying their unit; 1004 no type
+anywhere (its sensor is known by its unit only), in °F, and now and then ``"-"`` (no value). Points after
+1001's carry ``lat``/``lng`` as strings; the first group of a history answer has ``"time": null``;
+``raw_time`` is wall-clock time like ``time``. The account's time zone is Asia/Jakarta: every ``time`` the
+simulator writes or reads is wall-clock time there.
 """
 
 from __future__ import annotations
@@ -39,8 +46,10 @@ from .world import (
     WORLD_START,
     SimChannel,
     SimDevice,
+    TruthPosition,
     TruthReading,
     stable_hash,
+    tick_hash,
     utc,
 )
 
@@ -56,9 +65,16 @@ VALIDATION_STATUS = 422
 # [A] Events are listed newest first, ``EVENTS_PER_PAGE`` a page (a constructor parameter).
 EVENTS_PER_PAGE = 30
 
-# [A] No maximum span of one get_history request is documented; the simulator imposes none unless a
-# test passes ``max_history_days``.
-MAX_HISTORY_DAYS: float | None = None
+# [C] GPSWOX's Android client refuses history spans over 31 days; the simulator refuses them too.
+MAX_HISTORY_DAYS: float | None = 31
+
+# [C] stoplight1.json: get_devices is paged, ``limit`` 100 by default.
+DEVICES_PER_PAGE = 100
+
+# [A] GPSWOX's "no value" (stoplight1.json shows "- nn": the dash and the unit): what 1004 sends now and
+# then in place of a number. A client stores no reading there.
+NO_VALUE = "-"
+NO_VALUE_EVERY = 25  # about one point in this many, on devices that have them
 
 # Events the world gives rise to.
 TEMPERATURE_LIMIT = 8.0  # "Temperature above 8" (a custom event on the temperature sensor)
@@ -101,9 +117,11 @@ class TrackGPSSimulator(VendorSimulator):
         copies: int = 1,
         events_per_page: int = EVENTS_PER_PAGE,
         max_history_days: float | None = MAX_HISTORY_DAYS,
+        paging: bool = True,
     ):
         self.events_per_page = events_per_page
         self.max_history_days = max_history_days
+        self.paging = paging  # False: an older server that ignores get_devices' limit and page
         self.zone = ZoneInfo(self.timezone)
         self._lock = threading.Lock()
         self._hashes: set[str] = set()
@@ -123,24 +141,36 @@ class TrackGPSSimulator(VendorSimulator):
             SimDevice(
                 "1001", "B 9123 KXA Reefer", "vehicle", "reefer", 120, (_temperature(5011),), g1,
                 frozenset({COMPRESSOR_FAILURE, DOOR_OPENINGS}), ("Jakarta", "Bandung"),
-                extra={"imei": "860000000001001", "ignition": 5019},
+                extra={"imei": "860000000001001", "ignition": 5019, "shape": "documented"},
             ),
             SimDevice(
                 "1002", "B 9456 KXB Reefer", "vehicle", "reefer", 120, (_temperature(5021), _humidity(5022)),
                 g1, frozenset({SENSOR_ERRORS}), ("Jakarta", "Cirebon", "Semarang"),
-                extra={"imei": "860000000001002", "ignition": 5029},
+                extra={"imei": "860000000001002", "ignition": 5029, "shape": "sufix"},
             ),
             SimDevice(
                 "1003", "D 8011 TRK Reefer", "vehicle", "reefer", 120, (_temperature(5031),), g2,
                 frozenset({GOES_SILENT}), ("Bandung", "Cirebon", "Semarang"),
-                extra={"imei": "860000000001003", "ignition": 5039},
+                extra={"imei": "860000000001003", "ignition": 5039, "shape": "units"},
             ),
             SimDevice(
                 "1004", "H 1234 RF Freezer Van", "vehicle", "freezer", 120, (_temperature(5041),), g2,
                 frozenset(), ("Semarang", "Cirebon"),
-                extra={"imei": "860000000001004", "ignition": 5049},
+                extra={"imei": "860000000001004", "ignition": 5049, "shape": "untyped_fahrenheit"},
+            ),
+            SimDevice(
+                "1005", "B 7777 NEW Reefer", "vehicle", "reefer", 120, (_temperature(5051),), g1,
+                frozenset(), ("Jakarta", "Bandung"),
+                extra={"imei": "860000000001005", "ignition": 5059, "shape": "documented",
+                       "never_reported": True},
             ),
         ]  # fmt: skip
+
+    def reading_times(self, device: SimDevice, start: int, end: int):
+        """The world's reading times of a device; none for a device that never reported."""
+        if device.extra.get("never_reported"):
+            return iter(())
+        return self.world.reading_times(device, start, end)
 
     # -- credentials and sessions ----------------------------------------------------------------
 
@@ -285,23 +315,60 @@ class TrackGPSSimulator(VendorSimulator):
     # -- rendering -------------------------------------------------------------------------------
 
     def sensor_value(self, device: SimDevice, channel: SimChannel, t: int) -> float | str:
+        """A sensor's value in the device's own shape: a number, a numeric string, a string with its unit
+        (°F on 1004), SENSOR_ERROR_VALUE, or NO_VALUE now and then on 1004."""
         value = self.world.value(device, channel, t)
-        return SENSOR_ERROR_VALUE if value == SENSOR_ERROR else value
+        if value == SENSOR_ERROR:
+            return SENSOR_ERROR_VALUE
+        shape = device.extra["shape"]
+        if shape == "untyped_fahrenheit":
+            if self.no_value_at(device, t):
+                return NO_VALUE
+            return f"{round(value * 1.8 + 32, 2):g} °F"
+        if shape == "sufix":
+            return f"{value:g}"
+        if shape == "units":
+            return f"{value:g} {'°C' if channel.quantity == 'temperature' else '%'}"
+        return value
+
+    def no_value_at(self, device: SimDevice, t: int) -> bool:
+        return (
+            device.extra["shape"] == "untyped_fahrenheit"
+            and tick_hash(t, self.world.seed, device.vendor_id, "no-value") % NO_VALUE_EVERY == 0
+        )
+
+    def unit_of(self, device: SimDevice, channel: SimChannel) -> str:
+        if channel.quantity != "temperature":
+            return "%"
+        return "°F" if device.extra["shape"] == "untyped_fahrenheit" else "°C"
+
+    def sensor_name(self, channel: SimChannel, i: int) -> str:
+        return f"Suhu Box {i + 1}" if channel.quantity == "temperature" else "Kelembapan Box"
 
     def sensor_defs(self, device: SimDevice) -> list[dict]:
+        """The sensors as ``get_devices`` describes them; 1004's cold-chain sensor has no type [C]."""
         out = []
         for i, channel in enumerate(device.channels):
-            out.append(
-                {
-                    "id": int(channel.name),
-                    "name": f"Suhu Box {i + 1}" if channel.quantity == "temperature" else "Kelembapan Box",
-                    "type": channel.quantity,
-                    "unit_of_measurement": "°C" if channel.quantity == "temperature" else "%",
-                }
-            )
+            definition = {"id": int(channel.name), "name": self.sensor_name(channel, i)}
+            if device.extra["shape"] != "untyped_fahrenheit":
+                definition["type"] = channel.quantity
+                definition["unit_of_measurement"] = self.unit_of(device, channel)
+            out.append(definition)
         out.append(
             {"id": device.extra["ignition"], "name": "Ignition", "type": "acc", "unit_of_measurement": ""}
         )
+        return out
+
+    def history_sensors(self, device: SimDevice) -> list[dict]:
+        """get_history's ``sensors``: as get_devices (1001, 1003) or ``{"id", "name", "sufix"}`` without a
+        type, as GPSWOX's Android client reads them (1002, 1004) [C]."""
+        if device.extra["shape"] in ("documented", "units"):
+            return self.sensor_defs(device)
+        out = [
+            {"id": channel.name, "name": self.sensor_name(channel, i), "sufix": self.unit_of(device, channel)}
+            for i, channel in enumerate(device.channels)
+        ]
+        out.append({"id": str(device.extra["ignition"]), "name": "Ignition", "sufix": ""})
         return out
 
     def point(self, device: SimDevice, t: int) -> dict:
@@ -311,16 +378,17 @@ class TrackGPSSimulator(VendorSimulator):
             {"id": int(c.name), "value": self.sensor_value(device, c, t)} for c in device.channels
         ]
         sensors_data.append({"id": device.extra["ignition"], "value": "Off" if state["stopped"] else "On"})
+        as_text = device.extra["shape"] != "documented"  # [C] lat/lng as strings (HistoryItemCoord.java)
         return {
             "id": (t - WORLD_START) * 10_000 + self.device_number(device),
             "device_id": int(device.vendor_id),
-            "lat": pos.latitude,
-            "lng": pos.longitude,
+            "lat": str(pos.latitude) if as_text else pos.latitude,
+            "lng": str(pos.longitude) if as_text else pos.longitude,
             "course": (t // 120 * 37 + int(device.vendor_id)) % 360,
             "altitude": 12,
             "speed": pos.speed_kmh,
             "time": self.wall(t),
-            "raw_time": utc(t).strftime(WALL_CLOCK),
+            "raw_time": self.wall(t),  # [C] local time like ``time``
             "server_time": utc(t + self.server_lag(device, t, self.world.seed)).strftime(WALL_CLOCK),
             "sensors_data": sensors_data,
             "other": f"<info><ignition>{0 if state['stopped'] else 1}</ignition></info>",
@@ -328,7 +396,7 @@ class TrackGPSSimulator(VendorSimulator):
 
     def last_time(self, device: SimDevice) -> int | None:
         now = self.world.now()
-        times = list(self.world.reading_times(device, now - 86400 - device.interval, now))
+        times = list(self.reading_times(device, now - 86400 - device.interval, now))
         return times[-1] if times else None
 
     def driver_of(self, device: SimDevice) -> tuple | None:
@@ -353,23 +421,29 @@ class TrackGPSSimulator(VendorSimulator):
                 if point
                 else None
             )
-            unit = definition["unit_of_measurement"]
-            shown = (
-                f"{value} {unit}".strip()
-                if isinstance(value, float)
-                else (value if value is not None else "-")
-            )
-            sensors.append(
-                {
-                    "id": definition["id"],
-                    "type": definition["type"],
-                    "name": definition["name"],
-                    "show_in_popup": 1,
-                    "value": shown,
-                    "val": value,
-                    "scale_value": None,
-                }
-            )
+            unit = definition.get("unit_of_measurement")
+            if unit is None:  # [C] an untyped sensor: its shown value carries the unit
+                channel = next(c for c in device.channels if c.name == str(definition["id"]))
+                unit = self.unit_of(device, channel)
+            if isinstance(value, float):
+                shown = f"{value} {unit}".strip()
+            elif isinstance(value, str) and value not in (NO_VALUE, SENSOR_ERROR_VALUE, "On", "Off"):
+                shown = value if not value[-1].isdigit() else f"{value} {unit}".strip()
+            elif value is None or value == NO_VALUE:
+                shown = f"{NO_VALUE} {unit}".strip()
+            else:
+                shown = value
+            sensor = {
+                "id": definition["id"],
+                "name": definition["name"],
+                "show_in_popup": 1,
+                "value": shown,
+                "val": value,
+                "scale_value": None,
+            }
+            if "type" in definition:
+                sensor["type"] = definition["type"]
+            sensors.append(sensor)
         driver = self.driver_of(device)
         group_id = next(gid for gid, title in GROUPS if title == device.group)
         online = t is not None and self.world.now() - t <= ONLINE_WITHIN
@@ -418,11 +492,24 @@ class TrackGPSSimulator(VendorSimulator):
     # -- endpoints -------------------------------------------------------------------------------
 
     def get_devices(self, request: Request) -> Response:
-        """A bare array of groups (NOTES [C]); every device of the account is in one group."""
+        """A bare array of groups (NOTES [C]); every device of the account is in one group.
+
+        Paged [C]: ``limit`` devices (100 by default) of page ``page`` (1 by default), in the order of the
+        groups; a group appears on a page where it has devices; a page past the end is ``[]``. With
+        ``paging`` off, every device every time (an older server that ignores both)."""
+        ordered = [d for _, title in GROUPS for d in self.devices if d.group == title]
+        if self.paging:
+            try:
+                limit = max(1, int(request.args.get("limit") or DEVICES_PER_PAGE))
+                page = max(1, int(request.args.get("page") or 1))
+            except ValueError:
+                return self._invalid(request, "limit", "The limit and page must be integers.")
+            ordered = ordered[(page - 1) * limit : page * limit]
         out = []
         for gid, title in GROUPS:
-            items = [self.device_item(d) for d in self.devices if d.group == title]
-            out.append({"id": gid, "title": title, "items": items})
+            items = [self.device_item(d) for d in ordered if d.group == title]
+            if items:
+                out.append({"id": gid, "title": title, "items": items})
         return self._json(out)
 
     @staticmethod
@@ -487,7 +574,7 @@ class TrackGPSSimulator(VendorSimulator):
             )
         segments: list[dict] = []
         top_speed = 0.0
-        for t in self.world.reading_times(device, start, end):
+        for t in self.reading_times(device, start, end):
             point = self.point(device, t)
             status = 2 if point["speed"] == 0 else 1  # GPSWOX: 1 driving, 2 stopped
             top_speed = max(top_speed, point["speed"])
@@ -495,7 +582,8 @@ class TrackGPSSimulator(VendorSimulator):
                 segments.append(
                     {
                         "status": status,
-                        "time": point["time"],
+                        # [C] stoplight1.json's example group has "time": null: the first group here does
+                        "time": point["time"] if segments else None,
                         "show": point["time"],
                         "raw_time": point["raw_time"],
                         "distance": 0,
@@ -509,7 +597,7 @@ class TrackGPSSimulator(VendorSimulator):
                 "items": segments,
                 "distance_sum": "-",
                 "top_speed": f"{top_speed:g} kph",
-                "sensors": self.sensor_defs(device),
+                "sensors": self.history_sensors(device),
                 "device": {"id": int(device.vendor_id), "name": device.name},
             }
         )
@@ -544,7 +632,7 @@ class TrackGPSSimulator(VendorSimulator):
         out = []
         temp = next((c for c in device.channels if c.quantity == "temperature"), None)
         prev: dict | None = None  # state at the previous reading
-        for t in self.world.reading_times(device, start - EVENT_LOOK_BACK, end):
+        for t in self.reading_times(device, start - EVENT_LOOK_BACK, end):
             state = self.world.route_state(device, t)
             value = self.world.value(device, temp, t) if temp else None
             cur = {
@@ -711,13 +799,24 @@ class TrackGPSSimulator(VendorSimulator):
     # -- truth -----------------------------------------------------------------------------------
 
     def truth_readings(self, vendor_id: str, start: datetime, end: datetime) -> list[TruthReading]:
-        """As the base, with the sensor error written as GPSWOX shows it (``SENSOR_ERROR_VALUE``)."""
+        """As the base, with the sensor error written as GPSWOX shows it (``SENSOR_ERROR_VALUE``), no
+        reading where the device sent ``NO_VALUE``, none at all for a device that never reported."""
+        device = self.device(vendor_id)
+        if device.extra.get("never_reported"):
+            return []
         out = []
         for r in super().truth_readings(vendor_id, start, end):
+            if self.no_value_at(device, int(r.timestamp.timestamp())):
+                continue
             if r.error == SENSOR_ERROR:
                 r = TruthReading(r.device_id, r.channel, r.timestamp, None, SENSOR_ERROR_VALUE)
             out.append(r)
         return out
+
+    def truth_positions(self, vendor_id: str, start: datetime, end: datetime) -> list[TruthPosition]:
+        if self.device(vendor_id).extra.get("never_reported"):
+            return []
+        return super().truth_positions(vendor_id, start, end)
 
     def server_time_of(self, vendor_id: str, timestamp: datetime) -> datetime:
         device = self.device(vendor_id)

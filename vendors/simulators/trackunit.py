@@ -4,10 +4,12 @@ What it serves, as the documents say:
 
 - HTTP Basic auth with user ``API`` and the token as password; the token may also be passed in the URL
   (``?token=...``), as the documents allow. A missing or wrong token gets 401 in the envelope.
-- ``GET /Unit`` (and ``GET /Unit/{id}``): units with ``id``, ``serialNumber``, ``name``, ``location``,
-  ``temperature1``, ``temperature2``, ``batteryLevel``, ``gpsFixTime``, ...
+- ``GET /Unit`` (and ``GET /Unit/{id}``): units with ``id`` (a string, as public clients see it [C]),
+  ``serialNumber``, ``name``, ``location``, ``temperature1``, ``temperature2``, ``batteryLevel``,
+  ``gpsFixTime``, ``run1`` ...
 - ``GET /Report/UnitHistory?unitId=&from=&to=``: rows with ``time``, ``location``, ``speed`` (km/h),
-  ``temperature1``, ``temperature2``, ``batteryLevel``, ``externalPower``.
+  ``temperature1``, ``temperature2``, ``batteryLevel``, ``externalPower``, and the fields public clients
+  see besides [C]: ``event``, ``keyId``, ``heading``, ``km``, ``run1``-``run4``, ``input1``-``input4``.
 - ``GET /Report/AlarmHistory?from=&to=``: alarms with ``alarmId`` (the alarm rule: it repeats, as in the
   documents' example), ``unitId``, ``triggeredAt``, ``address``, ``location``, ``alarmType``.
 - Every answer is the envelope ``{"list": [...], "responseStatus": null}``; errors are
@@ -91,6 +93,12 @@ CITY_ADDRESSES: dict[str, tuple[str, str, str]] = {
     "Paris": ("FR", "94150", "Avenue de Flandre 1"),
 }
 
+# [C] kmodexc/TrackUnitPython: history rows carry an ``event`` number. [A] Its codes are not public: the
+# simulator writes these two (a position while driving, a position while standing).
+HISTORY_EVENT_DRIVING = 1
+HISTORY_EVENT_STOPPED = 2
+TRUCK_KM_PER_HOUR = 42.0  # the odometer's average growth, for ``km``
+
 FORMATS = ("json", "xml", "html")
 ROW_CACHE_SIZE = 200_000  # history rows kept in memory (about 40 days of 4 units is 46,000)
 T1 = SimChannel("temperature1", "temperature")  # the front probe
@@ -106,12 +114,17 @@ def format_time(epoch: int, ticks: int = 0) -> str:
     return f"{datetime.fromtimestamp(epoch, tz=UTC):%Y-%m-%dT%H:%M:%S}.{ticks:07d}Z"
 
 
-def parse_time(text: str) -> datetime | None:
-    """A ``from``/``to`` parameter as an aware UTC datetime; a time without a zone is UTC."""
+def parse_time(text: str, round_up: bool = False) -> datetime | None:
+    """A ``from``/``to`` parameter as an aware UTC datetime; a time without a zone is UTC.
+
+    Trackunit times have seven fractional digits (100 ns ticks); Python holds microseconds. ``round_up``
+    (for ``from``) rounds a tick between two microseconds up, so ``...00.0000001Z`` (what public clients
+    send, kmodexc/TrackUnitPython) starts after the reading at ``...00``; otherwise ticks are cut."""
     m = _TIME_RE.match(text.strip())
     if not m:
         return None
     year, month, day, hour, minute, second, fraction, zone = m.groups()
+    ticks = int((fraction or "0").ljust(7, "0")[:7])
     try:
         dt = datetime(
             int(year),
@@ -120,10 +133,9 @@ def parse_time(text: str) -> datetime | None:
             int(hour or 0),
             int(minute or 0),
             int(second or 0),
-            int((fraction or "0").ljust(6, "0")[:6]),
             tzinfo=UTC,
-        )
-    except ValueError:
+        ) + timedelta(microseconds=-(-ticks // 10) if round_up else ticks // 10)
+    except (ValueError, OverflowError):
         return None
     if zone and zone != "Z":
         sign = 1 if zone[0] == "+" else -1
@@ -213,7 +225,7 @@ class TrackunitSimulator(VendorSimulator):
                 channels=channels,
                 traits=traits,
                 route=route,
-                extra={"serialNumber": serial(vid)},
+                extra={"serialNumber": serial(vid), "keyId": f"{stable_hash(vid, 'key') % 16**8:08X}"},
             )
             for vid, name, channels, traits, route in specs
         ]
@@ -233,8 +245,12 @@ class TrackunitSimulator(VendorSimulator):
             pos = world.position(device, t)
             row = {
                 "time": format_time(t),
+                "event": HISTORY_EVENT_DRIVING if pos.speed_kmh else HISTORY_EVENT_STOPPED,
+                "keyId": device.extra["keyId"],
                 "location": {"latitude": pos.latitude, "longitude": pos.longitude},
+                "heading": (t // device.interval * 37 + int(device.vendor_id)) % 360,
                 "speed": pos.speed_kmh,
+                **self.counters(device, t),
             }
             for channel in (T1, T2):
                 if channel in device.channels:
@@ -244,10 +260,24 @@ class TrackunitSimulator(VendorSimulator):
                     row[channel.name] = None  # no probe fitted
             row["batteryLevel"] = world.battery(device, t)
             row["externalPower"] = LOW_BATTERY not in device.traits
+            moving = 1 if pos.speed_kmh else 0
+            row.update(input1=moving, input2=0, input3=1, input4=0)  # ignition, door, reefer on, alarm
             if len(self._rows) >= ROW_CACHE_SIZE:  # a long-running demo must not grow without bound
                 self._rows.clear()
             self._rows[key] = row
         return row
+
+    def counters(self, device: SimDevice, t: int) -> dict:
+        """Odometer (``km``) and run-hour counters (``run1``-``run4``) at time t: they only ever grow."""
+        hours = (t - WORLD_START) / 3600
+        base = stable_hash(self.world.seed, device.vendor_id, "odometer") % 50_000
+        return {
+            "km": round(base + hours * TRUCK_KM_PER_HOUR, 1),
+            "run1": round(hours * 0.62, 2),  # engine
+            "run2": round(hours * 0.95, 2),  # reefer unit
+            "run3": 0.0,
+            "run4": 0.0,
+        }
 
     def rows(self, device: SimDevice, start: int, end: int) -> list[tuple[int, dict]]:
         return [(t, self.row(device, t)) for t in self.world.reading_times(device, start, end)]
@@ -266,7 +296,7 @@ class TrackunitSimulator(VendorSimulator):
         t = self.latest_time(device)
         row = self.row(device, t) if t is not None else {}
         return {
-            "id": int(device.vendor_id),
+            "id": device.vendor_id,  # [C] a string, as public clients see it ("3331359")
             "serialNumber": device.extra["serialNumber"],
             "name": device.name,
             "referenceNumber": f"REF-{device.vendor_id}",
@@ -278,6 +308,7 @@ class TrackunitSimulator(VendorSimulator):
             "batteryLevel": row.get("batteryLevel"),
             "externalPower": row.get("externalPower"),
             "gpsFixTime": row.get("time"),
+            "run1": row.get("run1"),
             "isActive": True,
         }
 
@@ -306,7 +337,7 @@ class TrackunitSimulator(VendorSimulator):
             out.append(
                 {
                     "alarmId": ALARM_RULES[kind],
-                    "unitId": int(device.vendor_id),
+                    "unitId": device.vendor_id,  # a string, as the unit's id [C]
                     "triggeredAt": format_time(t, ticks),
                     "address": {
                         "country": country,
@@ -552,7 +583,7 @@ class TrackunitSimulator(VendorSimulator):
         bounds = []
         for name, field in (("from", "From"), ("to", "To")):
             text = request.args.get(name, "")
-            value = parse_time(text) if text else None
+            value = parse_time(text, round_up=name == "from") if text else None
             if value is None:
                 raise ApiError(
                     400, "invalidParameter", f"'{field}' must be a valid UTC date and time.", field=field

