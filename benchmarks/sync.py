@@ -24,13 +24,15 @@ from django.db import connection
 
 from monitoring.models import Channel, Device, Reading
 from vendors.models import VendorAccount
+from vendors.simulators import World
+from vendors.simulators.tandd import TandDSimulator
 from vendors.sync import sync_account
 
 READINGS = 65_535
 SERIAL = "52120004"  # the T&D simulator's 30-second logger
 ROUNDS = 3
 SERIALS = [str(int(SERIAL) + k * 100_000) for k in range(ROUNDS)]  # the simulator's copies of it
-BASE_DEVICES = 5  # the T&D simulator's own loggers (copied ROUNDS times)
+BASE_DEVICES = len(TandDSimulator(World()).devices)  # the T&D simulator's own units (copied ROUNDS times)
 INTERVAL = 30
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,12 +11,19 @@ from monitoring.models import (
     VendorAlert,
 )
 
+# A channel is what the vendor says it is: its key, label, quantity and unit come from the sync (a unit
+# may be one the choices do not list, so the admin shows them and never validates them against the list).
+CHANNEL_FROM_VENDOR = ["name", "label", "quantity", "unit", "last_reading_at", "last_value", "last_error"]
+
 
 class ChannelInline(admin.TabularInline):
     model = Channel
     extra = 0
-    fields = ["name", "quantity", "unit", "last_reading_at", "last_value", "last_error"]
-    readonly_fields = ["last_reading_at", "last_value", "last_error"]
+    fields = CHANNEL_FROM_VENDOR
+    readonly_fields = CHANNEL_FROM_VENDOR
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Device)
@@ -39,7 +46,7 @@ class DeviceAdmin(admin.ModelAdmin):
         return False
 
     list_select_related = ["account", "group"]
-    readonly_fields = ["readings_cursor", "positions_cursor"]
+    readonly_fields = ["readings_cursor", "positions_cursor", "current_value_only"]  # set by the sync
     inlines = [ChannelInline]
 
 
@@ -51,10 +58,15 @@ class DeploymentGroupAdmin(admin.ModelAdmin):
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ["device", "name", "quantity", "unit", "last_value", "last_reading_at"]
+    list_display = ["device", "name", "label", "quantity", "unit", "last_value", "last_reading_at"]
     list_filter = ["quantity"]
     list_select_related = ["device"]
-    search_fields = ["device__name", "name"]
+    search_fields = ["device__name", "name", "label"]
+    fields = ["device", *CHANNEL_FROM_VENDOR]
+    readonly_fields = ["device", *CHANNEL_FROM_VENDOR]
+
+    def has_add_permission(self, request):
+        return False
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -18,6 +18,7 @@ READING_COLUMNS = [
     "timestamp",
     "value",
     "error",
+    "channel_label",  # the name shown (the vendor's display name); "channel" is the vendor's key
 ]
 POSITION_COLUMNS = [
     "vendor",
@@ -73,13 +74,14 @@ def reading_rows(**filters) -> Iterator[list[str]]:
         "channel__device__vendor_id",
         "channel__device__name",
         "channel__name",
+        "channel__label",
         "channel__quantity",
         "channel__unit",
         "timestamp",
         "value",
         "error",
     )
-    for vendor, account, device_id, name, channel, quantity, unit, ts, value, error in values.iterator(
+    for vendor, account, device_id, name, channel, label, quantity, unit, ts, value, error in values.iterator(
         chunk_size=5000
     ):
         yield [
@@ -93,6 +95,7 @@ def reading_rows(**filters) -> Iterator[list[str]]:
             utc_stamp(ts),
             _number(value),
             error,
+            label or channel,
         ]
 
 

@@ -38,8 +38,41 @@ def _rounded(values):
     return [None if v is None else round(v, 2) for v in values]
 
 
-def _axis_of(channel) -> str:
-    return "y2" if channel.quantity == Quantity.HUMIDITY else "y"
+# The axis titles of the two usual quantities; any other quantity gets an axis titled with its unit.
+AXIS_TITLES = {Quantity.TEMPERATURE: "Temperature (°C)", Quantity.HUMIDITY: "Humidity (%RH)"}
+
+
+def _axis_key(channel) -> str:
+    """Channels that share an axis: by quantity, and for other quantities by unit (kWh never on V's)."""
+    if channel.quantity in AXIS_TITLES:
+        return channel.quantity
+    return f"unit:{channel.unit}"
+
+
+def _axes(series_list: list[Series]) -> dict[str, tuple[str, str]]:
+    """{axis key: (Plotly axis name, title)}: temperature on the left axis, humidity on the right, then
+    one more axis on the right for each other unit, in the order of the channels."""
+    keys = [Quantity.TEMPERATURE]  # the left axis is temperature's, even before any reading
+    for series in series_list:
+        key = _axis_key(series.channel)
+        if key not in keys:
+            keys.append(key)
+    keys.sort(key=lambda k: {Quantity.TEMPERATURE: 0, Quantity.HUMIDITY: 1}.get(k, 2))  # stable: in order
+    if len(keys) > 1 and not any(_axis_key(s.channel) == Quantity.TEMPERATURE for s in series_list):
+        keys.remove(Quantity.TEMPERATURE)  # no temperature on this device: its first quantity takes the left
+    axes = {}
+    for number, key in enumerate(keys):
+        channel = next((s.channel for s in series_list if _axis_key(s.channel) == key), None)
+        title = AXIS_TITLES.get(key) or (channel.get_unit_display() if channel is not None else key)
+        axes[key] = ("y" if number == 0 else f"y{number + 1}", title)
+    return axes
+
+
+def _what(channel) -> str:
+    """What a channel measures, in words: its quantity, or for another quantity its name."""
+    if channel.quantity in AXIS_TITLES:
+        return channel.get_quantity_display()
+    return channel.display_name
 
 
 def _line(series: Series, values, *, name, colour, width, axis, hover, **extra) -> go.Scatter:
@@ -68,13 +101,13 @@ def device_chart(
 ) -> go.Figure:
     figure = go.Figure()
     shapes = []
-    has_humidity = any(s.channel.quantity == Quantity.HUMIDITY for s in series_list)
+    axes = _axes(series_list)
     for number, series in enumerate(series_list):
         channel = series.channel
         colour = COLOURS[number % len(COLOURS)]
-        axis = _axis_of(channel)
+        axis = axes[_axis_key(channel)][0]
         unit = channel.get_unit_display()
-        name = f"{channel.get_quantity_display()} ({channel.name})"
+        name = channel.title
         times = _local(series.times, zone)
         shapes += _limit_shapes(channel, rules.get(channel.pk), axis, unit)
         if not series.times:
@@ -140,7 +173,7 @@ def device_chart(
                 go.Scatter(
                     x=_local(series.error_times, zone),
                     y=[0 if v is None else round(v, 2) for v in series.error_values],
-                    name=f"Sensor error ({channel.name})",
+                    name=f"Sensor error ({channel.display_name})",
                     mode="markers",
                     marker={"symbol": "x", "size": 9, "color": "#b3261e"},
                     text=series.error_labels,
@@ -161,9 +194,10 @@ def device_chart(
     for gap in gaps:
         shapes.append(_period(max(gap.start, start), min(gap.end, end), zone, "No data", GAP_FILL))
     zone_name = getattr(zone, "key", str(zone))
+    right_axes = len(axes) - 1
     layout = {
         "template": SMALL_TEMPLATE,
-        "margin": {"l": 60, "r": 60 if has_humidity else 20, "t": 30, "b": 40},
+        "margin": {"l": 60, "r": 60 * right_axes if right_axes else 20, "t": 30, "b": 40},
         "height": 420,
         "hovermode": "x unified",
         "legend": {"orientation": "h", "y": -0.18},
@@ -172,17 +206,17 @@ def device_chart(
             "range": _local([start, end], zone),
             "type": "date",
         },
-        "yaxis": {"title": {"text": "Temperature (°C)"}},
         "shapes": shapes,
         "uirevision": "keep",
     }
-    if has_humidity:
-        layout["yaxis2"] = {
-            "title": {"text": "Humidity (%RH)"},
-            "overlaying": "y",
-            "side": "right",
-            "showgrid": False,
-        }
+    for axis, title in axes.values():
+        properties: dict = {"title": {"text": title}}
+        if axis != "y":
+            properties.update(overlaying="y", side="right", showgrid=False)
+        if axis not in ("y", "y2"):
+            # A third axis and more: each shifted right of the one before, never drawn over it.
+            properties.update(anchor="free", autoshift=True)
+        layout["yaxis" if axis == "y" else f"yaxis{axis[1:]}"] = properties
     figure.update_layout(**layout)
     return figure
 
@@ -210,7 +244,7 @@ def _limit_shapes(channel, rule, axis: str, unit: str) -> list[dict]:
                 y1=limit,
                 line={"color": "#b3261e", "width": 1, "dash": "dash"},
                 label={
-                    "text": f"{channel.get_quantity_display()} {label} limit {limit:g} {unit}",
+                    "text": f"{_what(channel)} {label} limit {limit:g} {unit}",
                     "textposition": "end",
                     "font": {"size": 10, "color": "#b3261e"},
                     "yanchor": "bottom" if label == "high" else "top",

@@ -229,7 +229,7 @@ def _report_item(excursion: Excursion, group: str) -> ReportItem:
         started_at=excursion.started_at,
         ended_at=excursion.ended_at,
         window_end=window_end,
-        title=f"{device.name} / {channel.name}: {excursion.get_kind_display().lower()}",
+        title=f"{device.name} / {channel.display_name}: {excursion.get_kind_display().lower()}",
         unit=channel.get_unit_display(),
     )
     item = ReportItem(excursion=excursion, group=group, chart_png=chart, readings=inside)
@@ -259,7 +259,18 @@ def render_csv(report: ExcursionReport) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
-        ["excursion_id", "kind", "device_id", "device_name", "channel", "unit", "timestamp", "value", "error"]
+        [
+            "excursion_id",
+            "kind",
+            "device_id",
+            "device_name",
+            "channel",
+            "unit",
+            "timestamp",
+            "value",
+            "error",
+            "channel_label",
+        ]
     )
     for item in report.items:
         channel = item.excursion.channel
@@ -275,6 +286,7 @@ def render_csv(report: ExcursionReport) -> bytes:
                     timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "" if value is None else value,
                     error,
+                    channel.display_name,
                 ]
             )
     return out.getvalue().encode()
@@ -330,7 +342,7 @@ def render_pdf(report: ExcursionReport) -> bytes:
         pdf.multi_cell(
             0,
             5,
-            f"#{e.pk} {item.device.name} / {e.channel.name} – "
+            f"#{e.pk} {item.device.name} / {e.channel.display_name} – "
             f"{e.get_kind_display()} ({e.get_severity_display()})",
             align="L",
             new_x="LMARGIN",

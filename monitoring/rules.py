@@ -1,5 +1,11 @@
 """Which alarm rule applies to a channel: the nearest one wins (channel, then device, then the device's
-deployment group, then the device's alarm profile), among enabled rules of the channel's quantity."""
+deployment group, then the device's alarm profile), among enabled rules of the channel's quantity.
+
+A rule that names the channel applies to it whatever the rule's quantity says (its author chose that
+channel), so a channel of another quantity (kWh, V, ppm...) is evaluated only by a rule that names it:
+a device, group or profile rule never reaches it, since limits of another quantity mean nothing without
+its unit, and such channels of one device may each have another unit.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from collections.abc import Iterable
 
 from django.db.models import Q
 
+from monitoring.choices import Quantity
 from monitoring.models import AlarmRule, Channel
 
 
@@ -26,17 +33,24 @@ def rules_for_channels(channels: Iterable[Channel]) -> dict[int, AlarmRule | Non
     if profile_ids:
         scope |= Q(profile_id__in=profile_ids)
     by_scope: dict[tuple[str, int, str], AlarmRule] = {}
+    naming: dict[int, AlarmRule] = {}  # channel id: the oldest rule that names it, whatever its quantity
     # Ordered by id: when two rules share a scope and quantity, the oldest wins, every time.
     for rule in AlarmRule.objects.filter(scope, enabled=True).order_by("-id"):
         for level in ("channel", "device", "group", "profile"):
             scope_id = getattr(rule, f"{level}_id")
             if scope_id:
                 by_scope[(level, scope_id, rule.quantity)] = rule
+        if rule.channel_id:
+            naming[rule.channel_id] = rule
     result: dict[int, AlarmRule | None] = {}
     for channel in channels:
         device = channel.device
+        # A rule naming the channel in its own quantity first, then one naming it in another.
+        named = by_scope.get(("channel", channel.pk, channel.quantity)) or naming.get(channel.pk)
+        if named is not None or channel.quantity == Quantity.OTHER:
+            result[channel.pk] = named
+            continue
         candidates = [
-            ("channel", channel.pk),
             ("device", channel.device_id),
             ("group", device.group_id),
             ("profile", device.alarm_profile_id),

@@ -488,7 +488,7 @@ def excursion_row(excursion: Excursion) -> AlertRow:
         started_at=excursion.started_at,
         ended_at=excursion.ended_at,
         device=channel.device,
-        title=f"{excursion.get_kind_display()} ({channel.get_quantity_display().lower()})",
+        title=f"{excursion.get_kind_display()}: {channel.title}",
         detail=", ".join(p for p in (f"limits {limits}" if limits else "", peak) if p),
         severity=excursion.severity,
         state=excursion.state,

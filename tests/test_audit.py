@@ -104,6 +104,22 @@ def test_a_rule_change_in_the_page_records_who_what_old_new_and_why(client, chan
     assert record.changes == {"high_limit": [8.0, 9.0]}
 
 
+def test_a_rule_for_another_quantity_must_name_its_channel(client, channel):
+    client.force_login(make_user("boss", role="Admin"))
+    volts = Channel.objects.create(device=channel.device, name="ch3", quantity="other", unit="V")
+    data = {"name": "Supply", "quantity": "other", "high_limit": 3.0, "delay_minutes": 0, "clear_margin": 0}
+    data |= {
+        "severity": "alarm",
+        "activation_energy": 83.144,
+        "reason": "Pressure transmitter",
+        "enabled": "on",
+    }
+    refused = client.post("/rules/", data | {"device": channel.device.pk})
+    assert refused.status_code == 400 and "must name its channel" in refused.content.decode()
+    assert client.post("/rules/", data | {"channel": volts.pk}).status_code == 302
+    assert AlarmRule.objects.get(name="Supply").channel == volts
+
+
 def test_the_rules_page_is_for_admin_users_only(client, db):
     client.force_login(make_user())
     assert client.get("/rules/").status_code == 403

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import timedelta
 
 import pytest
+import requests
 
 from tests.conftest import FIXED_NOW
 from vendors.clients.errors import (
@@ -60,14 +62,20 @@ def client(sim, serve):
 # -- devices ---------------------------------------------------------------------------------------
 
 
+LOGGERS = ["52140001", "52120001", "52120002", "52120003", "52120004"]
+REMOTES = ["52800001", "52870001", "52830001"]  # of the RTR500BW base 58580001, uploading by HTTPS
+FTP_REMOTE = "52810001"  # of an RTR500BW base uploading by FTP: data-rtr500 refuses it
+RTR500_REMOTE = "50250001"  # an RTR-502 of an RTR-500NW base: current values only
+
+
 def test_it_lists_every_logger_with_channels_battery_group_and_last_seen(client):
     devices = {d.vendor_id: d for d in client.devices()}
-    assert list(devices) == ["52140001", "52120001", "52120002", "52120003", "52120004"]
+    assert list(devices) == [*LOGGERS, *REMOTES, FTP_REMOTE, RTR500_REMOTE]
     ambient = devices["52140001"]
     assert ambient.name == "Warehouse ambient" and ambient.kind == "fixed"
-    assert [(c.name, c.quantity, c.unit) for c in ambient.channels] == [
-        ("ch1", "temperature", "C"),
-        ("ch2", "humidity", "%RH"),
+    assert [(c.name, c.quantity, c.unit, c.label) for c in ambient.channels] == [
+        ("ch1", "temperature", "C", "Temp"),
+        ("ch2", "humidity", "%RH", "Humid"),
     ]
     assert ambient.group == "Main warehouse"
     assert devices["52120003"].group is None
@@ -81,6 +89,29 @@ def test_it_lists_every_logger_with_channels_battery_group_and_last_seen(client)
     assert [(c.name, c.unit) for c in freezer.channels] == [("ch1", "C")]
     current = freezer.extra["current"]["ch1"]
     assert current["error"] or -26 < current["value"] < -14
+    assert not any(devices[serial].current_value_only for serial in LOGGERS + REMOTES)
+
+
+def test_rtr500b_remotes_are_listed_with_their_base_channels_by_number_and_readable_labels(client):
+    devices = {d.vendor_id: d for d in client.devices()}
+    cold_room = devices["52870001"]
+    assert cold_room.name == "Cold room B" and cold_room.group == "Main warehouse"
+    assert cold_room.extra["model"] == "RTR507B"
+    assert (cold_room.extra["base_serial"], cold_room.extra["history"]) == (
+        "58580001",
+        "/v1/devices/data-rtr500",
+    )
+    # Both channel names are empty at the vendor: two channels, keyed by number, each with a label.
+    assert [(c.name, c.quantity, c.unit, c.label) for c in cold_room.channels] == [
+        ("ch1", "temperature", "C", "Channel 1 (°C)"),
+        ("ch2", "humidity", "%RH", "Channel 2 (% RH)"),
+    ]
+    volts = devices["52830001"]
+    assert [(c.name, c.quantity, c.unit, c.label) for c in volts.channels] == [
+        ("ch1", "other", "V", "Channel 1 (V)")
+    ]
+    assert 0 < volts.extra["current"]["ch1"]["value"] < 5
+    assert devices[RTR500_REMOTE].current_value_only and devices[RTR500_REMOTE].extra["history"] == ""
 
 
 # -- history ---------------------------------------------------------------------------------------
@@ -198,6 +229,91 @@ def test_a_logger_reset_is_reported_as_a_gap(client, sim):
 def test_an_empty_period_yields_nothing(client):
     device = next(d for d in client.devices() if d.vendor_id == "52140001")
     assert list(client.history(device, NOW + DAY, NOW + 2 * DAY)) == []
+
+
+# -- RTR500B remote units and units without a history API ----------------------------------------
+
+
+def requests_seen(client) -> list[tuple[str, dict]]:
+    """(path, body without the credentials) of every request the client sends from now on."""
+    seen = []
+    credentials = ("api-key", "login-id", "login-pass")
+
+    def note(response, *args, **kwargs):
+        body = json.loads(response.request.body)
+        path = response.request.path_url.split("/tandd", 1)[1]
+        seen.append((path, {k: v for k, v in body.items() if k not in credentials}))
+
+    client.http.hooks["response"].append(note)
+    return seen
+
+
+def test_a_remote_unit_is_read_through_data_rtr500_with_its_base_serial(client, sim):
+    device = next(d for d in client.devices() if d.vendor_id == "52870001")
+    seen = requests_seen(client)
+    since, until = NOW - 2 * DAY, NOW
+    records = list(client.history(device, since, until))
+    assert as_tuples(readings(records)) == as_tuples(sim.truth_readings("52870001", since, until))
+    assert {r.channel for r in readings(records)} == {"ch1", "ch2"}
+    assert seen and all(path == "/v1/devices/data-rtr500" for path, _ in seen)
+    assert all(body["remote-serial"] == "52870001" and body["base-serial"] == "58580001" for _, body in seen)
+    assert sim.statuses[400] == 0
+
+
+def test_data_rtr500_pages_newest_first_and_reports_data_id_gaps_like_data(client, sim):
+    client.page_size = 50
+    device = next(d for d in client.devices() if d.vendor_id == "52800001")  # goes silent every day
+    since, until = NOW - 2 * DAY, NOW
+    records = list(client.history(device, since, until))
+    truth = sim.truth_readings("52800001", since, until)
+    assert len(readings(records)) == len(truth) > 200  # five pages and more
+    assert as_tuples(readings(records)) == as_tuples(truth)
+    reported = gaps(records)
+    assert reported and reported == [(s, e) for s, e, _ in sim.truth_gaps("52800001", since, until)]
+
+
+def test_data_rtr500_waits_for_the_same_request_budget_as_data(world, serve):
+    sim = TandDSimulator(world, data_requests_per_window=3, data_request_window=1.0)
+    client = make_client(sim, serve)
+    client.page_size = 50
+    device = next(d for d in client.devices() if d.vendor_id == "52830001")
+    started = time.monotonic()
+    records = list(client.history(device, NOW - DAY, NOW))  # 144 readings: 3 pages and the reading before
+    assert time.monotonic() - started >= 0.9
+    assert sim.rate_limit_refusals == 0
+    assert as_tuples(records) == as_tuples(sim.truth_readings("52830001", NOW - DAY, NOW))
+
+
+def test_a_unit_without_a_history_api_gives_its_current_value_and_asks_nothing_more(client, sim):
+    device = next(d for d in client.devices() if d.vendor_id == RTR500_REMOTE)
+    assert device.current_value_only
+    seen = requests_seen(client)
+    records = list(client.history(device, NOW - DAY, NOW))
+    truth = sim.truth_current(RTR500_REMOTE)
+    assert len(truth) == 1 and truth[0].timestamp == device.last_seen
+    assert as_tuples(records) == as_tuples(truth)
+    assert seen == []
+    # A period that does not hold the current value's time holds nothing.
+    assert list(client.history(device, NOW - 3 * DAY, NOW - 2 * DAY)) == []
+
+
+def test_a_remote_that_data_rtr500_refuses_is_current_value_only_and_asked_again_a_day_later(client, sim):
+    from vendors.clients.tandd import REFUSED_HISTORY_RECHECK
+
+    device = next(d for d in client.devices() if d.vendor_id == FTP_REMOTE)
+    assert not device.current_value_only  # /current shows nothing of its FTP uploads
+    records = list(client.history(device, NOW - DAY, NOW))
+    assert as_tuples(records) == as_tuples(sim.truth_current(FTP_REMOTE)) != []
+    assert sim.statuses[400] == 1
+    again = next(d for d in client.devices() if d.vendor_id == FTP_REMOTE)
+    assert again.current_value_only
+    seen = requests_seen(client)
+    assert as_tuples(client.history(again, NOW - DAY, NOW)) == as_tuples(records)
+    assert seen == [] and sim.statuses[400] == 1
+    session = client.session_store.load()
+    session["history_refused"][FTP_REMOTE] -= REFUSED_HISTORY_RECHECK + 1
+    client.session_store.save(session)
+    assert not next(d for d in client.devices() if d.vendor_id == FTP_REMOTE).current_value_only
 
 
 # -- parsers ---------------------------------------------------------------------------------------
@@ -497,3 +613,242 @@ def test_no_secret_appears_in_logs_or_error_messages(sim, serve, caplog):
     text = "\n".join(messages + [r.getMessage() for r in caplog.records] + [caplog.text, repr(client)])
     for secret in sim.credentials.values():
         assert secret not in text
+
+
+# -- answers shaped after the public Go client's test resources ----------------------------------
+# k28/go-ondotori, test_resources/devices.json, device_data.json and device_data_rtr500.json: values as
+# strings, channel num from "1", empty channel names on RTR500B remotes, a kWh channel, "Sensor Error",
+# /data offsets with underscores and data-rtr500 offsets with hyphens. Serials and values are ours.
+
+GO_CURRENT = {
+    "devices": [
+        {
+            "num": "1",
+            "serial": "3214AB01",
+            "model": "TR-72wf",
+            "name": "Store room",
+            "battery": "5",
+            "rssi": "",
+            "time_diff": "540",
+            "std_bias": "0",
+            "dst_bias": "60",
+            "unixtime": "1617526828",
+            "channel": [
+                {"num": "1", "name": "Temp", "value": "13.8", "unit": "C"},
+                {"num": "2", "name": "Humi", "value": "69", "unit": "%"},
+            ],
+            "baseunit": {"serial": "3214AB01", "model": "TR-72wf", "name": "Store room"},
+            "group": {"num": "0", "name": "Ground floor"},
+        },
+        {
+            "num": "1",
+            "serial": "5234AB02",
+            "model": "TR-71wb",
+            "name": "Above the heater",
+            "battery": "1",
+            "rssi": "",
+            "time_diff": "540",
+            "std_bias": "0",
+            "dst_bias": "0",
+            "unixtime": "1617520800",
+            "channel": [
+                {"num": "1", "name": "temp", "value": "26.4", "unit": "C"},
+                {"num": "2", "name": "Ch.2", "value": "Sensor Error", "unit": "C"},
+            ],
+            "baseunit": {"serial": "5234AB02", "model": "TR-71wb", "name": "Above the heater"},
+            "group": {"num": "0", "name": ""},
+        },
+        {
+            "num": "2",
+            "serial": "5282AB03",
+            "model": "RTR502B",
+            "name": "Entrance",
+            "battery": "5",
+            "rssi": "5",
+            "time_diff": "540",
+            "std_bias": "0",
+            "dst_bias": "0",
+            "unixtime": "1617526993",
+            "channel": [{"num": "1", "name": "", "value": "20.8", "unit": "C"}],
+            "baseunit": {"serial": "5858AB00", "model": "RTR500BW", "name": "Home base"},
+            "group": {"num": "1", "name": "1F"},
+        },
+        {
+            "num": "4",
+            "serial": "52C3AB04",
+            "model": "RTR505B-V",
+            "name": "Power use",
+            "battery": "5",
+            "rssi": "5",
+            "time_diff": "540",
+            "std_bias": "0",
+            "dst_bias": "0",
+            "unixtime": "1617526799",
+            "channel": [{"num": "1", "name": "", "value": "1.45760", "unit": "kWh"}],
+            "baseunit": {"serial": "5858AB00", "model": "RTR500BW", "name": "Home base"},
+            "group": {"num": "1", "name": "Group1"},
+        },
+        {
+            "num": "1",
+            "serial": "582CAB05",
+            "model": "TR41",
+            "name": "Car",
+            "battery": "5",
+            "rssi": "",
+            "time_diff": "540",
+            "std_bias": "0",
+            "dst_bias": "0",
+            "unixtime": "1617428258",
+            "channel": [{"num": "1", "name": "Temp", "value": "32.4", "unit": "C"}],
+            "baseunit": {"serial": "582CAB05", "model": "TR41", "name": "Car"},
+            "group": {"num": "0", "name": ""},
+        },
+    ]
+}
+
+GO_DATA_RTR500 = {
+    "remote-serial": "5280AB06",
+    "remote-model": "RTR501B",
+    "remote-name": "Outside",
+    "base-serial": "5858AB00",
+    "base-model": "RTR500BW",
+    "base-name": "Home base",
+    "time-diff": "540",
+    "std-bias": "60",
+    "dst-bias": "30",
+    "channel": [{"name": "ch1", "num": "1", "unit": "C"}],
+    "data": [
+        {"unixtime": "1619463974", "data-id": "34165", "ch1": "0.6"},
+        {"unixtime": "1619464574", "data-id": "34166", "ch1": "0.5"},
+        {"unixtime": "1619465174", "data-id": "34169", "ch1": "0.4"},
+    ],
+}
+
+GO_DATA = {
+    "serial": "5236AB07",
+    "model": "TR-72wb",
+    "name": "Living room",
+    "time_diff": "540",
+    "std_bias": "60",
+    "dst_bias": "30",
+    "channel": [{"num": "1", "name": "temp", "unit": "C"}, {"num": "2", "name": "humidity", "unit": "%"}],
+    "data": [
+        {"unixtime": "1619040000", "data-id": "20659", "ch1": "23.2", "ch2": "25"},
+        {"unixtime": "1619040600", "data-id": "20660", "ch1": "22.7", "ch2": "27"},
+    ],
+}
+
+
+def offline_client() -> TandDClient:
+    """A client that never sends anything: for the parsers alone."""
+    return TandDClient(
+        base_url="http://127.0.0.1:9", credentials={"api_key": "k", "login_id": "l", "login_pass": "p"}
+    )
+
+
+def test_the_units_of_a_current_answer_as_public_clients_see_it():
+    devices = {item["serial"]: offline_client()._device(item, {}) for item in GO_CURRENT["devices"]}
+    store = devices["3214AB01"]
+    assert [(c.name, c.quantity, c.unit, c.label) for c in store.channels] == [
+        ("ch1", "temperature", "C", "Temp"),
+        ("ch2", "humidity", "%RH", "Humi"),
+    ]
+    assert store.extra["current"]["ch2"]["value"] == 69.0 and store.group == "Ground floor"
+    assert store.extra["history"] == "/v1/devices/data" and store.extra["time_diff"] == 540
+    heater = devices["5234AB02"]
+    assert heater.extra["current"]["ch2"] == {"label": "Ch.2", "value": None, "error": "Sensor Error"}
+    assert heater.group is None and heater.battery == 20.0
+    entrance = devices["5282AB03"]
+    assert (
+        entrance.extra["history"] == "/v1/devices/data-rtr500" and entrance.extra["base_serial"] == "5858AB00"
+    )
+    assert [(c.name, c.label) for c in entrance.channels] == [("ch1", "Channel 1 (°C)")]
+    power = devices["52C3AB04"]
+    assert [(c.name, c.quantity, c.unit, c.label) for c in power.channels] == [
+        ("ch1", "other", "kWh", "Channel 1 (kWh)")
+    ]
+    assert power.extra["current"]["ch1"]["value"] == 1.4576
+    assert devices["582CAB05"].extra["history"] == "/v1/devices/data"
+    assert not any(d.current_value_only for d in devices.values())
+
+
+@pytest.mark.parametrize(
+    ("model", "base_serial", "base_model", "history"),
+    [
+        ("TR-72wf", "itself", "TR-72wf", "/v1/devices/data"),  # its own base
+        ("TR-71nw", "", "", "/v1/devices/data"),  # no base unit at all
+        ("TR41A", "itself", "TR41A", "/v1/devices/data"),
+        ("TR32B", "itself", "TR32B", "/v1/devices/data"),
+        ("RTR501B", "58580001", "RTR500BW", "/v1/devices/data-rtr500"),
+        ("RTR505B-V", "58580001", "RTR500BM", "/v1/devices/data-rtr500"),
+        ("RTR502BL", "58580001", "", "/v1/devices/data-rtr500"),  # a B remote of a base not named
+        ("RTR502B", "58580001", "RTR500BC", None),  # data-rtr500 does not serve an RTR500BC's remotes
+        ("RTR-502", "50000001", "RTR-500NW", None),  # RTR-500 (not B)
+        ("RTR-574", "50000001", "RTR-500MBS", None),
+        ("TR-72W", "itself", "TR-72W", None),  # TR-700W series
+        ("TR-71W", "", "", None),
+    ],
+)
+def test_which_history_a_unit_has_follows_the_official_model_table(model, base_serial, base_model, history):
+    from vendors.clients.tandd import history_path
+
+    serial = "52500001"
+    base = {"serial": serial if base_serial == "itself" else base_serial, "model": base_model}
+    assert history_path({"serial": serial, "model": model, "baseunit": base}) == history
+
+
+def test_a_data_rtr500_answer_is_read_by_channel_number_in_columns_and_rows_alike():
+    from vendors.clients.tandd import _fast_columns, _gaps
+
+    columns = _fast_columns(GO_DATA_RTR500, 1619463974, 1619465174)
+    assert columns is not None and columns == _general(GO_DATA_RTR500)
+    assert list(columns.channels) == ["ch1"]
+    assert columns.channels["ch1"][1] == [0.6, 0.5, 0.4]
+    assert columns.data_ids == [34165, 34166, 34169]
+    (gap,) = _gaps("5280AB06", None, columns.data_ids, columns.timestamps)
+    assert "2 readings missing" in gap.reason
+
+
+def test_a_data_answer_with_underscored_offsets_and_numbers_from_1_is_read_alike():
+    from vendors.clients.tandd import _fast_columns
+
+    columns = _fast_columns(GO_DATA, None, 1619040600)
+    assert columns is not None and columns == _general(GO_DATA)
+    assert {key: values for key, (_, values, _) in columns.channels.items()} == {
+        "ch1": [23.2, 22.7],
+        "ch2": [25.0, 27.0],
+    }
+    assert parse_time_offsets(GO_DATA).time_diff == 540
+
+
+def test_channel_numbers_from_0_as_the_document_shows_them_key_the_same_channels():
+    from vendors.clients.tandd import numbered_channels
+
+    document = [{"num": 1, "name": "humid"}, {"num": 0, "name": "temp"}]
+    real = [{"num": "1", "name": "temp"}, {"num": "2", "name": "humid"}]
+    assert [(n, c["name"]) for n, c in numbered_channels(document)] == [(1, "temp"), (2, "humid")]
+    assert [(n, c["name"]) for n, c in numbered_channels(real)] == [(1, "temp"), (2, "humid")]
+    unreadable = [{"num": "x", "name": "a"}, {"name": "b"}]
+    assert [(n, c["name"]) for n, c in numbered_channels(unreadable)] == [(1, "a"), (2, "b")]
+
+
+def test_the_simulators_data_rtr500_answers_take_the_fast_column_path(sim, serve):
+    """Both history endpoints answer alike: the usual answers of data-rtr500 are read in columns too."""
+    from vendors.clients.tandd import _fast_columns
+
+    server = serve(sim)
+    start, end = int((NOW - DAY).timestamp()), int(NOW.timestamp())
+    body = {k.replace("_", "-"): v for k, v in sim.credentials.items()}
+    for path, params in (
+        ("/v1/devices/data-rtr500", {"remote-serial": "52870001", "base-serial": "58580001"}),
+        ("/v1/devices/data", {"remote-serial": "52140001", "temperature-unit": "C"}),
+    ):
+        answer = requests.post(
+            server.base_url("tandd") + path,
+            json={**body, **params, "unixtime-from": start, "unixtime-to": end},
+            headers={"X-HTTP-Method-Override": "GET"},
+            timeout=10,
+        ).json()
+        columns = _fast_columns(answer, start, end)
+        assert columns is not None and len(columns.unixtimes) == 144
+        assert columns == _general(answer)

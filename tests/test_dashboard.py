@@ -209,6 +209,55 @@ def test_the_device_page_draws_every_channel_with_limits_and_humidity_on_a_secon
     assert "Latest readings" in html and "87 %" in html and "Installed" in html
 
 
+def test_a_channel_of_another_quantity_is_drawn_in_its_unit_and_no_temperature_rule_touches_it(qa, fridge):
+    start = timezone.now() - timedelta(hours=6)
+    volts = Channel.objects.create(
+        device=fridge, name="ch3", label="Channel 3 (V)", quantity="other", unit="V"
+    )
+    fill_readings(fridge.channels.get(name="temp"), start, 300, value=lambda i: 5.0)
+    fill_readings(volts, start, 300, value=lambda i: 1.5 + (i % 50) / 50, step=5)
+    response = qa.get(f"/devices/{fridge.pk}/")
+    assert response.status_code == 200
+    figure = figure_of(response, "device-chart-data")
+    trace = next(t for t in figure["data"] if t["name"] == "Channel 3 (V)")
+    assert trace["yaxis"] == "y3" and "V" in trace["hovertemplate"]
+    assert max(trace["y"]) == 2.4 and len(trace["y"]) == 60
+    assert figure["layout"]["yaxis3"]["title"]["text"] == "V"
+    assert figure["layout"]["yaxis3"]["overlaying"] == "y"
+    assert figure["layout"]["yaxis"]["title"]["text"] == "Temperature (°C)"
+    # The device's 2-8 °C rule draws its limits on the temperature axis only.
+    assert {s["yref"] for s in figure["layout"]["shapes"] if s["type"] == "line"} == {"y", "y2"}
+    html = response.content.decode()
+    assert "Channel 3 (V): no alarm rule" in html
+    assert "Temperature (temp): limits 2.0 to 8.0 °C" in html
+    assert "2.40 V" in html  # in the latest readings
+    rows = list(
+        csv.DictReader(
+            io.StringIO(b"".join(qa.get(f"/devices/{fridge.pk}/readings.csv").streaming_content).decode())
+        )
+    )
+    assert {
+        (r["channel"], r["channel_label"], r["quantity"], r["unit"]) for r in rows if r["channel"] == "ch3"
+    } == {("ch3", "Channel 3 (V)", "other", "V")}
+    overview = qa.get("/").content.decode()
+    assert "Channel 3 (V)" in overview and "2.4 V" in overview
+
+
+def test_a_device_of_another_quantity_only_draws_it_on_the_first_axis(qa):
+    account = make_account()
+    meter = Device.objects.create(
+        account=account, vendor_id="52c3ab04", name="Power use", current_value_only=True
+    )
+    energy = Channel.objects.create(device=meter, name="ch1", quantity="other", unit="kWh")
+    fill_readings(energy, timezone.now() - timedelta(hours=2), 60, value=lambda i: 1.4576)
+    response = qa.get(f"/devices/{meter.pk}/")
+    figure = figure_of(response, "device-chart-data")
+    assert [(t["name"], t.get("yaxis", "y")) for t in figure["data"]] == [("ch1 (kWh)", "y")]
+    assert figure["layout"]["yaxis"]["title"]["text"] == "kWh"
+    html = response.content.decode()
+    assert "current value only" in html and "1.46 kWh" in html
+
+
 def test_a_gap_in_the_readings_is_a_hole_in_the_line_never_a_line_across_it(qa, fridge):
     temp = fridge.channels.get(name="temp")
     start = timezone.now() - timedelta(hours=10)

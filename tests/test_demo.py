@@ -85,6 +85,14 @@ def test_the_demo_serves_the_dashboard_and_a_stop_signal_stops_everything(postgr
         assert f"Database: embedded PostgreSQL in {postgres_folder / 'postgres'}" in text
         server = postgres_processes_of(postgres_folder / "postgres")
         assert server, "no PostgreSQL server runs in the demo's data folder"
+        # The first sync brings the T&D account's RTR500B remote units, one of them reading volts.
+        deadline = time.monotonic() + 90
+        while True:
+            overview = session.get(f"http://127.0.0.1:{port}/", timeout=10).text
+            if "Cold room B" in overview and "Channel 1 (V)" in overview:
+                break
+            assert time.monotonic() < deadline, "the demo shows no RTR500B remote unit"
+            time.sleep(1)
     finally:
         children = [
             int(pid)

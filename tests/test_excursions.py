@@ -277,3 +277,56 @@ def test_the_nearest_rule_wins(channel, django_assert_max_num_queries):
     assert rules_for_channels(channels)[channel.pk] == by_profile
     mine = AlarmRule.objects.create(name="channel", channel=channel, low_limit=3, high_limit=7)
     assert rules_for_channels(channels)[channel.pk] == mine
+
+
+def test_a_channel_of_another_quantity_gets_only_a_rule_that_names_it(channel, django_assert_max_num_queries):
+    from monitoring.models import AlarmProfile
+    from monitoring.rules import rules_for_channels
+
+    device = channel.device
+    volts = Channel.objects.create(
+        device=device, name="ch3", label="Channel 3 (V)", quantity="other", unit="V"
+    )
+    profile = AlarmProfile.objects.create(name="Test profile")
+    device.alarm_profile = profile
+    device.save()
+    by_profile = AlarmRule.objects.create(name="profile", profile=profile, low_limit=2, high_limit=8)
+    by_device = AlarmRule.objects.create(name="device", device=device, low_limit=2, high_limit=8)
+    AlarmRule.objects.create(name="any other", device=device, quantity="other", high_limit=5)
+    channels = list(Channel.objects.select_related("device"))
+    with django_assert_max_num_queries(1):
+        rules = rules_for_channels(channels)
+    assert rules == {channel.pk: by_device, volts.pk: None}
+    by_device.delete()
+    assert rules_for_channels(channels) == {channel.pk: by_profile, volts.pk: None}
+    # A rule that names the channel applies, whatever quantity it was written for.
+    named = AlarmRule.objects.create(name="supply", channel=volts, low_limit=0.5, high_limit=3.0)
+    assert rules_for_channels(channels) == {channel.pk: by_profile, volts.pk: named}
+
+
+@pytest.mark.django_db
+def test_a_temperature_profile_never_evaluates_a_volts_channel_synced_from_an_rtr500b_remote(simulated):
+    """The RTR505B remote reads about 1.5 to 3.3 V: below 2 °C for hours a day, were it a temperature."""
+    from monitoring.models import AlarmProfile
+
+    simulator, account = simulated("tandd")
+    since = FIXED_NOW - timedelta(days=2)
+    sync_account(account, since=since - timedelta(minutes=10), until=since)
+    device = Device.objects.get(account=account, vendor_id="52830001")
+    profile = AlarmProfile.objects.get(name="2–8 °C vaccines")  # the named profile of the migrations
+    assert profile.alarm_rules.filter(quantity="temperature").exists()
+    AlarmRule.objects.create(name="2–8 °C here", device=device, low_limit=LOW, high_limit=HIGH)
+    device.alarm_profile = profile
+    device.save(update_fields=["alarm_profile"])
+    sync_account(account, since=since, until=since + timedelta(days=1))
+    volts = device.channels.get()
+    assert (volts.quantity, volts.unit) == ("other", "V")
+    assert volts.readings.filter(value__lt=LOW).count() > 20
+    assert not Excursion.objects.filter(channel=volts).exists()
+    # Named by a rule, it is evaluated in its own unit.
+    rule = AlarmRule.objects.create(name="supply", channel=volts, quantity="other", high_limit=3.0)
+    sync_account(account, since=since + timedelta(days=1), until=FIXED_NOW)
+    found = list(Excursion.objects.filter(channel=volts))
+    assert found and all(e.rule == rule and e.peak_value > 3.0 and e.mkt is None for e in found)
+    truth = [r for r in simulator.truth_readings("52830001", since + timedelta(days=1), FIXED_NOW)]
+    assert max(r.value for r in truth) == max(e.peak_value for e in found)

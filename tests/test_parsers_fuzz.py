@@ -101,6 +101,19 @@ def _devices(client, device):
     return client.devices()
 
 
+# The T&D simulator's RTR507B remote unit of the RTR500BW base 58580001: its history is data-rtr500's.
+TANDD_REMOTE = DeviceInfo(
+    "52870001",
+    "Cold room B",
+    channels=(ChannelInfo("ch1", "temperature", "C"), ChannelInfo("ch2", "humidity", "%RH")),
+    extra={"history": "/v1/devices/data-rtr500", "base_serial": "58580001", "current": {}},
+)
+
+
+def _remote_history(client, device):
+    return list(client.history(TANDD_REMOTE, HISTORY_SINCE, HISTORY_UNTIL))
+
+
 TT = "/auth/client-token"
 OPERATIONS: dict[str, list[Operation]] = {
     "thermotrack": [
@@ -110,6 +123,7 @@ OPERATIONS: dict[str, list[Operation]] = {
     "tandd": [
         Operation("devices", _devices, ("/v1/devices/current",), "devices"),
         Operation("history", _history, ("/v1/devices/data",), "history"),
+        Operation("history-rtr500", _remote_history, ("/v1/devices/data-rtr500",), "history"),
     ],
     "trackunit": [
         Operation("devices", _devices, ("/Unit",), "devices"),
@@ -819,19 +833,18 @@ def _measurement_paths(slug: str, tree) -> list[tuple]:
     return paths
 
 
-HISTORY_TARGETS = {slug: ops[1].targets[0] for slug, ops in OPERATIONS.items()}
-
-
 def _history_cases():
-    for slug in OPERATIONS:
+    for slug, operations in OPERATIONS.items():
         for fmt in FORMATS.get(slug, ("",)):
-            yield pytest.param(slug, fmt, id=f"{slug}{'-' + fmt if fmt else ''}")
+            for operation in operations:
+                if operation.name.startswith("history"):
+                    label = f"{slug}{'-' + fmt if fmt else ''}{operation.name.removeprefix('history')}"
+                    yield pytest.param(slug, fmt, operation, id=label)
 
 
-@pytest.mark.parametrize(("slug", "fmt"), list(_history_cases()))
-def test_a_word_where_a_measurement_belongs_is_never_a_value(env, slug, fmt):
-    target = HISTORY_TARGETS[slug]
-    operation = OPERATIONS[slug][1]
+@pytest.mark.parametrize(("slug", "fmt", "operation"), list(_history_cases()))
+def test_a_word_where_a_measurement_belongs_is_never_a_value(env, slug, fmt, operation):
+    target = operation.targets[0]
     body = recorded_body(env, slug, fmt, target)
     if fmt == "xml":
         root = ET.fromstring(_trim_xml(body))  # noqa: S314 - our own recorded simulator answer

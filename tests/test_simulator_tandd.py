@@ -13,6 +13,7 @@ import requests
 from tests.conftest import FIXED_NOW
 from vendors.simulators import Faults, World
 from vendors.simulators.tandd import SENSOR_ERROR_TEXT, TandDSimulator
+from vendors.simulators.world import utc
 
 NOW = int(FIXED_NOW.timestamp())
 DAY = 86400
@@ -56,6 +57,10 @@ def assert_error(response, status):
 # -- /v1/devices/current ---------------------------------------------------------------------------
 
 
+LOGGERS = ["52140001", "52120001", "52120002", "52120003", "52120004"]
+REMOTES = ["52800001", "52870001", "52830001", "52810001", "50250001"]
+
+
 def test_current_lists_every_logger_with_its_values_as_strings(call, sim):
     response = call("/v1/devices/current")
     assert response.status_code == 200
@@ -64,7 +69,7 @@ def test_current_lists_every_logger_with_its_values_as_strings(call, sim):
     assert response.headers["X-RateLimit-Remaining"] == "9"
     assert 0 < int(response.headers["X-RateLimit-Reset"]) <= 120
     devices = response.json()["devices"]
-    assert [d["serial"] for d in devices] == ["52140001", "52120001", "52120002", "52120003", "52120004"]
+    assert [d["serial"] for d in devices] == LOGGERS + REMOTES
     for d in devices:
         assert set(d) >= {"serial", "model", "name", "battery", "rssi", "time_diff", "std_bias", "dst_bias"}
         assert set(d) >= {"unixtime", "channel", "baseunit", "group"}
@@ -74,10 +79,12 @@ def test_current_lists_every_logger_with_its_values_as_strings(call, sim):
         for channel in d["channel"]:
             assert set(channel) == {"num", "name", "value", "unit"}
             assert all(isinstance(v, str) for v in channel.values())
+        assert [c["num"] for c in d["channel"]] == [str(i + 1) for i in range(len(d["channel"]))]
     ambient = devices[0]
     assert ambient["model"] == "TR-72wf"
     assert [c["unit"] for c in ambient["channel"]] == ["C", "%"]
-    assert ambient["group"] == {"name": "Main warehouse"}
+    assert ambient["baseunit"] == {"serial": "52140001", "model": "TR-72wf", "name": "Warehouse ambient"}
+    assert ambient["group"] == {"num": "1", "name": "Main warehouse"}
     assert devices[3]["group"] == {}
     assert devices[3]["battery"] == "1"  # the low-battery logger
     assert devices[2]["channel"][0]["unit"] == "F"  # the freezer is set to Fahrenheit
@@ -139,7 +146,7 @@ def test_data_refuses_invalid_parameters_with_400(call):
 # -- /v1/devices/data ------------------------------------------------------------------------------
 
 
-def test_data_answers_in_the_documented_shape(call):
+def test_data_answers_in_the_real_shape(call):
     response = call("/v1/devices/data", remote_serial="52140001", unixtime_from=NOW - DAY, unixtime_to=NOW)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
@@ -147,11 +154,11 @@ def test_data_answers_in_the_documented_shape(call):
     assert response.headers["X-RateLimit-Remaining"] == "19"
     body = response.json()
     assert body["serial"] == "52140001" and body["model"] == "TR-72wf"
-    # The document's spelling of the offsets on /data.
-    assert (body["time-diff"], body["std-bias"], body["dst-bias"]) == ("540", "0", "0")
+    # The real spelling (NOTES.md [C], the public Go client's test resources): underscores, num from "1".
+    assert (body["time_diff"], body["std_bias"], body["dst_bias"]) == ("540", "0", "0")
     assert body["channel"] == [
-        {"name": "Temp", "num": 0, "unit": "C"},
-        {"name": "Humid", "num": 1, "unit": "%"},
+        {"num": "1", "name": "Temp", "unit": "C"},
+        {"num": "2", "name": "Humid", "unit": "%"},
     ]
     rows = body["data"]
     assert len(rows) == 144  # one day at 10 minutes
@@ -274,6 +281,119 @@ def test_latest_data_returns_the_newest_readings(call):
     assert response.headers["X-RateLimit-Limit"] == "60"
     rows = response.json()["data"]
     assert rows and all(NOW - 3600 <= int(r["unixtime"]) <= NOW for r in rows)
+
+
+# -- RTR500B remote units: /current, data-rtr500 ---------------------------------------------------
+
+WAREHOUSE_BASE = "58580001"
+
+
+def test_current_lists_remote_units_with_their_base_unit_and_empty_channel_names(call):
+    devices = {d["serial"]: d for d in call("/v1/devices/current").json()["devices"]}
+    cold_room = devices["52870001"]
+    assert cold_room["model"] == "RTR507B"
+    assert cold_room["baseunit"] == {"serial": WAREHOUSE_BASE, "model": "RTR500BW", "name": "Warehouse base"}
+    assert [(c["num"], c["name"], c["unit"]) for c in cold_room["channel"]] == [
+        ("1", "", "C"),
+        ("2", "", "%"),
+    ]
+    volts = devices["52830001"]["channel"]
+    assert [(c["num"], c["name"], c["unit"]) for c in volts] == [("1", "", "V")]
+    assert 0 < float(volts[0]["value"]) < 5
+    assert devices["50250001"]["model"] == "RTR-502"
+    assert devices["50250001"]["baseunit"]["model"] == "RTR-500NW"
+    assert WAREHOUSE_BASE not in devices  # a base unit is not a device of its own
+
+
+def test_current_is_filtered_by_the_remote_serial_and_base_serial_arrays(call):
+    def serials(**params):
+        return [d["serial"] for d in call("/v1/devices/current", **params).json()["devices"]]
+
+    assert serials(remote_serial=["52870001", "52120002"]) == ["52120002", "52870001"]
+    assert serials(base_serial=[WAREHOUSE_BASE]) == ["52800001", "52870001", "52830001"]
+    assert serials(remote_serial=["52870001"], base_serial=["50000001"]) == []
+    assert_error(call("/v1/devices/current", remote_serial="52870001"), 400)  # an array, documented
+
+
+def test_data_refuses_a_remote_unit_in_the_vendors_error_shape(call):
+    for serial in ("52870001", "52810001", "50250001"):
+        assert_error(call("/v1/devices/data", remote_serial=serial, number=5), 400)
+        assert_error(call("/v1/devices/latest-data", remote_serial=serial), 400)
+
+
+def test_data_rtr500_answers_a_remote_unit_in_the_real_shape(call, sim):
+    response = call(
+        "/v1/devices/data-rtr500",
+        remote_serial="52870001",
+        base_serial=WAREHOUSE_BASE,
+        unixtime_from=NOW - DAY,
+        unixtime_to=NOW,
+    )
+    assert response.status_code == 200
+    assert response.headers["X-RateLimit-Limit"] == "20"
+    assert int(response.headers["X-RateLimit-Remaining-DataCount"]) == 160_000 - 144
+    body = response.json()
+    assert {k: body[k] for k in ("remote-serial", "remote-model", "base-serial", "base-model")} == {
+        "remote-serial": "52870001",
+        "remote-model": "RTR507B",
+        "base-serial": WAREHOUSE_BASE,
+        "base-model": "RTR500BW",
+    }
+    assert (body["remote-name"], body["base-name"]) == ("Cold room B", "Warehouse base")
+    assert (body["time-diff"], body["std-bias"], body["dst-bias"]) == ("540", "0", "0")  # hyphens here
+    assert body["channel"] == [
+        {"name": "ch1", "num": "1", "unit": "C"},
+        {"name": "ch2", "num": "2", "unit": "%"},
+    ]
+    rows = body["data"]
+    assert len(rows) == 144
+    assert all(set(row) == {"unixtime", "data-id", "ch1", "ch2"} for row in rows)
+    assert all(isinstance(v, str) for row in rows for v in row.values())
+    ids = [int(r["data-id"]) for r in rows]
+    assert ids == list(range(ids[0], ids[0] + len(ids)))
+    truth = sim.truth_readings("52870001", utc(NOW - DAY), utc(NOW))
+    assert [float(r["ch1"]) for r in rows] == [t.value for t in truth if t.channel == "ch1"]
+
+
+def test_data_rtr500_gives_the_newest_number_of_a_period_and_caps_it_at_65535(call):
+    params = {"remote_serial": "52800001", "base_serial": WAREHOUSE_BASE}
+    everything = call("/v1/devices/data-rtr500", unixtime_from=NOW - 2 * DAY, **params).json()["data"]
+    newest = call("/v1/devices/data-rtr500", unixtime_from=NOW - 2 * DAY, number=10, **params).json()["data"]
+    assert newest == everything[-10:]
+    capped = call("/v1/devices/data-rtr500", number=100_000, **params).json()["data"]
+    assert len(capped) == 65_535  # of the 78,000 it recorded since it was installed
+    assert capped[-1]["unixtime"] == everything[-1]["unixtime"]
+
+
+def test_data_rtr500_refuses_loggers_rtr500_remotes_ftp_remotes_and_a_wrong_base(call):
+    assert_error(call("/v1/devices/data-rtr500", remote_serial="52870001"), 400)  # no base-serial
+    assert_error(call("/v1/devices/data-rtr500", remote_serial="52870001", base_serial="58580002"), 400)
+    assert_error(call("/v1/devices/data-rtr500", remote_serial="52140001", base_serial="52140001"), 400)
+    assert_error(
+        call("/v1/devices/data-rtr500", remote_serial="52810001", base_serial="58580002"), 400
+    )  # FTP
+    assert_error(call("/v1/devices/data-rtr500", remote_serial="50250001", base_serial="50000001"), 400)
+
+
+def test_latest_data_rtr500_returns_the_newest_readings_of_a_remote(call):
+    response = call("/v1/devices/latest-data-rtr500", remote_serial="52830001", base_serial=WAREHOUSE_BASE)
+    assert response.status_code == 200 and response.headers["X-RateLimit-Limit"] == "60"
+    body = response.json()
+    assert body["remote-serial"] == "52830001" and body["channel"][0]["unit"] == "V"
+    assert body["data"] and all(NOW - 3600 <= int(r["unixtime"]) <= NOW for r in body["data"])
+
+
+def test_data_rtr500_counts_in_the_same_budgets_as_data(world, serve):
+    sim = TandDSimulator(world, data_requests_per_window=2, data_request_window=1.0)
+    server = serve(sim)
+    body = {k.replace("_", "-"): v for k, v in sim.credentials.items()}
+    url = server.base_url("tandd") + "/v1/devices/data-rtr500"
+    data = json.dumps({**body, "remote-serial": "52870001", "base-serial": WAREHOUSE_BASE, "number": 1})
+    answers = [
+        requests.post(url, data=data, headers={"X-HTTP-Method-Override": "GET"}, timeout=5) for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert_error(answers[2], 429)
 
 
 # -- limits ----------------------------------------------------------------------------------------

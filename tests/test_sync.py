@@ -216,6 +216,7 @@ def test_export_readings_writes_the_documented_columns(simulated, tmp_path):
         "timestamp",
         "value",
         "error",
+        "channel_label",
     ]
     assert len(rows) == len(true_readings(simulator))
     first = rows[0]
@@ -301,3 +302,92 @@ def test_an_account_with_excursions_is_kept(simulated):
     with pytest.raises(CommandError, match="has excursions"):
         call_command("accounts", "remove", account.name, stdout=io.StringIO())
     assert Reading.objects.filter(channel__device__account=account).exists()
+
+
+# -- T&D: RTR500B remote units, channels by number, units without a history API ----------------------
+
+
+def channels_of(account, vendor_id: str) -> list[tuple]:
+    from monitoring.models import Channel
+
+    return list(
+        Channel.objects.filter(device__account=account, device__vendor_id=vendor_id)
+        .order_by("name")
+        .values_list("name", "label", "quantity", "unit")
+    )
+
+
+@pytest.mark.django_db
+def test_a_tandd_sync_keys_channels_by_number_with_readable_labels_and_keeps_every_quantity(simulated):
+    simulator, account = simulated("tandd")
+    assert sync_account(account, since=SINCE, until=UNTIL).ok
+    assert channels_of(account, "52140001") == [
+        ("ch1", "Temp", "temperature", "C"),
+        ("ch2", "Humid", "humidity", "%RH"),
+    ]
+    # An RTR507B remote unit, synced through data-rtr500: its two unnamed channels are two channels.
+    assert channels_of(account, "52870001") == [
+        ("ch1", "Channel 1 (°C)", "temperature", "C"),
+        ("ch2", "Channel 2 (% RH)", "humidity", "%RH"),
+    ]
+    assert channels_of(account, "52830001") == [("ch1", "Channel 1 (V)", "other", "V")]
+    for serial in ("52800001", "52870001", "52830001"):
+        stored = {r for r in stored_readings(account) if r[0] == serial}
+        truth = simulator.truth_readings(serial, SINCE, UNTIL)
+        assert stored == {(r.device_id, r.channel, r.timestamp, r.value, r.error) for r in truth}
+        assert len(stored) > 200
+
+
+@pytest.mark.django_db
+def test_units_without_a_history_api_store_their_current_value_and_never_fail(simulated):
+    simulator, account = simulated("tandd")
+    for run in range(2):
+        result = sync_account(account, since=SINCE, until=UNTIL)
+        assert result.ok, result.errors
+        account.refresh_from_db()
+        assert account.last_error == "" and account.consecutive_failures == 0
+        for serial in ("50250001", "52810001"):  # an RTR-502; a remote of a base that uploads by FTP
+            stored = {r for r in stored_readings(account) if r[0] == serial}
+            current = simulator.truth_current(serial)
+            assert stored == {(r.device_id, r.channel, r.timestamp, r.value, r.error) for r in current}
+        assert result.readings == (len(true_readings(simulator)) if run == 0 else 0)
+    shown = dict(Device.objects.filter(account=account).values_list("vendor_id", "current_value_only"))
+    # The FTP remote is known as such from the refusal of its first sync on.
+    assert {serial for serial, only in shown.items() if only} == {"50250001", "52810001"}
+
+
+@pytest.mark.django_db
+def test_a_channel_renamed_at_the_vendor_keeps_its_readings_under_its_number(simulated):
+    from monitoring.models import Channel
+
+    simulator, account = simulated("tandd")
+    sync_account(account, since=SINCE, until=UNTIL - timedelta(hours=6))
+    channel = Channel.objects.get(device__vendor_id="52870001", name="ch1")
+    before = channel.readings.count()
+    simulator.device("52870001").extra["labels"] = ("Top shelf", "")
+    sync_account(account, since=UNTIL - timedelta(hours=6), until=UNTIL)
+    channel.refresh_from_db()
+    assert channel.label == "Top shelf" and channel.title == "Temperature (Top shelf)"
+    assert channel.readings.count() > before
+    assert channels_of(account, "52870001")[1] == ("ch2", "Channel 2 (% RH)", "humidity", "%RH")
+
+
+@pytest.mark.django_db
+def test_tandd_channels_stored_before_labels_existed_keep_their_history(simulated):
+    """Channels were named ch1, ch2... by position before: the same keys as by number, so a deployed
+    database's readings stay on their channel and the channel only gains its label."""
+    from monitoring.ingest import ingest_readings
+    from monitoring.models import Channel
+    from vendors.clients.records import ReadingRecord
+
+    simulator, account = simulated("tandd")
+    device = Device.objects.create(account=account, vendor_id="52140001", name="Warehouse ambient")
+    old = Channel.objects.create(device=device, name="ch1", quantity="temperature", unit="C")
+    ingest_readings(device, [ReadingRecord("52140001", "ch1", SINCE - timedelta(days=30), 4.2)])
+    sync_account(account, since=SINCE, until=UNTIL)
+    old.refresh_from_db()
+    assert old.label == "Temp"
+    assert old.readings.count() == 1 + len(
+        [r for r in simulator.truth_readings("52140001", SINCE, UNTIL) if r.channel == "ch1"]
+    )
+    assert Channel.objects.filter(device=device).count() == 2

@@ -171,6 +171,7 @@ def upsert_device(account: VendorAccount, info: DeviceInfo) -> Device:
         "battery": info.battery if info.battery is not None else device.battery,
         "last_seen": max(filter(None, [info.last_seen, device.last_seen]), default=None),
         "driver": fit_text(Device, "driver", info.driver or ""),
+        "current_value_only": info.current_value_only,
     }
     if info.latitude is not None and info.longitude is not None:
         updates.update(latitude=info.latitude, longitude=info.longitude)
@@ -193,16 +194,28 @@ def upsert_device(account: VendorAccount, info: DeviceInfo) -> Device:
             timestamp=info.last_seen or timezone.now(),
             defaults={"responsible": account.client_class.label},
         )
-    existing = {c.name for c in device.channels.all()}
-    channels = {fit_key(Channel, "name", c.name): c for c in info.channels}
-    Channel.objects.bulk_create(
-        [
-            Channel(device=device, name=key, quantity=c.quantity, unit=fit_text(Channel, "unit", c.unit))
-            for key, c in channels.items()
-            if key not in existing
-        ]
-    )
+    _upsert_channels(device, info)
     return device
+
+
+def _upsert_channels(device: Device, info: DeviceInfo) -> None:
+    """New channels are created; a known one (matched by the vendor's key, never by its label) gets the
+    label the vendor shows now. Quantity and unit stay as first stored: its readings were stored in them."""
+    existing = {c.name: c for c in device.channels.all()}
+    created, relabelled = [], []
+    for c in info.channels:
+        key = fit_key(Channel, "name", c.name)
+        label = fit_text(Channel, "label", c.label or "")
+        channel = existing.get(key)
+        if channel is None:
+            unit = fit_text(Channel, "unit", c.unit)
+            created.append(Channel(device=device, name=key, label=label, quantity=c.quantity, unit=unit))
+            existing[key] = created[-1]  # a key the vendor lists twice is one channel
+        elif channel.label != label:
+            channel.label = label
+            relabelled.append(channel)
+    Channel.objects.bulk_create(created)
+    Channel.objects.bulk_update(relabelled, ["label"])
 
 
 # -- the run ----------------------------------------------------------------------------------------

@@ -7,6 +7,9 @@ from django.db import models
 
 from monitoring.choices import DeviceKind, InstallationStatus, Quantity, Unit
 
+UNIT_LENGTH = 16
+LABEL_LENGTH = 200
+
 
 class DeploymentGroup(models.Model):
     """A group of devices. Thingsee groups live at the vendor (``account`` set, ``vendor_group_id`` is
@@ -50,6 +53,10 @@ class Device(models.Model):
     latitude = models.FloatField(null=True, blank=True)
     longitude = models.FloatField(null=True, blank=True)
     driver = models.CharField(max_length=200, blank=True)
+    current_value_only = models.BooleanField(
+        default=False,
+        help_text="The vendor keeps no history of this model: each sync stores its current value.",
+    )
     alarm_profile = models.ForeignKey(
         "monitoring.AlarmProfile",
         null=True,
@@ -74,12 +81,20 @@ class Device(models.Model):
 
 
 class Channel(models.Model):
-    """A measurement point of a device, named as the vendor names it."""
+    """A measurement point of a device. ``name`` is the vendor's stable key for it (its identity: readings
+    are matched to it by this key); ``label`` is the name shown, which the vendor may leave empty or change.
+    """
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="channels")
-    name = models.CharField(max_length=100, help_text="The vendor's channel name (Measure, ch1, temp...).")
+    name = models.CharField(
+        max_length=100, help_text="The vendor's key of the channel (Measure, ch1, temp, a sensor id...)."
+    )
+    label = models.CharField(
+        max_length=LABEL_LENGTH, blank=True, help_text="The name shown; empty: the vendor's key is shown."
+    )
     quantity = models.CharField(max_length=12, choices=Quantity.choices)
-    unit = models.CharField(max_length=4, choices=Unit.choices)
+    # Any unit the vendor sends is kept as sent; the choices only name the known ones for display.
+    unit = models.CharField(max_length=UNIT_LENGTH, choices=Unit.choices)
     # The latest reading, kept at ingest so the overview needs no scan of readings.
     last_reading_at = models.DateTimeField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
@@ -90,7 +105,21 @@ class Channel(models.Model):
         constraints = [models.UniqueConstraint(fields=["device", "name"], name="unique_channel_per_device")]
 
     def __str__(self) -> str:
-        return f"{self.device} / {self.name}"
+        return f"{self.device} / {self.display_name}"
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
+
+    @property
+    def title(self) -> str:
+        """How pages, emails and reports name the channel: "Temperature (Fridge top)", "Channel 1 (kWh)"."""
+        name, unit = self.display_name, self.get_unit_display()
+        if unit and name.endswith(f"({unit})"):
+            return name  # the label says it already: "Channel 1 (°C)"
+        if self.quantity in (Quantity.TEMPERATURE, Quantity.HUMIDITY):
+            return f"{self.get_quantity_display()} ({name})"
+        return f"{name} ({unit})" if unit else name
 
 
 class Reading(models.Model):

@@ -80,9 +80,10 @@ def device_tile(device, now=None) -> str:
     many = len(channels) > 2
     rows = format_html_join(
         "",
-        "<div><dt>{}{}</dt><dd>{}</dd></div>",
+        "<div><dt>{}</dt><dd>{}</dd></div>",
         (
-            (c.get_quantity_display(), f" ({c.name})" if many else "", _channel_value(c, now))
+            # The quantity alone names a channel of one of two; others (kWh, V...) by their title.
+            (c.title if many or c.quantity == "other" else c.get_quantity_display(), _channel_value(c, now))
             for c in channels
         ),
     ) or mark_safe('<div><dt>Values</dt><dd class="muted">no channels</dd></div>')  # noqa: S308
@@ -90,6 +91,8 @@ def device_tile(device, now=None) -> str:
     installation = (
         f" · {device.get_installation_status_display()}" if device.installation_status != "installed" else ""
     )
+    if device.current_value_only:
+        installation += " · current value only"
     if device.open_excursions:
         count = device.open_excursions
         excursions = format_html(

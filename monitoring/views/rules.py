@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from monitoring.audit import audit_context
+from monitoring.choices import Quantity
 from monitoring.models import AlarmRule
 
 SCOPES = ["channel", "device", "group", "profile"]
@@ -44,6 +45,9 @@ class AlarmRuleForm(forms.ModelForm):
         chosen = [scope for scope in SCOPES if data.get(scope)]
         if len(chosen) != 1:
             raise forms.ValidationError("Choose exactly one of: channel, device, group, profile.")
+        if data.get("quantity") == Quantity.OTHER and not data.get("channel"):
+            # Limits of kWh, V or ppm mean nothing without the unit: one channel, one unit.
+            raise forms.ValidationError("A rule for another quantity must name its channel.")
         low, high = data.get("low_limit"), data.get("high_limit")
         if low is None and high is None:
             raise forms.ValidationError("Give a low limit, a high limit or both.")

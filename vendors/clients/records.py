@@ -9,15 +9,17 @@ from typing import NamedTuple
 
 TEMPERATURE = "temperature"
 HUMIDITY = "humidity"
+OTHER = "other"  # any other quantity (kWh, V, mA, ppm, lx, hPa...): its unit says what it is
 CELSIUS = "C"
 PERCENT_RH = "%RH"
 
 
 @dataclass(frozen=True)
 class ChannelInfo:
-    name: str  # the vendor's own channel name: "Measure", "ch1", "temperature1", "temp", a GPSWOX sensor id
-    quantity: str  # TEMPERATURE or HUMIDITY
-    unit: str  # CELSIUS or PERCENT_RH
+    name: str  # the vendor's stable key: "Measure", "ch1", "temperature1", "temp", a GPSWOX sensor id
+    quantity: str  # TEMPERATURE, HUMIDITY or OTHER
+    unit: str  # CELSIUS or PERCENT_RH; for OTHER the vendor's unit ("kWh", "V", "ppm"...)
+    label: str = ""  # the name to show (the vendor's display name); empty: show ``name``
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class DeviceInfo:
     latitude: float | None = None
     longitude: float | None = None
     driver: str | None = None  # the driver the vendor links to a vehicle
+    current_value_only: bool = False  # the vendor keeps no history of it: each sync stores its current value
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 

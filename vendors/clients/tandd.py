@@ -2,9 +2,21 @@
 
 - Every call is ``POST`` with ``X-HTTP-Method-Override: GET`` and the credentials in the JSON body
   (``api-key``, ``login-id``, ``login-pass``), never in the URL.
-- Devices and their current values come from ``/v1/devices/current``; readings from ``/v1/devices/data`` in
-  JSON, always asked in Celsius. A period holding more than ``number`` readings answers with its newest
-  ``number`` (capped at 65,535), so ``history`` pages backwards until the period is complete.
+- Devices and their current values come from ``/v1/devices/current``. Where a unit's recorded readings come
+  from is decided in one place, ``history_path`` (the official model table, NOTES.md [C]):
+  ``/v1/devices/data`` for TR7A, TR-7wb/nw/wf, TR4A and TR32B loggers (asked in Celsius);
+  ``/v1/devices/data-rtr500`` for the remote units of an RTR500B base unit (listed by ``/current`` with a
+  ``baseunit.serial`` that is not their own; asked with ``remote-serial`` and ``base-serial``); none for
+  RTR-500 (not B) and TR-700W units, which are *current value only*: each sync stores the current value
+  of ``/current`` as a reading. A remote unit that ``data-rtr500`` refuses (HTTP 400: the remotes of a base
+  uploading by FTP look the same in ``/current``) is current value only too, and is asked again a day later.
+- Channels are keyed by their number (``num``, ``"1"``, ``"2"``... in every answer; the rows' ``ch1``,
+  ``ch2``...), never by their display name, which is often empty: an empty name is shown as
+  "Channel 1 (°C)". Every channel is kept, whatever it measures: a unit that is not a temperature or a
+  humidity (kWh, V, mA, ppm, lx, hPa...) is stored as it comes, with its unit.
+- Both history endpoints answer a period holding more than ``number`` readings with its newest ``number``
+  (capped at 65,535), so ``history`` pages backwards until the period is complete, under the same rate
+  limits (NOTES.md [A] for ``data-rtr500``), and the usual answers of both are read straight into columns.
 - ``data-id`` increases by one per reading: a jump (readings lost) or a restart (logger reset) is reported
   as a ``GapRecord``. To see a break at the start of the period, the reading just before ``since`` is
   fetched too; a gap is reported by the period that holds its first reading after the break.
@@ -17,6 +29,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,11 +41,12 @@ from typing import Any, NamedTuple
 import requests
 
 from .base import VendorClient
-from .errors import ParseError, RateLimited
+from .errors import ParseError, RateLimited, RequestRefused
 from .parsing import all_finite, finite_number, paused_garbage_collection
 from .records import (
     CELSIUS,
     HUMIDITY,
+    OTHER,
     PERCENT_RH,
     TEMPERATURE,
     ChannelInfo,
@@ -46,11 +60,22 @@ logger = logging.getLogger("vendors.clients.tandd")
 
 PATH_CURRENT = "/v1/devices/current"
 PATH_DATA = "/v1/devices/data"
+PATH_DATA_RTR500 = "/v1/devices/data-rtr500"
 
-# The document: "the upper limit is 65,535" readings per /data answer.
+# NOTES.md [C], the official model table: data-rtr500 serves the remote units of these base units (not of an
+# RTR500BC, not when the base uploads by FTP); RTR-500 (not B) and TR-700W units have current values only.
+RTR500B_HISTORY_BASES = ("RTR500BW", "RTR500BM")
+RTR500B_REMOTE = re.compile(r"RTR5\d\dB")  # RTR501B, RTR502BL, RTR505B-V...: a remote of the B series
+CURRENT_VALUE_ONLY_MODELS = re.compile(r"RTR-5\d\d|TR-7\dW$")  # RTR-501, RTR-574..., TR-71W, TR-72W
+# A unit whose history endpoint refused it is asked again after this long (its base may have changed
+# from FTP to HTTPS uploads).
+REFUSED_HISTORY_RECHECK = 86400.0
+
+# The document: "the upper limit is 65,535" readings per /data answer (NOTES.md [A]: data-rtr500 too).
 MAX_NUMBER = 65_535
 
-# NOTES.md [C] rate limits: /data 20 requests a minute per device, /current 10 per 2 minutes.
+# NOTES.md [C] rate limits: /data 20 requests a minute per device ([A] data-rtr500 too), /current 10 per
+# 2 minutes.
 DATA_REQUESTS_PER_MINUTE = 20
 CURRENT_REQUESTS = 10
 CURRENT_PERIOD = 120.0
@@ -69,9 +94,9 @@ class TimeOffsets:
 
 
 def parse_time_offsets(obj: dict) -> TimeOffsets:
-    """The offsets of a device or a /data answer, in either spelling.
+    """The offsets of a device or a history answer, in either spelling.
 
-    NOTES.md [C]: the document spells them ``time-diff``/``std-bias``/``dst-bias`` (as /data answers);
+    NOTES.md [C]: the document spells them ``time-diff``/``std-bias``/``dst-bias`` (as data-rtr500 answers);
     public clients see ``time_diff``/``std_bias``/``dst_bias`` (as /current answers). Accept both.
     """
 
@@ -95,18 +120,48 @@ def parse_value(raw: Any) -> tuple[float | None, str]:
     return None, text or "no value"
 
 
-def quantity_for_unit(unit: str) -> str | None:
-    """The quantity a channel measures, from its unit: C/F -> temperature, % -> humidity."""
+def quantity_for_unit(unit: str) -> str:
+    """The quantity a channel measures, from its unit: C/F -> temperature, % -> humidity, else another one
+    (kWh, V, mA, ppm, lx, hPa...), stored with its unit."""
     unit = str(unit or "").strip().replace("°", "").upper()
     if unit in ("C", "F"):
         return TEMPERATURE
     if unit in ("%", "%RH", "RH"):
         return HUMIDITY
-    return None
+    return OTHER
+
+
+def stored_unit(quantity: str, unit: Any) -> str:
+    """The unit a channel's readings are stored in: Celsius, %RH, or the vendor's own unit."""
+    if quantity == TEMPERATURE:
+        return CELSIUS
+    if quantity == HUMIDITY:
+        return PERCENT_RH
+    return str(unit or "").strip()
+
+
+def history_path(item: dict) -> str | None:
+    """Where the recorded readings of a unit listed by /current come from: PATH_DATA, PATH_DATA_RTR500, or
+    None (current value only). NOTES.md [C]; [A] a model we do not know is a logger that /data serves."""
+    serial = str(item.get("serial") or "").strip()
+    model = str(item.get("model") or "").strip()
+    base = item.get("baseunit") if isinstance(item.get("baseunit"), dict) else {}
+    base_serial = str(base.get("serial") or "").strip()
+    base_model = str(base.get("model") or "").strip().upper().replace("-", "")
+    if CURRENT_VALUE_ONLY_MODELS.match(model):
+        return None
+    if base_serial and base_serial != serial:  # a remote unit of a base unit
+        if base_model.startswith(RTR500B_HISTORY_BASES):
+            return PATH_DATA_RTR500
+        if not base_model and RTR500B_REMOTE.match(model.upper()):
+            return PATH_DATA_RTR500
+        return None  # a remote of an RTR-500 (not B) or an RTR500BC base unit
+    return PATH_DATA
 
 
 def to_celsius(value: float, unit: str) -> float:
-    """A temperature in Celsius: /data is asked in C, but a value still in F is converted, never kept."""
+    """A temperature in Celsius: /data is asked in C, but a value still in F (data-rtr500 has no unit
+    parameter) is converted, never kept."""
     if is_fahrenheit(unit):
         celsius = round((value - 32) * 5 / 9, 2)
         # (value - 32) * 5 overflows for a value near the float maximum: divide first there.
@@ -118,9 +173,32 @@ def is_fahrenheit(unit: str) -> bool:
     return str(unit or "").strip().replace("°", "").upper() == "F"
 
 
-def channel_key(position: int) -> str:
-    """The key of a channel's values in /data rows: the first channel (num 0) is ``ch1``."""
-    return f"ch{position + 1}"
+def channel_key(number: int) -> str:
+    """The key of channel ``number`` (1-based): its values are under ``ch1``, ``ch2``... in the rows."""
+    return f"ch{number}"
+
+
+def numbered_channels(listed: Any) -> list[tuple[int, dict]]:
+    """(1-based number, channel) of a channel list, in number order.
+
+    NOTES.md [C]: ``num`` is ``"1"``, ``"2"``... in every real answer; the document shows it from 0, so a
+    list that holds a 0 is counted from 0. A list whose numbers cannot be read is numbered in its order.
+    """
+    channels = [c for c in _list(listed) if isinstance(c, dict)]
+    nums = [_whole(c.get("num")) for c in channels]
+    if channels and all(n is not None and n >= 0 for n in nums) and len(set(nums)) == len(nums):
+        shift = 1 if min(nums) == 0 else 0
+        return sorted(((n + shift, c) for n, c in zip(nums, channels, strict=True)), key=itemgetter(0))
+    return [(i + 1, c) for i, c in enumerate(channels)]
+
+
+def channel_label(number: int, name: Any, unit: str) -> str:
+    """The name to show: the vendor's, or for an empty one "Channel 1 (°C)" (``unit``: as stored)."""
+    name = str(name or "").strip()
+    if name:
+        return name
+    shown = {CELSIUS: "°C", PERCENT_RH: "% RH"}.get(unit, unit)
+    return f"Channel {number} ({shown})" if shown else f"Channel {number}"
 
 
 def battery_percent(level: Any) -> float | None:
@@ -145,7 +223,7 @@ class TandDClient(VendorClient):
     credential_fields = ("api_key", "login_id", "login_pass")
     default_base_url = "https://api.webstorage-service.com"
 
-    page_size: int = MAX_NUMBER  # readings asked per /data request
+    page_size: int = MAX_NUMBER  # readings asked per history request
     span_seconds: int = 30 * 86400  # history reads long periods in spans of this length, oldest first
     max_wait: float = 90.0  # longer waits raise RateLimited so the worker is given back
     retries_after_429: int = 3
@@ -162,7 +240,10 @@ class TandDClient(VendorClient):
         devices = body.get("devices") if isinstance(body, dict) else None
         if not isinstance(devices, list):
             raise ParseError(f"{self.label}: the device list has no 'devices' array")
-        return [self._device(item) for item in devices if isinstance(item, dict) and item.get("serial")]
+        refused = self._refused_history()
+        return [
+            self._device(item, refused) for item in devices if isinstance(item, dict) and item.get("serial")
+        ]
 
     def history(
         self, device: DeviceInfo, since: datetime, until: datetime
@@ -176,22 +257,40 @@ class TandDClient(VendorClient):
 
     def history_batches(
         self, device: DeviceInfo, since: datetime, until: datetime
-    ) -> Iterator[ReadingBatch | GapRecord]:
-        """The period's data-id gaps and each channel's readings in columns, span by span, oldest first.
+    ) -> Iterator[ReadingBatch | ReadingRecord | GapRecord]:
+        """The period's data-id gaps and each channel's readings in columns, span by span, oldest first;
+        of a unit that is current value only, its current value when its time is in the period.
 
         The period is read in spans of ``span_seconds``, oldest first, so that when a limit stops a long
         backfill (RateLimited), every span already yielded is complete.
         """
         serial = device.vendor_id
+        path = device.extra.get("history", PATH_DATA)
+        if device.current_value_only or not path:
+            yield from self._current_readings(device, since, until)
+            return
+        source = _source(path, serial, device.extra.get("base_serial") or "")
         start, end = math.ceil(since.timestamp()), math.floor(until.timestamp())
         previous: tuple[int | None, datetime] | None = None  # (data-id, time) of the last reading read
         looked_before = False
         for span_start in range(start, end + 1, self.span_seconds):
-            page = self._read(serial, span_start, min(span_start + self.span_seconds - 1, end))
+            span_end = min(span_start + self.span_seconds - 1, end)
+            try:
+                page = self._read(source, span_start, span_end)
+            except RequestRefused as exc:
+                if not (span_start == start and exc.status == 400 and path == PATH_DATA_RTR500):
+                    raise
+                # NOTES.md [C]: data-rtr500 serves no remote of a base that uploads by FTP, and /current
+                # does not tell them apart: its refusal says so. (A refusal of /data stays an error: every
+                # unit it is asked for is one the model table says it serves.)
+                logger.warning("%s: current value only (%s)", serial, exc)
+                self._remember_refused(serial)
+                yield from self._current_readings(device, since, until)
+                return
             if page.unixtimes and not looked_before:
                 looked_before = True
                 if page.data_ids[0]:  # the reading before the period shows a break at its start
-                    before = self._read(serial, None, start - 1, limit=1)
+                    before = self._read(source, None, start - 1, limit=1)
                     previous = (before.data_ids[-1], before.timestamps[-1]) if before.unixtimes else None
             yield from _gaps(serial, previous, page.data_ids, page.timestamps)
             for key, (timestamps, values, errors) in page.channels.items():
@@ -202,33 +301,42 @@ class TandDClient(VendorClient):
 
     # -- devices ---------------------------------------------------------------------------------
 
-    def _device(self, item: dict) -> DeviceInfo:
+    def _device(self, item: dict, refused: dict[str, float]) -> DeviceInfo:
+        serial = str(item["serial"])
         channels, current = [], {}
-        listed = [c for c in _list(item.get("channel")) if isinstance(c, dict)]
-        for position, channel in enumerate(sorted(listed, key=lambda c: _number(c.get("num")) or 0)):
-            quantity = quantity_for_unit(channel.get("unit"))
-            if quantity is None:
-                continue  # a quantity we do not monitor (e.g. lux, CO2)
-            key = channel_key(position)
-            unit = CELSIUS if quantity == TEMPERATURE else PERCENT_RH
-            channels.append(ChannelInfo(key, quantity, unit))
-            value, error = parse_value(channel.get("value"))
+        for number, channel in numbered_channels(item.get("channel")):
+            raw_unit = channel.get("unit")
+            quantity = quantity_for_unit(raw_unit)
+            unit = stored_unit(quantity, raw_unit)
+            key = channel_key(number)
+            label = channel_label(number, channel.get("name"), unit)
+            channels.append(ChannelInfo(key, quantity, unit, label))
+            raw = channel.get("value")
+            value, error = parse_value(raw) if raw not in (None, "") else (None, "")  # "": nothing yet
             if value is not None and quantity == TEMPERATURE:
-                value = to_celsius(value, channel.get("unit"))
-            current[key] = {"label": str(channel.get("name") or key), "value": value, "error": error}
+                value = to_celsius(value, raw_unit)
+            current[key] = {"label": label, "value": value, "error": error}
         last = _number(item.get("unixtime"))
         group = item.get("group") if isinstance(item.get("group"), dict) else {}
+        base = item.get("baseunit") if isinstance(item.get("baseunit"), dict) else {}
         offsets = parse_time_offsets(item)
+        path = history_path(item)
+        if path and time.time() - refused.get(serial, -math.inf) < REFUSED_HISTORY_RECHECK:
+            path = None  # its history endpoint refused it lately
         return DeviceInfo(
-            vendor_id=str(item["serial"]),
-            name=str(item.get("name") or item["serial"]),
+            vendor_id=serial,
+            name=str(item.get("name") or serial),
             kind="fixed",
             channels=tuple(channels),
             group=str(group["name"]) if group.get("name") else None,
             battery=battery_percent(item.get("battery")),
             last_seen=_utc(last) if last else None,
+            current_value_only=path is None,
             extra={
                 "model": str(item.get("model") or ""),
+                "base_serial": str(base.get("serial") or ""),
+                "base_model": str(base.get("model") or ""),
+                "history": path or "",
                 "rssi": _number(item.get("rssi")),
                 "time_diff": offsets.time_diff,
                 "std_bias": offsets.std_bias,
@@ -237,9 +345,37 @@ class TandDClient(VendorClient):
             },
         )
 
+    def _current_readings(
+        self, device: DeviceInfo, since: datetime, until: datetime
+    ) -> Iterator[ReadingRecord]:
+        """The current value of each channel (from /current) as a reading, when its time is in the period:
+        all there is of a unit that has no history API."""
+        timestamp = device.last_seen
+        if timestamp is None or not since <= timestamp <= until:
+            return
+        for key, current in device.extra.get("current", {}).items():
+            if current["value"] is not None or current["error"]:
+                yield ReadingRecord(device.vendor_id, key, timestamp, current["value"], current["error"])
+
+    # -- units whose history endpoint refused them ------------------------------------------------
+
+    def _refused_history(self) -> dict[str, float]:
+        """{serial: when its history endpoint last refused it}, kept with the account's session."""
+        refused = self.session_store.load().get("history_refused")
+        if not isinstance(refused, dict):
+            return {}
+        return {str(k): when for k, v in refused.items() if (when := _number(v)) is not None}
+
+    def _remember_refused(self, serial: str) -> None:
+        session = self.session_store.load()
+        refused = self._refused_history()
+        refused[serial] = time.time()
+        session["history_refused"] = refused
+        self.session_store.save(session)
+
     # -- readings --------------------------------------------------------------------------------
 
-    def _read(self, serial: str, start: int | None, end: int, limit: int | None = None) -> _Columns:
+    def _read(self, source: _Source, start: int | None, end: int, limit: int | None = None) -> _Columns:
         """The readings of ``start <= unixtime <= end``, oldest first, each once.
 
         The document: a period with more than ``number`` readings answers with its newest ``number``, so ask
@@ -247,16 +383,17 @@ class TandDClient(VendorClient):
         answers go straight into columns (``_fast_columns``); from the first one that is not usual on,
         the answers are read as rows by the general parser, and merged (the first of each time kept).
         """
-        name = f"{self.slug}:{self.account_key}:{serial}"
+        # One budget per unit, whichever endpoint serves it (NOTES.md [A]: data-rtr500 has data's limits).
+        name = f"{self.slug}:{self.account_key}:{source.serial}"
         pages: list[tuple[int, _Columns | list[_Row]]] = []  # (the end asked, what came), newest first
         usual = True
         while True:
             number = limit or self.page_size
-            params = {"remote-serial": serial, "unixtime-to": end, "number": number, "temperature-unit": "C"}
+            params = {"remote-serial": source.serial, "unixtime-to": end, "number": number, **source.params}
             if start is not None:
                 params["unixtime-from"] = start
             read = functools.partial(self._read_answer, usual, start, end)
-            page, rows = self._call(PATH_DATA, params, name, DATA_REQUESTS_PER_MINUTE, 60.0, read)
+            page, rows = self._call(source.path, params, name, DATA_REQUESTS_PER_MINUTE, 60.0, read)
             usual = page is not None
             if page is not None:
                 pages.append((end, page))
@@ -374,6 +511,22 @@ class TandDClient(VendorClient):
         return super().error_message(response)
 
 
+class _Source(NamedTuple):
+    """Where a unit's recorded readings are asked: the endpoint, the unit, and what else the endpoint
+    needs besides the period."""
+
+    path: str
+    serial: str
+    params: dict
+
+
+def _source(path: str, serial: str, base_serial: str) -> _Source:
+    if path == PATH_DATA_RTR500:
+        # [A] data-rtr500 takes no temperature-unit: a value in F is converted here (``to_celsius``).
+        return _Source(path, serial, {"base-serial": base_serial})
+    return _Source(path, serial, {"temperature-unit": "C"})
+
+
 class _Row(NamedTuple):
     unixtime: int
     timestamp: datetime
@@ -382,7 +535,7 @@ class _Row(NamedTuple):
 
 
 def _parse_data(body: Any, label: str) -> list[_Row]:
-    """The rows of a /data answer; a shape we cannot read is a ParseError.
+    """The rows of a /data or data-rtr500 answer; a shape we cannot read is a ParseError.
 
     The general parser, for the answers ``_fast_columns`` does not take as usual. Even here the usual
     values (numbers as strings, as the vendor sends them, or as JSON numbers) take a short path; anything
@@ -390,7 +543,7 @@ def _parse_data(body: Any, label: str) -> list[_Row]:
     """
     if not isinstance(body, dict) or not isinstance(body.get("data", []), list):
         raise ParseError(f"{label}: the data answer has no 'data' array")
-    channels = _monitored_channels(body)
+    channels = _answer_channels(body)
     rows = []
     append = rows.append
     for item in body.get("data") or []:
@@ -432,15 +585,13 @@ def _whole(raw: Any) -> int | None:
     return int(number) if number is not None else None
 
 
-def _monitored_channels(body: dict) -> list[tuple[str, str, bool]]:
-    """(key in the rows, unit, in Fahrenheit) of the channels of a /data answer that we monitor."""
-    listed = [c for c in _list(body.get("channel")) if isinstance(c, dict)]
+def _answer_channels(body: dict) -> list[tuple[str, str, bool]]:
+    """(key in the rows, unit, in Fahrenheit) of every channel of a /data or data-rtr500 answer."""
     channels = []
-    for position, channel in enumerate(sorted(listed, key=lambda c: _number(c.get("num")) or 0)):
+    for number, channel in numbered_channels(body.get("channel")):
         unit = str(channel.get("unit") or "")
-        quantity = quantity_for_unit(unit)
-        if quantity is not None:
-            channels.append((channel_key(position), unit, quantity == TEMPERATURE and is_fahrenheit(unit)))
+        fahrenheit = quantity_for_unit(unit) == TEMPERATURE and is_fahrenheit(unit)
+        channels.append((channel_key(number), unit, fahrenheit))
     return channels
 
 
@@ -454,7 +605,8 @@ class _Columns(NamedTuple):
 
 
 def _fast_columns(body: Any, start: int | None, end: int) -> _Columns | None:
-    """A usual /data answer in columns, with no Python step per reading where a C loop does it.
+    """A usual /data or data-rtr500 answer in columns, with no Python step per reading where a C loop
+    does it.
 
     Usual: every row an object with its unixtime and every channel, unixtimes as digit strings, oldest
     first and within ``start``/``end``. Anything else gives None, and the general parser (``_parse_data``)
@@ -469,7 +621,7 @@ def _fast_columns(body: Any, start: int | None, end: int) -> _Columns | None:
         unixtimes = _digit_ints(list(map(itemgetter("unixtime"), data)))
         raw_values = [
             (key, unit, fahrenheit, list(map(itemgetter(key), data)))
-            for key, unit, fahrenheit in _monitored_channels(body)
+            for key, unit, fahrenheit in _answer_channels(body)
         ]
     except KeyError:
         return None

@@ -1,13 +1,22 @@
 """T&D WebStorage simulator (``tandd-webstorage.txt`` and the T&D section of NOTES.md).
 
 Every call is ``POST`` with ``X-HTTP-Method-Override: GET`` and a JSON body holding ``api-key``,
-``login-id`` and ``login-pass``. Served paths:
+``login-id`` and ``login-pass``. The account holds TR-7 loggers, an RTR500BW base unit with remote units
+(RTR501B, RTR507B, and an RTR505B reading volts), a second RTR500BW base that uploads by FTP (its remote has
+no history API) and an RTR-500 (not B) remote, which has current values only. Served paths:
 
-- ``/v1/devices/current``: the account's loggers with their current values (NOTES.md [C] shape, offsets
-  spelled ``time_diff``/``std_bias``/``dst_bias``, every value a string);
-- ``/v1/devices/data``: the recorded readings of one logger by period and number (the document's shape,
-  offsets spelled ``time-diff``/``std-bias``/``dst-bias``), as JSON, CSV or CSV2;
-- ``/v1/devices/latest-data``: the newest readings of one logger (same shape as ``/data``).
+- ``/v1/devices/current``: every unit with its current values (NOTES.md [C] shape, offsets spelled
+  ``time_diff``/``std_bias``/``dst_bias``, every value a string, channel ``num`` from ``"1"``; remote units
+  name their base in ``baseunit`` and leave their channel names empty), filtered by the arrays
+  ``remote-serial`` and ``base-serial`` when given;
+- ``/v1/devices/data``: the recorded readings of one TR-7 logger by period and number (the real shape of
+  the public Go client's test resources: ``num`` as strings from ``"1"``, offsets with underscores), as
+  JSON, CSV or CSV2. Any other unit is refused with 400 in the vendor's error shape;
+- ``/v1/devices/data-rtr500``: the same for one remote unit of an RTR500B base uploading by HTTPS, asked
+  with ``remote-serial`` and its ``base-serial`` (NOTES.md [C] shape, offsets with hyphens); any other unit
+  (a TR-7 logger, an RTR-500 remote, a remote of a base uploading by FTP) is refused with 400;
+- ``/v1/devices/latest-data`` and ``/v1/devices/latest-data-rtr500``: the newest readings of one unit (the
+  shapes of ``/data`` and ``data-rtr500``).
 
 Every response carries ``X-RateLimit-Limit``, ``X-RateLimit-Reset`` and ``X-RateLimit-Remaining`` (and
 ``X-RateLimit-Remaining-DataCount`` on ``/data``); the limits are constructor parameters so tests can shrink
@@ -68,7 +77,30 @@ BATTERY_LEVELS = 5
 
 PATH_CURRENT = "/v1/devices/current"
 PATH_DATA = "/v1/devices/data"
+PATH_DATA_RTR500 = "/v1/devices/data-rtr500"
 PATH_LATEST = "/v1/devices/latest-data"
+PATH_LATEST_RTR500 = "/v1/devices/latest-data-rtr500"
+PATHS = (PATH_CURRENT, PATH_DATA, PATH_DATA_RTR500, PATH_LATEST, PATH_LATEST_RTR500)
+# The rate-limit window each path counts in: data-rtr500 shares data's limits (NOTES.md [A]).
+WINDOW_KINDS = {
+    PATH_CURRENT: "current",
+    PATH_DATA: "data",
+    PATH_DATA_RTR500: "data",
+    PATH_LATEST: "latest",
+    PATH_LATEST_RTR500: "latest",
+}
+# Which history each endpoint serves (``TandDSimulator.history_kind``).
+HISTORY_OF_PATH = {
+    PATH_DATA: "data",
+    PATH_LATEST: "data",
+    PATH_DATA_RTR500: "data-rtr500",
+    PATH_LATEST_RTR500: "data-rtr500",
+}
+
+# Base units (serial, model, name, how they upload). Not listed by /current: only their remote units are.
+WAREHOUSE_BASE = ("58580001", "RTR500BW", "Warehouse base", "https")
+DOCK_BASE = ("58580002", "RTR500BW", "Dock base", "ftp")  # FTP uploads: no data-rtr500 for its remotes
+OLD_BASE = ("50000001", "RTR-500NW", "Old store base", "https")  # RTR-500 (not B): current values only
 
 # [A] /latest-data returns the readings of this last stretch of time (the document does not say).
 LATEST_SPAN = 3600
@@ -145,8 +177,10 @@ class TandDSimulator(VendorSimulator):
     # -- devices and credentials -----------------------------------------------------------------
 
     def build_devices(self) -> list[SimDevice]:
+        # Serials differ in their last five digits: a copy adds 100,000 per copy (``copy_id``).
         temp_hum = (SimChannel("ch1", "temperature", "C"), SimChannel("ch2", "humidity", "%RH"))
         temp = (SimChannel("ch1", "temperature", "C"),)
+        volts = (SimChannel("ch1", "other", "V"),)
         return [
             SimDevice(
                 "52140001",
@@ -201,6 +235,63 @@ class TandDSimulator(VendorSimulator):
                 temp,
                 group="QA lab",
                 extra={"model": "TR-71wf", "labels": ("Temp",), "unit": "C"},
+            ),
+            # RTR500B remote units: channel names left empty, as they usually are (NOTES.md [C]).
+            SimDevice(
+                "52800001",
+                "Cold room A",
+                "fixed",
+                "fridge",
+                600,
+                temp,
+                group="Main warehouse",
+                traits=frozenset({DOOR_OPENINGS, GOES_SILENT}),
+                extra={"model": "RTR501B", "labels": ("",), "unit": "C", "base": WAREHOUSE_BASE, "num": "1"},
+            ),
+            SimDevice(
+                "52870001",
+                "Cold room B",
+                "fixed",
+                "fridge",
+                600,
+                temp_hum,
+                group="Main warehouse",
+                extra={
+                    "model": "RTR507B",
+                    "labels": ("", ""),
+                    "unit": "C",
+                    "base": WAREHOUSE_BASE,
+                    "num": "2",
+                },
+            ),
+            SimDevice(
+                "52830001",
+                "Compressor pressure signal",
+                "fixed",
+                "fridge",
+                600,
+                volts,
+                group="Main warehouse",
+                extra={"model": "RTR505B", "labels": ("",), "unit": "C", "base": WAREHOUSE_BASE, "num": "3"},
+            ),
+            SimDevice(
+                "52810001",
+                "Loading dock",
+                "fixed",
+                "ambient",
+                600,
+                temp,
+                group="Main warehouse",
+                extra={"model": "RTR502B", "labels": ("",), "unit": "C", "base": DOCK_BASE, "num": "1"},
+            ),
+            SimDevice(
+                "50250001",
+                "Old cold store",
+                "fixed",
+                "fridge",
+                600,
+                temp,
+                extra={"model": "RTR-502", "labels": ("Temp",), "unit": "C", "base": OLD_BASE, "num": "1"},
             ),
         ]
 
@@ -277,6 +368,15 @@ class TandDSimulator(VendorSimulator):
         out.reverse()
         return out
 
+    def history_kind(self, device: SimDevice) -> str | None:
+        """The history API of a unit: "data" (TR-7 loggers), "data-rtr500" (remote units of an RTR500B base
+        uploading by HTTPS), or None (RTR-500 remotes, remotes of a base uploading by FTP)."""
+        base = device.extra.get("base")
+        if base is None:
+            return "data"
+        _, base_model, _, upload = base
+        return "data-rtr500" if base_model.startswith("RTR500B") and upload == "https" else None
+
     def render_value(self, value: float | str, channel: SimChannel, unit: str) -> str:
         if value == SENSOR_ERROR:
             return SENSOR_ERROR_TEXT
@@ -286,7 +386,8 @@ class TandDSimulator(VendorSimulator):
 
     def channel_units(self, device: SimDevice, temperature_unit: str) -> list[str]:
         unit = device.extra["unit"] if temperature_unit == "device" else temperature_unit
-        return [unit if c.quantity == "temperature" else "%" for c in device.channels]
+        units = {"temperature": unit, "humidity": "%"}
+        return [units.get(c.quantity, c.unit) for c in device.channels]
 
     def offsets(self) -> tuple[int, int, int]:
         """(time difference, standard bias, DST bias) in minutes, from the account's time zone."""
@@ -297,10 +398,17 @@ class TandDSimulator(VendorSimulator):
     # -- truth -----------------------------------------------------------------------------------
 
     def truth_readings(self, vendor_id: str, start: datetime, end: datetime) -> list[TruthReading]:
-        """What a correct client yields: channels ch1/ch2, values in Celsius, "Sensor Error" as the error."""
+        """What a correct client yields: channels ch1, ch2... (by number), temperatures in Celsius, other
+        quantities as they are, "Sensor Error" as the error. Of a unit without a history API, only its
+        current value can be had (``truth_current``), when its time is in the period."""
         device = self.device(vendor_id)
+        if self.history_kind(device) is None:
+            return [r for r in self.truth_current(vendor_id) if start <= r.timestamp <= end]
+        return self._recorded(device, int(start.timestamp()), int(end.timestamp()))
+
+    def _recorded(self, device: SimDevice, start: int, end: int) -> list[TruthReading]:
         out = []
-        for t in self.world.reading_times(device, int(start.timestamp()), int(end.timestamp())):
+        for t in self.world.reading_times(device, start, end):
             for channel, value in zip(device.channels, self._row(device.vendor_id, t), strict=True):
                 if value == SENSOR_ERROR:
                     out.append(TruthReading(device.vendor_id, channel.name, utc(t), None, SENSOR_ERROR_TEXT))
@@ -308,12 +416,23 @@ class TandDSimulator(VendorSimulator):
                     out.append(TruthReading(device.vendor_id, channel.name, utc(t), float(value)))
         return out
 
+    def truth_current(self, vendor_id: str) -> list[TruthReading]:
+        """The current values /current shows, as a correct client stores them (in Celsius): all there is
+        of a unit without a history API."""
+        device = self.device(vendor_id)
+        last = next(self.times_newest_first(device, WORLD_START, self.world.now()), None)
+        if last is None:
+            return []
+        return self._recorded(device, last, last)
+
     def truth_gaps(
         self, vendor_id: str, start: datetime, end: datetime
     ) -> list[tuple[datetime, datetime, str]]:
         """(last reading before, first reading after, "silent" or "reset") for each data-id break whose
         first reading after lies in [start, end]: what a client reading that period should report."""
         device = self.device(vendor_id)
+        if self.history_kind(device) is None:
+            return []  # no history, no data-id to follow
         s, e = int(start.timestamp()), int(end.timestamp())
         breaks = []  # (instant from which readings are missing or renumbered, kind)
         for w_start, _ in self.world.silent_windows(device, s - SILENT_PERIOD, e):
@@ -349,7 +468,7 @@ class TandDSimulator(VendorSimulator):
         readings window resets when the readings budget is spent (the limit that binds).
         """
         now = time.monotonic()
-        kind = {PATH_CURRENT: "current", PATH_DATA: "data", PATH_LATEST: "latest"}.get(endpoint, "current")
+        kind = WINDOW_KINDS.get(endpoint, "current")
         # Unknown serials share one placeholder window, so bad requests cannot grow the table.
         key = "account" if kind == "current" else (serial if self.device(serial or "") else "")
         window = self._window(kind, key)
@@ -373,7 +492,7 @@ class TandDSimulator(VendorSimulator):
         look like a complete period) and shows ``X-RateLimit-Remaining-DataCount: 0``.
         """
         now = time.monotonic()
-        kind = {PATH_CURRENT: "current", PATH_DATA: "data", PATH_LATEST: "latest"}[endpoint]
+        kind = WINDOW_KINDS[endpoint]
         key = "account" if kind == "current" else serial
         with self._lock:
             window = self._window(kind, key)
@@ -414,7 +533,7 @@ class TandDSimulator(VendorSimulator):
     def dispatch(self, request: Request) -> Response:
         endpoint = request.path
         try:
-            if endpoint not in (PATH_CURRENT, PATH_DATA, PATH_LATEST):
+            if endpoint not in PATHS:
                 raise TandDError(404, "Not Found")
             if request.method != "POST":
                 raise TandDError(405, "Method Not Allowed")
@@ -428,16 +547,17 @@ class TandDSimulator(VendorSimulator):
                 raise TandDError(415, "Unsupported Media Type: the request body must be JSON")
             self.authenticate(params)
             if endpoint == PATH_CURRENT:
+                devices = self.current_devices(params)
                 headers = self._take_turn(PATH_CURRENT, None)
-                body = json.dumps({"devices": [self.current(device) for device in self.devices]})
+                body = json.dumps({"devices": [self.current(device) for device in devices]})
                 return self._ok(body, headers)
-            device = self._device_param(params)
-            if endpoint == PATH_LATEST:
+            device = self._device_param(params, endpoint)
+            if endpoint in (PATH_LATEST, PATH_LATEST_RTR500):
                 now = self.world.now()
                 times = self.select_times(device, now - LATEST_SPAN, now, MAX_NUMBER)
-                headers = self._take_turn(PATH_LATEST, device.vendor_id)
-                return self._ok(self.render_json(device, times, "device"), headers)
-            return self.data(device, params)
+                headers = self._take_turn(endpoint, device.vendor_id)
+                return self._ok(self.render_json(device, times, "device", endpoint), headers)
+            return self.data(device, params, endpoint)
         except _RateLimitExceeded as exc:
             return self.error_response(429, exc.message, request, headers=exc.headers)
         except TandDError as exc:
@@ -458,14 +578,48 @@ class TandDSimulator(VendorSimulator):
         if self.faults.credentials != "valid" or given != expected:
             raise TandDError(401, "Authentication failed: wrong api-key, login-id or login-pass")
 
-    def _device_param(self, params: dict) -> SimDevice:
+    def _device_param(self, params: dict, endpoint: str) -> SimDevice:
         serial = params.get("remote-serial")
         if not isinstance(serial, str) or len(serial) != 8:
             raise TandDError(400, "remote-serial must be a serial number of 8 characters")
         device = self.device(serial)
         if device is None:
             raise TandDError(400, f"remote-serial {serial}: no such device in this account")
+        kind = HISTORY_OF_PATH[endpoint]
+        if kind == "data-rtr500":
+            base = params.get("base-serial")
+            if not isinstance(base, str) or len(base) != 8:
+                raise TandDError(400, "base-serial must be a serial number of 8 characters")
+            if base != (device.extra.get("base") or ("",))[0]:
+                raise TandDError(400, f"remote-serial {serial}: not a remote unit of base-serial {base}")
+        if self.history_kind(device) != kind:
+            # [A] The words of the real refusal are not public; its shape and status are the vendor's.
+            raise TandDError(400, f"remote-serial {serial}: this API is not available for this device")
         return device
+
+    def current_devices(self, params: dict) -> list[SimDevice]:
+        """The units /current lists: all, or those of the ``remote-serial`` and ``base-serial`` arrays."""
+        wanted = {}
+        for name in ("remote-serial", "base-serial"):
+            value = params.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TandDError(400, f"{name} must be an array of serial numbers")
+            wanted[name] = set(value)
+        devices = self.devices
+        if "remote-serial" in wanted:
+            devices = [d for d in devices if d.vendor_id in wanted["remote-serial"]]
+        if "base-serial" in wanted:
+            devices = [d for d in devices if self.base_of(d)[0] in wanted["base-serial"]]
+        return devices
+
+    def base_of(self, device: SimDevice) -> tuple[str, str, str]:
+        """(serial, model, name) of the unit's base unit; a standalone logger is its own."""
+        base = device.extra.get("base")
+        if base is None:
+            return device.vendor_id, device.extra["model"], device.name
+        return base[0], base[1], base[2]
 
     def current(self, device: SimDevice) -> dict:
         now = self.world.now()
@@ -475,6 +629,7 @@ class TandDSimulator(VendorSimulator):
         time_diff, std_bias, dst_bias = self.offsets()
         battery = self.world.battery(device, now)
         return {
+            "num": device.extra.get("num", "1"),
             "serial": device.vendor_id,
             "model": device.extra["model"],
             "name": device.name,
@@ -487,54 +642,76 @@ class TandDSimulator(VendorSimulator):
             "unixtime": str(last) if last is not None else "",
             "channel": [
                 {
-                    "num": str(i),
+                    "num": str(i + 1),  # NOTES.md [C]: from "1", as strings
                     "name": device.extra["labels"][i],
                     "value": self.render_value(row[i], channel, units[i]) if row else "",
                     "unit": units[i],
                 }
                 for i, channel in enumerate(device.channels)
             ],
-            "baseunit": {"serial": device.vendor_id, "model": device.extra["model"], "name": device.name},
-            "group": {"name": device.group} if device.group else {},
+            "baseunit": dict(zip(("serial", "model", "name"), self.base_of(device), strict=True)),
+            "group": {"num": "1", "name": device.group} if device.group else {},
         }
 
-    def data(self, device: SimDevice, params: dict) -> Response:
+    def data(self, device: SimDevice, params: dict, endpoint: str) -> Response:
         now = self.world.now()
         start = _int_param(params, "unixtime-from", WORLD_START)
         end = _int_param(params, "unixtime-to", now)
         number = min(_int_param(params, "number", DEFAULT_NUMBER), MAX_NUMBER)
         if number < 1:
             raise TandDError(400, "number must be 1 or more")
-        kind = params.get("type", "json")
+        # [A] data-rtr500 answers in JSON only, in the units set in the device (its parameters, as the
+        # public clients send them, hold no type and no temperature-unit).
+        rtr500 = endpoint == PATH_DATA_RTR500
+        kind = "json" if rtr500 else params.get("type", "json")
         if kind not in DATA_TYPES:
             raise TandDError(400, "type must be json, csv or csv2")
-        unit = params.get("temperature-unit", "device")
+        unit = "device" if rtr500 else params.get("temperature-unit", "device")
         if unit not in TEMPERATURE_UNITS:
             raise TandDError(400, "temperature-unit must be device, C or F")
         times = self.select_times(device, start, end, number)
-        headers = self._take_turn(PATH_DATA, device.vendor_id, readings=len(times))
+        headers = self._take_turn(endpoint, device.vendor_id, readings=len(times))
         if kind == "json":
-            return self._ok(self.render_json(device, times, unit), headers)
+            return self._ok(self.render_json(device, times, unit, endpoint), headers)
         return self._ok(self.render_csv(device, times, unit), headers, "text/csv; charset=utf-8")
 
-    def render_json(self, device: SimDevice, times: list[int], temperature_unit: str) -> str:
+    def render_json(self, device: SimDevice, times: list[int], temperature_unit: str, endpoint: str) -> str:
         units = tuple(self.channel_units(device, temperature_unit))
         time_diff, std_bias, dst_bias = self.offsets()
-        head = json.dumps(
-            {
-                "serial": device.vendor_id,
-                "model": device.extra["model"],
-                "name": device.name,
-                # The document spells the offsets with hyphens here.
+        if HISTORY_OF_PATH[endpoint] == "data-rtr500":
+            base_serial, base_model, base_name = self.base_of(device)
+            # NOTES.md [C] (the public Go client's test resources): the remote and its base, the offsets
+            # with hyphens, a channel's name "ch1" where /current shows an empty one.
+            head_fields = {
+                "remote-serial": device.vendor_id,
+                "remote-model": device.extra["model"],
+                "remote-name": device.name,
+                "base-serial": base_serial,
+                "base-model": base_model,
+                "base-name": base_name,
                 "time-diff": str(time_diff),
                 "std-bias": str(std_bias),
                 "dst-bias": str(dst_bias),
                 "channel": [
-                    {"name": device.extra["labels"][i], "num": i, "unit": units[i]}
+                    {"name": device.extra["labels"][i] or f"ch{i + 1}", "num": str(i + 1), "unit": units[i]}
                     for i in range(len(device.channels))
                 ],
             }
-        )
+        else:
+            # NOTES.md [C] (the same source): /data spells the offsets with underscores, num from "1".
+            head_fields = {
+                "serial": device.vendor_id,
+                "model": device.extra["model"],
+                "name": device.name,
+                "time_diff": str(time_diff),
+                "std_bias": str(std_bias),
+                "dst_bias": str(dst_bias),
+                "channel": [
+                    {"num": str(i + 1), "name": device.extra["labels"][i], "unit": units[i]}
+                    for i in range(len(device.channels))
+                ],
+            }
+        head = json.dumps(head_fields)
         rendered = self._rendered_row
         rows = ", ".join([rendered(device.vendor_id, t, units) for t in times])
         return f'{head[:-1]}, "data": [{rows}]}}'

@@ -78,6 +78,12 @@ PROFILES: dict[str, dict[str, tuple[float, float, float, float]]] = {
     "ambient": {"temperature": (20.0, 1.8, 86400, 0.2), "humidity": (45.0, 8.0, 86400, 1.5)},
     "reefer": {"temperature": (4.5, 0.8, 5 * 3600, 0.2), "humidity": (82.0, 5.0, 5 * 3600, 1.5)},
 }
+# The same for channels of other quantities, by unit (a loop-powered transmitter, a CO2 sensor...).
+UNIT_SIGNALS: dict[str, tuple[float, float, float, float]] = {
+    "V": (2.4, 0.9, 6 * 3600, 0.05),
+    "mA": (12.0, 3.0, 6 * 3600, 0.1),
+    "ppm": (650.0, 180.0, 86400, 15.0),
+}
 
 
 def _splitmix64(x: int) -> int:
@@ -120,8 +126,8 @@ def tick_noise(t: int, *parts: object) -> float:
 @dataclass(frozen=True)
 class SimChannel:
     name: str  # the vendor's own channel name, e.g. "Measure", "ch1", "temperature1", "temp"
-    quantity: str  # "temperature" or "humidity"
-    unit: str = "C"  # "C" or "%RH"
+    quantity: str  # "temperature", "humidity" or "other" (then ``unit`` is a key of UNIT_SIGNALS)
+    unit: str = "C"  # "C", "%RH", or e.g. "V"
 
 
 @dataclass(frozen=True)
@@ -245,13 +251,16 @@ class World:
         if SENSOR_ERRORS in device.traits and channel.quantity == "temperature":
             if tick_hash(t, self.seed, device.vendor_id, "err") % SENSOR_ERROR_EVERY == 0:
                 return SENSOR_ERROR
-        level, amplitude, period, noise = PROFILES[device.profile][channel.quantity]
+        if channel.quantity in ("temperature", "humidity"):
+            level, amplitude, period, noise = PROFILES[device.profile][channel.quantity]
+        else:
+            level, amplitude, period, noise = UNIT_SIGNALS[channel.unit]
         phase = self.phase(device, channel.name, int(period))
         v = level + amplitude * math.sin(2 * math.pi * (t + phase) / period)
         v += noise * tick_noise(t, self.seed, device.vendor_id, channel.name)
         if channel.quantity == "temperature":
             v += self.disturbance(device, t)
-        else:
+        elif channel.quantity == "humidity":
             v -= 2.0 * self.disturbance(device, t)  # warm air in, relative humidity down
             v = min(max(v, 0.0), 100.0)
         return round(v, 1)

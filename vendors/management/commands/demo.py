@@ -6,6 +6,10 @@ beat until Ctrl-C, which stops every child process cleanly.
 
 With no ``DATABASE_URL``, ``manage.py`` starts the embedded PostgreSQL of ``var/postgres`` before this
 command runs and stops it after, also on Ctrl-C, SIGTERM and SIGHUP; its data stays for the next demo.
+
+The simulated world shows what real accounts hold: the T&D account has RTR500B remote units with unnamed
+channels (shown as "Channel 1 (°C)"), one reading volts (a channel of another quantity, drawn in its unit
+and evaluated by no temperature rule), and units that give their current value only.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ DEMO_USER = "demo"
 # The demo's devices get the named alarm profile their names suggest, so that excursions show up.
 DEMO_PROFILES = [
     (("freezer",), "−25 to −15 °C frozen"),
-    (("ambient", "store room", "dry store"), "15–25 °C ambient"),
+    (("ambient", "store room", "dry store", "loading dock"), "15–25 °C ambient"),
     ((), "2–8 °C vaccines"),
 ]
 
