@@ -93,7 +93,17 @@ TEMPLATES = [
                 "coldchain.context_processors.time_zone",
             ],
         },
-    }
+    },
+    # Plain text (email subjects and text bodies): no HTML escaping, or a device named Fridge "A" <1>
+    # would arrive as Fridge &quot;A&quot; &lt;1&gt;. Only for .txt templates: render_text() in
+    # monitoring/notifications.py.
+    {
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"autoescape": False},
+    },
 ]
 
 

@@ -38,7 +38,7 @@ from monitoring.models import (
     ReportSubscription,
 )
 from monitoring.models.excursions import DEFAULT_ACTIVATION_ENERGY, ExcursionKind
-from monitoring.notifications import send_message_once, site_link
+from monitoring.notifications import render_subject, render_text, send_message_once, site_link
 
 # fpdf2 subsets fonts through fontTools, which logs every glyph at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -401,8 +401,8 @@ def _context(report: ExcursionReport) -> dict:
 def build_report_email(report: ExcursionReport, recipients: list[str]) -> EmailMultiAlternatives:
     """HTML with a text alternative; charts inline (cid:), the PDF and the CSV attached."""
     context = {"site_url": settings.SITE_URL, **_context(report)}
-    subject = " ".join(render_to_string("emails/excursion-report-subject.txt", context).split())
-    text = render_to_string("emails/excursion-report-body.txt", context)
+    subject = render_subject("emails/excursion-report-subject.txt", context)
+    text = render_text("emails/excursion-report-body.txt", context)
     html = render_to_string("emails/excursion-report-body.html", context)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, recipients)
     message.attach_alternative(html, "text/html")
