@@ -12,6 +12,7 @@ from urllib.parse import quote, quote_plus
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template import engines
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import escape
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
@@ -160,6 +161,22 @@ class SecretsExceptionReporter(ExceptionReporter):
 
     def get_traceback_text(self) -> str:
         return redact_known_secrets(super().get_traceback_text())
+
+
+class NoStoreForLoggedInUsersMiddleware:
+    """Every answer to a logged-in user carries ``Cache-Control: no-store`` (and ``private``), so that no
+    browser cache, shared proxy or back button keeps readings, names or audit records after a logout
+    on a shared workstation. After AuthenticationMiddleware; static files (WhiteNoise) never get here."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and "no-store" not in response.get("Cache-Control", ""):
+            add_never_cache_headers(response)
+        return response
 
 
 class RefuseNullCharactersMiddleware:
