@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 import requests
+from django.contrib.auth.models import User
 
-from tests.factories import http_session, make_account, make_user
+from tests.factories import PASSWORD, http_session, make_account, make_user
+from vendors.models import VendorAccount
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -23,3 +25,26 @@ def test_pages_for_a_logged_in_user_are_never_stored_by_a_cache(live_server):
         answer = session.get(base + path, timeout=30)
         assert answer.status_code == 200, path
         assert "no-store" in answer.headers["Cache-Control"] and "private" in answer.headers["Cache-Control"]
+
+
+def test_the_account_form_never_shows_typed_credentials_back_after_an_error(live_server):
+    User.objects.create_superuser("root", "root@example.com", PASSWORD)
+    base = live_server.url
+    session = http_session(base, "root")
+    secret = "CANARY-typed-4f8e2a9c"
+    form = {
+        "vendor": "tandd",
+        "name": "Lab",
+        "timezone": "UTC",
+        "enabled": "on",
+        "sync_interval": "00:05:00",
+        # A wrong key: the form comes back with an error.
+        "new_credentials": f"api_key={secret}\nlogin_id=tbzz9999\npassword={secret}",
+        "csrfmiddlewaretoken": session.cookies["csrftoken"],
+    }
+    answer = session.post(
+        f"{base}/admin/vendors/vendoraccount/add/", data=form, headers={"Referer": base}, timeout=30
+    )
+    assert answer.status_code == 200 and "Unknown key" in answer.text
+    assert secret not in answer.text and 'name="new_credentials"' in answer.text
+    assert not VendorAccount.objects.exists()
