@@ -48,3 +48,25 @@ def test_the_account_form_never_shows_typed_credentials_back_after_an_error(live
     assert answer.status_code == 200 and "Unknown key" in answer.text
     assert secret not in answer.text and 'name="new_credentials"' in answer.text
     assert not VendorAccount.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/monitoring/vendoralert/?started_at__year=99999",
+        "/admin/monitoring/vendoralert/?started_at__gte=99999-01-01",
+        "/admin/monitoring/excursion/?started_at__gte=99999-01-01",
+        "/admin/monitoring/excursion/?started_at__year=99999",
+        "/admin/monitoring/reading/?timestamp__lt=99999-01-01T00:00",
+        "/admin/axes/accessattempt/?attempt_time__year=99999",
+    ],
+)
+def test_a_huge_year_in_an_admin_filter_is_a_bad_request(live_server, path):
+    User.objects.create_superuser("root", "root@example.com", PASSWORD)
+    session = http_session(live_server.url, "root")
+    answer = session.get(live_server.url + path, timeout=30)
+    assert answer.status_code == 400
+    assert "A filter in the address cannot be used" in answer.text
+    assert session.get(live_server.url + path.split("?")[0], timeout=30).status_code == 200
+    good = session.get(f"{live_server.url}/admin/monitoring/vendoralert/?started_at__year=2026", timeout=30)
+    assert good.status_code == 200
