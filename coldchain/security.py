@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template import engines
 from django.utils.cache import add_never_cache_headers
@@ -177,6 +178,42 @@ class NoStoreForLoggedInUsersMiddleware:
         if user is not None and user.is_authenticated and "no-store" not in response.get("Cache-Control", ""):
             add_never_cache_headers(response)
         return response
+
+
+OVERLONG_USER_NAME_PAGE = """{% extends "base.html" %}
+{% block title %}User name too long{% endblock %}
+{% block content %}
+<section class="login">
+  <h1>User name too long</h1>
+  <p class="error" role="alert">A user name has at most {{ limit }} characters. Check what was typed and
+  <a href="{% url 'login' %}">log in again</a>.</p>
+</section>
+{% endblock %}"""
+
+
+class RefuseOverlongUserNamesMiddleware:
+    """A posted user name longer than any user name can be (150 characters) is a 400 before any view.
+
+    Django's login form does not check the length, and the login throttle (django-axes) stores what was
+    typed in a 255-character column: a longer name was a database error, a 500 and an email to the
+    administrators for anyone to cause. Before the throttle, so that nothing of it is stored."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method == "POST":
+            limit = user_name_limit()
+            field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")
+            if len(request.POST.get(field, "")) > limit:
+                page = engines["django"].from_string(OVERLONG_USER_NAME_PAGE)
+                return HttpResponseBadRequest(page.render({"limit": limit}, request))
+        return self.get_response(request)
+
+
+def user_name_limit() -> int:
+    user_model = get_user_model()
+    return user_model._meta.get_field(user_model.USERNAME_FIELD).max_length or 150
 
 
 class RefuseNullCharactersMiddleware:

@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "coldchain.security.RefuseNullCharactersMiddleware",
+    "coldchain.security.RefuseOverlongUserNamesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "monitoring.audit.AuditUserMiddleware",
@@ -335,17 +336,32 @@ ADMINS = [parseaddr(address) for address in envlist("ADMINS")]
 if any("@" not in email for _, email in ADMINS):
     raise ImproperlyConfigured("ADMINS: expected comma-separated email addresses, e.g. ops@example.com")
 
+# Error emails to ADMINS: at most this many per period, whoever causes the errors (a flood of 500s must
+# not flood the inbox); the count is kept in the shared cache, so it holds for every web worker.
+ERROR_EMAILS_LIMIT = envint("ERROR_EMAILS_LIMIT", 10, minimum=0)
+ERROR_EMAILS_PERIOD_MINUTES = envint("ERROR_EMAILS_PERIOD_MINUTES", 60, minimum=1)
+
 # -- Logging: never a secret ------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "coldchain.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact_secrets": {"()": "coldchain.logging.RedactSecretsFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        # Django's error emails to ADMINS, at most ERROR_EMAILS_LIMIT per ERROR_EMAILS_PERIOD_MINUTES.
+        "mail_admins": {
+            "class": "coldchain.logging.RateLimitedAdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         # urllib3 logs full URLs at DEBUG, and a GPSWOX URL holds the user_api_hash.
         "urllib3": {"level": "WARNING"},
     },

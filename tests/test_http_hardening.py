@@ -4,14 +4,77 @@ rate-limited error emails, bad admin filters."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
 import pytest
 import requests
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import User
+from django.core import mail
+from django.core.cache import cache
+from django.db import connection
+from django.urls import include, path
 
 from tests.factories import PASSWORD, http_session, make_account, make_user
+from tests.test_notifications import free_port, smtp_inbox  # noqa: F401 (a fixture)
+from tests.test_settings import ROOT
 from vendors.models import VendorAccount
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture
+def production_server(smtp_inbox):  # noqa: F811
+    """gunicorn with production settings (DJANGO_DEBUG=0) on this test's database; error emails go to
+    ADMINS through the real SMTP server of ``smtp_inbox``. Plain HTTP on loopback, as behind a proxy."""
+    db = connection.settings_dict
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        ),
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "CREDENTIALS_KEYS": ",".join(settings.CREDENTIALS_KEYS),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "COOKIES_SECURE": "0",
+        "ADMINS": "Ops <ops@example.com>",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(settings.EMAIL_PORT),
+        "COLDCHAIN_DATA_DIR": tempfile.mkdtemp(prefix="coldchain-production-"),
+        "COLDCHAIN_TESTING": "1",  # static files without a collectstatic manifest; nothing else changes
+    }
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "coldchain.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", "1", "--log-level", "warning"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=open(os.path.join(environment["COLDCHAIN_DATA_DIR"], "gunicorn.log"), "w"),  # noqa: SIM115
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/login/", timeout=30)
+                break
+            except requests.RequestException:
+                assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.3)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_pages_for_a_logged_in_user_are_never_stored_by_a_cache(live_server):
@@ -21,9 +84,9 @@ def test_pages_for_a_logged_in_user_are_never_stored_by_a_cache(live_server):
     anonymous = requests.get(f"{base}/static/css/app.css", timeout=30)
     assert "no-store" not in anonymous.headers.get("Cache-Control", "")
     session = http_session(base)
-    for path in ["/", "/alerts/", "/audit/", f"/devices/{device.pk}/", f"/devices/{device.pk}/readings.csv"]:
-        answer = session.get(base + path, timeout=30)
-        assert answer.status_code == 200, path
+    for page in ["/", "/alerts/", "/audit/", f"/devices/{device.pk}/", f"/devices/{device.pk}/readings.csv"]:
+        answer = session.get(base + page, timeout=30)
+        assert answer.status_code == 200, page
         assert "no-store" in answer.headers["Cache-Control"] and "private" in answer.headers["Cache-Control"]
 
 
@@ -70,3 +133,50 @@ def test_a_huge_year_in_an_admin_filter_is_a_bad_request(live_server, path):
     assert session.get(live_server.url + path.split("?")[0], timeout=30).status_code == 200
     good = session.get(f"{live_server.url}/admin/monitoring/vendoralert/?started_at__year=2026", timeout=30)
     assert good.status_code == 200
+
+
+# -- Anonymous users cannot cause a 500 or flood the administrators' inbox ------------------------------
+
+
+def test_an_overlong_user_name_is_a_bad_request_in_production_and_mails_nobody(production_server, smtp_inbox):  # noqa: F811
+    base = production_server
+    make_user("qa")
+    session = requests.Session()
+    for page in ("/login/", "/admin/login/"):
+        session.get(base + page, timeout=30)
+        form = {"username": "a" * 300, "password": "x", "csrfmiddlewaretoken": session.cookies["csrftoken"]}
+        answer = session.post(base + page, data=form, timeout=30)
+        assert answer.status_code == 400, page
+        assert "A user name has at most 150 characters" in answer.text
+    wrong = {"username": "qa", "password": "wrong", "csrfmiddlewaretoken": session.cookies["csrftoken"]}
+    assert (
+        session.post(f"{base}/login/", data=wrong, timeout=30).status_code == 200
+    )  # the throttle still counts
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == ["qa"]
+    assert smtp_inbox.messages == []
+
+
+@login_not_required
+def failing_view(request):
+    raise RuntimeError("a bug anybody can trigger")
+
+
+urlpatterns = [path("boom/", failing_view), path("", include("coldchain.urls"))]
+
+
+@pytest.mark.urls("tests.test_http_hardening")
+def test_error_emails_to_the_administrators_are_rate_limited(live_server, settings):
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    settings.ERROR_EMAILS_LIMIT = 3
+    settings.ERROR_EMAILS_PERIOD_MINUTES = 60 * 24 * 365  # one period for the whole test
+    window = int(time.time() // (settings.ERROR_EMAILS_PERIOD_MINUTES * 60))
+    key = f"coldchain:error-emails:{settings.ERROR_EMAILS_PERIOD_MINUTES * 60}:{window}"
+    cache.delete(key)
+    mail.outbox.clear()
+    try:
+        answers = [requests.get(f"{live_server.url}/boom/", timeout=30).status_code for _ in range(8)]
+    finally:
+        cache.delete(key)
+    assert answers == [500] * 8
+    assert len(mail.outbox) == 3
+    assert all("a bug anybody can trigger" in message.body for message in mail.outbox)
