@@ -55,8 +55,8 @@ LOCKOUT_PAGE = """{% extends "base.html" %}
 {% block content %}
 <section class="login">
   <h1>Too many failed logins</h1>
-  <p class="error" role="alert">This user name failed to log in {{ limit }} times from your address.
-  Try again in {{ minutes }} minutes, or ask an administrator to unlock it.</p>
+  <p class="error" role="alert">This user name, or your address, failed to log in (or to sign) {{ limit }}
+  times. Try again in {{ minutes }} minutes, or ask an administrator to unlock it.</p>
 </section>
 {% endblock %}"""
 

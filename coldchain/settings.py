@@ -291,12 +291,32 @@ SESSION_COOKIE_HTTPONLY = True
 # Our JavaScript never reads the CSRF cookie: pages hand the token to HTMX in hx-headers.
 CSRF_COOKIE_HTTPONLY = True
 
-# Login throttling (django-axes): a user name is locked out after AXES_FAILURE_LIMIT failed logins from
-# one address, for AXES_COOLOFF_MINUTES. By user name and address together, so that a colleague's typos
-# behind the same office NAT lock nobody else out, and nobody can lock a user out from elsewhere.
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins (or refused e-signatures) logins
+# are refused for AXES_COOLOFF_MINUTES. AXES_LOCKOUT_PARAMETERS says what is counted, each entry on its
+# own: "username" (a user name, from any address: guessing one user's password from many addresses),
+# "ip_address" (an address, whatever the user names: one password sprayed over many users); "a+b" counts
+# the pair together (e.g. "username+ip_address", which a second address or a spray would escape).
+_LOCKOUT_PARTS = {"username", "ip_address", "user_agent"}
+
+
+def _lockout_parameters() -> list[str | list[str]]:
+    parameters: list[str | list[str]] = []
+    for entry in envlist("AXES_LOCKOUT_PARAMETERS", "username,ip_address"):
+        parts = [part.strip() for part in entry.split("+")]
+        if not set(parts) <= _LOCKOUT_PARTS:
+            raise ImproperlyConfigured(
+                "AXES_LOCKOUT_PARAMETERS: expected comma-separated entries among username, ip_address, "
+                f"user_agent (a+b for a pair), got {entry!r}"
+            )
+        parameters.append(parts[0] if len(parts) == 1 else parts)
+    if not parameters:
+        raise ImproperlyConfigured("AXES_LOCKOUT_PARAMETERS: give at least one, e.g. username,ip_address")
+    return parameters
+
+
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = _lockout_parameters()
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "coldchain.security.lockout_response"

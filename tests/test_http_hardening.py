@@ -180,3 +180,41 @@ def test_error_emails_to_the_administrators_are_rate_limited(live_server, settin
     assert answers == [500] * 8
     assert len(mail.outbox) == 3
     assert all("a bug anybody can trigger" in message.body for message in mail.outbox)
+
+
+# -- The login throttle: by user name (any address) and by address (any user name) ----------------------
+
+
+def log_in_over_http(base: str, username: str, password: str, address: str) -> int:
+    """A login from ``address`` (the proxy in front of us, trusted, says so in X-Forwarded-For)."""
+    session = requests.Session()
+    session.get(f"{base}/login/", timeout=30)
+    form = {"username": username, "password": password, "csrfmiddlewaretoken": session.cookies["csrftoken"]}
+    answer = session.post(
+        f"{base}/login/", data=form, headers={"X-Forwarded-For": address}, allow_redirects=False, timeout=30
+    )
+    return answer.status_code
+
+
+def test_a_locked_user_name_stays_locked_from_a_second_address(live_server, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins
+    settings.TRUSTED_PROXY_COUNT = 1
+    make_user("alice")
+    base = live_server.url
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        log_in_over_http(base, "alice", "wrong", "198.51.100.1")
+    assert log_in_over_http(base, "alice", PASSWORD, "203.0.113.50") == 429
+    assert log_in_over_http(base, "alice", PASSWORD, "192.0.2.77") == 429
+
+
+def test_a_password_sprayed_over_many_user_names_locks_the_address(live_server, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins
+    settings.TRUSTED_PROXY_COUNT = 1
+    base = live_server.url
+    users = [make_user(f"user{n}").get_username() for n in range(settings.AXES_FAILURE_LIMIT + 2)]
+    answers = [log_in_over_http(base, name, "Summer2026!", "198.51.100.9") for name in users]
+    # One try per user name: no user name reaches the limit, but the address does (at the limit-th try).
+    limit = settings.AXES_FAILURE_LIMIT
+    assert answers == [200] * (limit - 1) + [429] * (len(users) - limit + 1)
+    assert log_in_over_http(base, users[0], PASSWORD, "198.51.100.9") == 429  # even a right password
+    assert log_in_over_http(base, users[0], PASSWORD, "203.0.113.8") == 302  # the user elsewhere: fine
