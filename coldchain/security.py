@@ -62,12 +62,17 @@ LOCKOUT_PAGE = """{% extends "base.html" %}
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
-    """The page of a locked-out login (django-axes' ``AXES_LOCKOUT_CALLABLE``): 429 with Retry-After."""
+    """The page of a locked-out login (django-axes' ``AXES_LOCKOUT_CALLABLE``), or of a signer locked out
+    by refused signatures: 429 with Retry-After."""
     seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
     page = engines["django"].from_string(LOCKOUT_PAGE)
     context = {"limit": settings.AXES_FAILURE_LIMIT, "minutes": max(1, round(seconds / 60))}
     response = HttpResponse(page.render(context, request), status=429)
     response["Retry-After"] = str(seconds)
+    if request.headers.get("HX-Request"):
+        # Asked by htmx for a fragment (a refused signature on the Alerts page): show the page whole.
+        response["HX-Retarget"] = "body"
+        response["HX-Reswap"] = "innerHTML"
     return response
 
 

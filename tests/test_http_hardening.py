@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 
 import pytest
 import requests
@@ -21,7 +22,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.urls import include, path
 
-from tests.factories import PASSWORD, http_session, make_account, make_user
+from monitoring.models import AuditRecord, Channel, Excursion
+from tests.conftest import FIXED_NOW
+from tests.factories import PASSWORD, csrf_headers, http_session, make_account, make_user
 from tests.test_notifications import free_port, smtp_inbox  # noqa: F401 (a fixture)
 from tests.test_settings import ROOT
 from vendors.models import VendorAccount
@@ -218,3 +221,55 @@ def test_a_password_sprayed_over_many_user_names_locks_the_address(live_server, 
     assert answers == [200] * (limit - 1) + [429] * (len(users) - limit + 1)
     assert log_in_over_http(base, users[0], PASSWORD, "198.51.100.9") == 429  # even a right password
     assert log_in_over_http(base, users[0], PASSWORD, "203.0.113.8") == 302  # the user elsewhere: fine
+
+
+# -- E-signatures are throttled like logins -----------------------------------------------------------
+
+
+def test_refused_signatures_are_audited_and_lock_the_signer_out_like_failed_logins(
+    live_server,
+    smtp_inbox,  # noqa: F811
+    settings,
+):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins
+    make_user("boss", role="Admin")
+    signer = make_user("qa")
+    device = make_account().devices.create(vendor_id="d1", name="Fridge 1")
+    channel = Channel.objects.create(device=device, name="t", quantity="temperature", unit="C")
+    excursion = Excursion.objects.create(channel=channel, started_at=FIXED_NOW - timedelta(hours=1))
+    base = live_server.url
+    session = http_session(base)
+    sign = f"{base}/excursions/{excursion.pk}/acknowledge/"
+
+    def attempt(password: str) -> requests.Response:
+        data = {"comment": "Door closed", "password": password}
+        return session.post(sign, data=data, headers=csrf_headers(session, base), allow_redirects=False)
+
+    for n in range(settings.AXES_FAILURE_LIMIT - 1):
+        refused = attempt(f"guess-{n}")
+        assert refused.status_code == 400 and "Signature refused" in refused.text
+    locked = attempt("one guess too many")
+    assert locked.status_code == 429 and "Too many failed logins" in locked.text
+
+    # The session has ended; the right password no longer signs anything...
+    assert session.get(f"{base}/", allow_redirects=False).status_code == 302
+    after = attempt(PASSWORD)
+    assert after.status_code == 302 and after.headers["Location"].startswith("/login/")
+    excursion.refresh_from_db()
+    assert excursion.state == "open" and not excursion.signatures.exists()
+    # ... and logging in again is refused, as after too many failed logins, from any address.
+    again = requests.Session()
+    again.get(f"{base}/login/")
+    form = {"username": "qa", "password": PASSWORD, "csrfmiddlewaretoken": again.cookies["csrftoken"]}
+    assert again.post(f"{base}/login/", data=form, allow_redirects=False).status_code == 429
+
+    refusals = AuditRecord.objects.filter(action="sign_refused", object_id=str(excursion.pk))
+    assert refusals.count() == settings.AXES_FAILURE_LIMIT
+    assert {(r.username, r.model) for r in refusals} == {("qa", "monitoring.excursion")}
+    lockout = AuditRecord.objects.get(action="locked_out")
+    assert (lockout.username, lockout.model, lockout.object_id) == ("qa", "auth.user", str(signer.pk))
+    assert "guess" not in str(list(AuditRecord.objects.values_list("changes", "reason")))
+    (notice,) = smtp_inbox.messages
+    assert smtp_inbox.envelopes[0].rcpt_tos == ["boss@example.com"]
+    assert notice["Subject"] == f"qa is locked out after {settings.AXES_FAILURE_LIMIT} refused signatures"
+    assert "/admin/axes/accessattempt/" in notice.get_body(("plain",)).get_content()

@@ -14,9 +14,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
+from coldchain.security import lockout_response
 from monitoring import lifecycle, reports
 from monitoring.models import AuditRecord, DeploymentGroup, Excursion
 from monitoring.models.excursions import Disposition
+from monitoring.signatures import SignatureLockedOut
 
 
 def _get_excursion(pk: int) -> Excursion:
@@ -46,8 +48,14 @@ def excursion_acknowledge(request, pk: int):
     excursion = _get_excursion(pk)
     try:
         lifecycle.excursion_acknowledge(
-            excursion, request.user, request.POST.get("comment", ""), request.POST.get("password", "")
+            excursion,
+            request.user,
+            request.POST.get("comment", ""),
+            request.POST.get("password", ""),
+            request=request,
         )
+    except SignatureLockedOut:
+        return lockout_response(request)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return _render_detail(request, excursion, status=400)
@@ -66,7 +74,10 @@ def excursion_close(request, pk: int):
             request.POST.get("disposition", ""),
             request.POST.get("root_cause", ""),
             request.POST.get("password", ""),
+            request=request,
         )
+    except SignatureLockedOut:
+        return lockout_response(request)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return _render_detail(request, excursion, status=400)
