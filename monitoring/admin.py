@@ -92,11 +92,13 @@ class DataGapAdmin(ReadOnlyAdmin):
 
 
 @admin.register(VendorAlert)
-class VendorAlertAdmin(admin.ModelAdmin):
+class VendorAlertAdmin(ReadOnlyAdmin):
+    """What the vendor said, and who acknowledged it: acknowledging is done on the Alerts page (the only
+    place that records who and when), never typed here."""
+
     list_display = ["alert_type", "device", "account", "started_at", "ended_at", "acknowledged_at"]
     list_filter = ["account__vendor", "alert_type"]
     list_select_related = ["device", "account"]
-    readonly_fields = [f.name for f in VendorAlert._meta.fields if not f.name.startswith("acknowledg")]
 
 
 @admin.register(InstallationEvent)

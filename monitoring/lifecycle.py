@@ -16,7 +16,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from monitoring.audit import audit_context, record
+from monitoring.audit import acknowledging, audit_context, record
 from monitoring.models import Excursion, ExcursionSignature, VendorAlert
 from monitoring.models.audit import AuditAction
 from monitoring.models.excursions import Disposition, ExcursionState
@@ -111,7 +111,9 @@ def excursion_close(
 
 
 def vendor_alert_acknowledge(alert: VendorAlert, user, comment: str) -> VendorAlert:
-    """Acknowledge an alert raised by a vendor's cloud (no signature: it is not a GxP record of ours)."""
+    """Acknowledge an alert raised by a vendor's cloud (no signature: it is not a GxP record of ours).
+    The only way to set an alert's acknowledgement: the admin shows it read-only, PostgreSQL refuses any
+    other change to it, and the audit trail records the change and the acknowledgement."""
     comment = (comment or "").strip()
     if not comment:
         raise ValidationError("A comment is required to acknowledge an alert.", code="comment")
@@ -119,10 +121,11 @@ def vendor_alert_acknowledge(alert: VendorAlert, user, comment: str) -> VendorAl
         alert = VendorAlert.objects.select_for_update().get(pk=alert.pk)
         if alert.acknowledged_at:
             raise ValidationError("This alert is already acknowledged.", code="state")
-        alert.acknowledged_at = timezone.now()
-        alert.acknowledged_by = user
-        alert.acknowledgement_comment = comment
-        alert.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledgement_comment"])
+        with audit_context(user=user, reason=comment), acknowledging():
+            alert.acknowledged_at = timezone.now()
+            alert.acknowledged_by = user
+            alert.acknowledgement_comment = comment
+            alert.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledgement_comment"])
         record(
             AuditAction.ACKNOWLEDGE,
             alert,

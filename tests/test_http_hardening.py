@@ -19,10 +19,10 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import User
 from django.core import mail
 from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.urls import include, path
 
-from monitoring.models import AuditRecord, Channel, Excursion
+from monitoring.models import AuditRecord, Channel, Excursion, VendorAlert
 from tests.conftest import FIXED_NOW
 from tests.factories import PASSWORD, csrf_headers, http_session, make_account, make_user
 from tests.test_notifications import free_port, smtp_inbox  # noqa: F401 (a fixture)
@@ -273,3 +273,77 @@ def test_refused_signatures_are_audited_and_lock_the_signer_out_like_failed_logi
     assert smtp_inbox.envelopes[0].rcpt_tos == ["boss@example.com"]
     assert notice["Subject"] == f"qa is locked out after {settings.AXES_FAILURE_LIMIT} refused signatures"
     assert "/admin/axes/accessattempt/" in notice.get_body(("plain",)).get_content()
+
+
+# -- A vendor alert's acknowledgement cannot be forged; every change is audited ------------------------
+
+
+def test_nobody_can_forge_a_vendor_alert_acknowledgement_and_every_change_is_audited(live_server):
+    User.objects.create_superuser("root", "root@example.com", PASSWORD)
+    qa = make_user("qa")
+    account = make_account()
+    alert = VendorAlert.objects.create(
+        account=account, vendor_alert_id="a1", alert_type="High temperature", started_at=FIXED_NOW
+    )
+    base = live_server.url
+
+    # The admin shows the alert, with nothing to type into, and refuses a forged change.
+    admin = http_session(base, "root")
+    page = admin.get(f"{base}/admin/monitoring/vendoralert/{alert.pk}/change/", timeout=30)
+    assert page.status_code == 200 and "High temperature" in page.text
+    assert 'name="acknowledgement_comment"' not in page.text and 'name="acknowledged_by"' not in page.text
+    forged = {
+        "acknowledged_by": qa.pk,
+        "acknowledged_at_0": "2026-11-20",
+        "acknowledged_at_1": "12:00:00",
+        "acknowledgement_comment": "Checked (not really)",
+        "csrfmiddlewaretoken": admin.cookies["csrftoken"],
+    }
+    answer = admin.post(
+        f"{base}/admin/monitoring/vendoralert/{alert.pk}/change/", data=forged, headers={"Referer": base}
+    )
+    assert answer.status_code == 403
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is None and alert.acknowledged_by is None
+
+    # The acknowledge action (the Alerts page) is the one way, and it is audited with who and why.
+    session = http_session(base, "qa")
+    done = session.post(
+        f"{base}/alerts/vendor/{alert.pk}/acknowledge/",
+        data={"comment": "Called the site: door closed"},
+        headers=csrf_headers(session, base),
+        allow_redirects=False,
+    )
+    assert done.status_code == 302
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == qa and alert.acknowledgement_comment == "Called the site: door closed"
+    # The vendor reports the end later (the sync): audited too, by "system".
+    alert.ended_at = FIXED_NOW + timedelta(minutes=20)
+    alert.save(update_fields=["ended_at"])
+    trail = AuditRecord.objects.filter(model="monitoring.vendoralert", object_id=str(alert.pk)).order_by("id")
+    assert [(r.action, r.username) for r in trail] == [
+        ("create", "system"),
+        ("update", "qa"),
+        ("acknowledge", "qa"),
+        ("update", "system"),
+    ]
+    assert trail[1].reason == "Called the site: door closed"
+    assert set(trail[1].changes) == {"acknowledged_at", "acknowledged_by", "acknowledgement_comment"}
+
+    # Nor can anything else rewrite it, in Python or in SQL: PostgreSQL refuses.
+    if connection.vendor == "postgresql":
+        for change in (
+            lambda: VendorAlert.objects.filter(pk=alert.pk).update(acknowledgement_comment="rewritten"),
+            lambda: VendorAlert.objects.filter(pk=alert.pk).update(
+                acknowledged_by=None, acknowledged_at=None
+            ),
+        ):
+            with pytest.raises(DatabaseError, match="acknowledge action sets it, once"), transaction.atomic():
+                change()
+        other = VendorAlert.objects.create(
+            account=account, vendor_alert_id="a2", alert_type="Door", started_at=FIXED_NOW
+        )
+        with pytest.raises(DatabaseError, match="acknowledge action sets it, once"), transaction.atomic():
+            VendorAlert.objects.filter(pk=other.pk).update(acknowledged_by=qa, acknowledged_at=FIXED_NOW)
+    alert.refresh_from_db()
+    assert alert.acknowledgement_comment == "Called the site: door closed"
