@@ -254,6 +254,12 @@ VENDOR_READ_TIMEOUT = envint("VENDOR_READ_TIMEOUT", 30, minimum=1)
 # Base URLs in private and loopback ranges are refused unless this is on (the demo and tests turn it on).
 VENDOR_ALLOW_PRIVATE_URLS = envbool("VENDOR_ALLOW_PRIVATE_URLS", DEBUG)
 
+# -- Excursion reports asked for on the pages (built by a Celery worker) ----------------------------
+# A report holds at most this many excursions (a chart each); a larger one is refused with a message to
+# narrow the range. Its file is kept this many hours, then deleted by a beat task.
+EXCURSION_REPORT_MAX_EXCURSIONS = envint("EXCURSION_REPORT_MAX_EXCURSIONS", 500, minimum=1)
+EXCURSION_REPORT_KEEP_HOURS = envint("EXCURSION_REPORT_KEEP_HOURS", 24, minimum=1)
+
 # -- Email ------------------------------------------------------------------------------------------
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)

@@ -181,3 +181,21 @@ class ReportSubscriptionAdmin(admin.ModelAdmin):
 class SentNotificationAdmin(ReadOnlyAdmin):
     list_display = ["key", "subject", "sent_at"]
     search_fields = ["key", "subject"]
+
+
+# -- Excursion reports asked for on the pages (issue 16) ----------------------------------------------
+
+from monitoring.models import ExcursionReportFile  # noqa: E402
+
+
+@admin.register(ExcursionReportFile)
+class ExcursionReportFileAdmin(ReadOnlyAdmin):
+    """Who asked for which report and how it went; the file itself is fetched on its page."""
+
+    list_display = ["__str__", "requested_by", "requested_at", "state", "size", "expires_at"]
+    list_filter = ["state", "format"]
+    list_select_related = ["requested_by", "group"]
+    exclude = ["content"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")

@@ -12,9 +12,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from monitoring.csv_cells import csv_lines
+from monitoring.forms import parse_moment
 from monitoring.models import AuditRecord
 from monitoring.models.audit import AuditAction
-from monitoring.views.excursions import parse_moment
 
 PAGE_SIZE = 100
 
