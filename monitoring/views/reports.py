@@ -5,6 +5,7 @@ The web request never builds the report: a Celery worker does (``monitoring.repo
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
@@ -52,7 +53,7 @@ def excursion_report(request):
     context = {
         "form": form,
         "reports": report_files.recent_reports(request.user),
-        "limit": report_files.settings.EXCURSION_REPORT_MAX_EXCURSIONS,
+        "limit": settings.EXCURSION_REPORT_MAX_EXCURSIONS,
     }
     return render(request, "monitoring/excursion_report.html", context, status=status)
 
