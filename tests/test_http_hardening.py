@@ -5,6 +5,7 @@ rate-limited error emails, bad admin filters."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,7 @@ def production_server(smtp_inbox):  # noqa: F811
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(environment["COLDCHAIN_DATA_DIR"], ignore_errors=True)
 
 
 def test_pages_for_a_logged_in_user_are_never_stored_by_a_cache(live_server):
