@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from monitoring import excursions, notifications, reports
+from monitoring import excursions, notifications, report_files, reports
 
 
 @shared_task(name="monitoring.tasks.open_no_data_excursions")
@@ -26,3 +26,15 @@ def notify_accounts() -> int:
 @shared_task(name="monitoring.tasks.send_excursion_reports")
 def send_excursion_reports(frequency: str = "daily") -> int:
     return reports.send_subscribed_reports(frequency)
+
+
+# A report of EXCURSION_REPORT_MAX_EXCURSIONS charts can take minutes on a busy machine: more than the
+# default limit of other tasks (still well under the broker's visibility timeout).
+@shared_task(name="monitoring.tasks.build_excursion_report", soft_time_limit=1800, time_limit=1860)
+def build_excursion_report(report_id: int) -> str:
+    return report_files.build(report_id)
+
+
+@shared_task(name="monitoring.tasks.delete_expired_reports")
+def delete_expired_reports() -> int:
+    return report_files.delete_expired_reports()
