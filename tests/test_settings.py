@@ -57,6 +57,10 @@ def test_it_passes_the_deployment_checks_with_the_documented_variables():
         ({"TIME_ZONE": "Mars/Olympus_Mons"}, "TIME_ZONE"),
         ({"SYNC_BACKFILL_DAYS": "0"}, "SYNC_BACKFILL_DAYS"),
         ({"CREDENTIALS_KEYS": "not-a-fernet-key"}, "CREDENTIALS_KEYS"),
+        ({"DATABASE_REPLICA_URL": "mysql://replica/x"}, "DATABASE_REPLICA_URL"),
+        ({"DATABASE_REPLICA_URL": "nosuchdb://replica/x"}, "DATABASE_REPLICA_URL"),
+        ({"REPLICA_PIN_SECONDS": "a while"}, "REPLICA_PIN_SECONDS"),
+        ({"REPLICA_PIN_SECONDS": "0"}, "REPLICA_PIN_SECONDS"),
     ],
 )
 def test_it_refuses_a_bad_variable_with_a_message_that_names_it(env, named):
