@@ -121,24 +121,51 @@ if EMBEDDED_DATABASE_DIR and not DEBUG:
     )
 
 
-def _database() -> dict:
-    url = _DATABASE_URL or embedded_database.database_url(EMBEDDED_DATABASE_DIR)
+def _database(url: str, variable: str = "DATABASE_URL") -> dict:
     try:
         config = dj_database_url.parse(url, conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60, minimum=0))
     except Exception as exc:
         raise ImproperlyConfigured(
-            f"DATABASE_URL: expected e.g. postgres://user:password@host:5432/name ({exc})"
+            f"{variable}: expected e.g. postgres://user:password@host:5432/name ({exc})"
         ) from None
     if config.get("ENGINE") != "django.db.backends.postgresql":
+        embedded = " (or no DATABASE_URL in development: the embedded PostgreSQL)"
         raise ImproperlyConfigured(
-            f"DATABASE_URL: PostgreSQL (15 or newer) is the only database supported, got the scheme "
-            f"{url.split(':', 1)[0]!r}; expected e.g. postgres://user:password@host:5432/name (or no "
-            "DATABASE_URL in development: the embedded PostgreSQL)"
+            f"{variable}: PostgreSQL (15 or newer) is the only database supported, got the scheme "
+            f"{url.split(':', 1)[0]!r}; expected e.g. postgres://user:password@host:5432/name"
+            f"{embedded if variable == 'DATABASE_URL' else ''}"
         )
     return config
 
 
-DATABASES = {"default": _database()}
+DATABASES = {"default": _database(_DATABASE_URL or embedded_database.database_url(EMBEDDED_DATABASE_DIR))}
+
+# A streaming replica of the database (optional): the pages read from it, everything else uses the
+# primary (coldchain/read_replica.py). After a write, a user reads the primary for REPLICA_PIN_SECONDS,
+# so that the page after an acknowledgement shows it even while the replica is a little behind.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", "")
+REPLICA_PIN_SECONDS = envint("REPLICA_PIN_SECONDS", 15, minimum=1)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = _database(DATABASE_REPLICA_URL, "DATABASE_REPLICA_URL")
+    # A replica that is down costs a page at most this long, once (then the pages read the primary).
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # Tests make no database on the replica (it is read-only): the alias points at the test database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# Not in the test process, where the replica is only that mirror (see coldchain/read_replica.py).
+PAGES_READ_FROM_REPLICA = bool(DATABASE_REPLICA_URL) and not TESTING
+if PAGES_READ_FROM_REPLICA:
+    DATABASE_ROUTERS = ["coldchain.read_replica.PagesReadReplicaRouter"]
+    _login_required = MIDDLEWARE.index("django.contrib.auth.middleware.LoginRequiredMiddleware")
+    MIDDLEWARE[_login_required:_login_required] = [
+        # django-multidb-router: a POST pins the user to the primary (a cookie) for a short time.
+        "multidb.middleware.PinningRouterMiddleware",
+        "coldchain.read_replica.ReadPagesFromReplicaMiddleware",
+    ]
+MULTIDB_PINNING_SECONDS = REPLICA_PIN_SECONDS
+MULTIDB_PINNING_COOKIE = "coldchain_read_primary"
+MULTIDB_PINNING_COOKIE_HTTPONLY = True
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The shared cache holds the vendors' rate-limit counters for every worker: Redis where there is one,
@@ -306,7 +333,7 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     # Only a benchmark on plain-HTTP loopback turns these off (COOKIES_SECURE=0).
     SESSION_COOKIE_SECURE = envbool("COOKIES_SECURE", True)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    CSRF_COOKIE_SECURE = MULTIDB_PINNING_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True

@@ -21,8 +21,15 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 SETTINGS_FILE = ROOT / "coldchain" / "settings.py"
 
-SERVICES = ("postgres", "redis", "web", "worker", "beat", "mailpit")
-APP_SERVICES = ("web", "worker", "beat")
+# A Celery worker per queue (coldchain/celery.py), each listening on these queues.
+WORKER_QUEUES = {
+    "worker-sync": {"sync"},
+    "worker-evaluation": {"evaluation", "celery"},
+    "worker-notifications": {"notifications"},
+    "worker-reports": {"reports"},
+}
+SERVICES = ("postgres", "redis", "web", *WORKER_QUEUES, "beat", "mailpit")
+APP_SERVICES = ("web", *WORKER_QUEUES, "beat")
 # Variables without which production settings refuse to start, or would talk to the wrong place.
 REQUIRED_VARIABLES = (
     "DJANGO_DEBUG",
@@ -137,7 +144,7 @@ def joined_dockerfile(dockerfile: str) -> str:
     return re.sub(r"\\\n", " ", "\n".join(lines))
 
 
-def test_it_defines_the_six_services(services):
+def test_it_defines_every_service(services):
     assert set(SERVICES) <= set(services)
 
 
@@ -217,12 +224,12 @@ def test_it_serves_the_wsgi_application_with_gunicorn_on_port_8000(services):
     assert option(command, "--bind", "-b") == "0.0.0.0:8000"
 
 
-def test_it_runs_the_celery_worker_and_beat_of_the_project_app(services):
+def test_it_runs_the_celery_workers_and_beat_of_the_project_app(services):
     from celery.app.utils import find_app
 
     import coldchain.celery
 
-    for name, subcommand in (("worker", "worker"), ("beat", "beat")):
+    for name, subcommand in (*((worker, "worker") for worker in WORKER_QUEUES), ("beat", "beat")):
         command = as_list(services[name].get("command"))
         assert command[0] == "celery", name
         assert subcommand in command, name
@@ -230,6 +237,26 @@ def test_it_runs_the_celery_worker_and_beat_of_the_project_app(services):
         app = option(command, "-A", "--app")
         assert app == "coldchain", name
         assert find_app(app) is coldchain.celery.app, name
+
+
+def test_it_runs_a_worker_per_queue_and_every_task_reaches_a_worker(services):
+    from coldchain.celery import QUEUES, app
+
+    app.loader.import_default_modules()
+    consumed = {}
+    for name, queues in WORKER_QUEUES.items():
+        command = as_list(services[name].get("command"))
+        listens_on = set((option(command, "-Q", "--queues") or "").split(","))
+        assert listens_on == queues, f"{name} listens on {sorted(listens_on)}"
+        for queue in listens_on:
+            consumed[queue] = name
+        assert option(command, "-n", "--hostname"), f"{name}: a node name of its own (two on one host)"
+    assert set(consumed) == set(QUEUES), "a queue without a worker, or a worker on an unknown queue"
+    for task in app.tasks:
+        queue = app.amqp.router.route({}, task)["queue"].name
+        assert queue in consumed, f"{task} goes to {queue!r}, on which no worker listens"
+    names = [option(as_list(services[name]["command"]), "-n", "--hostname") for name in WORKER_QUEUES]
+    assert len(set(names)) == len(names)
 
 
 def test_it_uses_only_management_commands_that_exist(services, dockerfile):

@@ -59,6 +59,10 @@ def test_it_passes_the_deployment_checks_with_the_documented_variables():
         ({"CREDENTIALS_KEYS": "not-a-fernet-key"}, "CREDENTIALS_KEYS"),
         ({"AXES_LOCKOUT_PARAMETERS": "username,password"}, "AXES_LOCKOUT_PARAMETERS"),
         ({"ERROR_EMAILS_LIMIT": "many"}, "ERROR_EMAILS_LIMIT"),
+        ({"DATABASE_REPLICA_URL": "mysql://replica/x"}, "DATABASE_REPLICA_URL"),
+        ({"DATABASE_REPLICA_URL": "nosuchdb://replica/x"}, "DATABASE_REPLICA_URL"),
+        ({"REPLICA_PIN_SECONDS": "a while"}, "REPLICA_PIN_SECONDS"),
+        ({"REPLICA_PIN_SECONDS": "0"}, "REPLICA_PIN_SECONDS"),
     ],
 )
 def test_it_refuses_a_bad_variable_with_a_message_that_names_it(env, named):
