@@ -23,6 +23,8 @@ QUEUES = (SYNC, EVALUATION, NOTIFICATIONS, REPORTS, DEFAULT_QUEUE)
 # Exact names first, then the patterns in this order (Celery's own lookup order).
 TASK_ROUTES = {
     "monitoring.tasks.send_excursion_reports": {"queue": REPORTS},
+    "monitoring.tasks.build_excursion_report": {"queue": REPORTS},
+    "monitoring.tasks.delete_expired_reports": {"queue": REPORTS},
     "monitoring.tasks.send_excursion_reminders": {"queue": NOTIFICATIONS},  # reminders and escalations
     "monitoring.tasks.notify_accounts": {"queue": NOTIFICATIONS},
     # The excursion engine's work (no-data excursions) and any other upkeep of the monitoring data.

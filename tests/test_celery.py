@@ -91,6 +91,8 @@ TASK_QUEUES = {
     "monitoring.tasks.send_excursion_reminders": "notifications",
     "monitoring.tasks.notify_accounts": "notifications",
     "monitoring.tasks.send_excursion_reports": "reports",
+    "monitoring.tasks.build_excursion_report": "reports",
+    "monitoring.tasks.delete_expired_reports": "reports",
 }
 
 
