@@ -172,7 +172,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # A session ends after this long without activity (polling pages do not count), and this long after its
-# login whatever the activity (users/sessions.py). The cookie and the stored session expire with it.
+# login whatever the activity (users/sessions.py). The cookie and the stored session expire this long
+# after the last activity at the latest.
 SESSION_IDLE_TIMEOUT = timedelta(minutes=envint("SESSION_IDLE_MINUTES", 15, minimum=1))
 SESSION_MAX_AGE = timedelta(hours=envint("SESSION_MAX_HOURS", 12, minimum=1))
 SESSION_COOKIE_AGE = int(SESSION_MAX_AGE.total_seconds())

@@ -56,8 +56,8 @@ def on_logout(sender, request: HttpRequest, user, **kwargs) -> None:
 
 
 def last_login_notice(user, before: datetime) -> str:
-    """ "Last login: 2 Dec 2026 14:02 UTC from 10.0.0.5. 3 failed attempts since." for ``user``, from the
-    logins before ``before`` (the current login's time)."""
+    """What ``user`` is told at login, from the logins before ``before`` (the current login's time):
+    "Last login: 2 Dec 2026 14:02 UTC from 10.0.0.5. 3 failed attempts since."."""
     username = user.get_username()
     previous = AccessLog.objects.filter(username=username, attempt_time__lt=before).order_by("-attempt_time")
     previous = previous.only("attempt_time", "ip_address").first()
