@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "csp",
     "vendors",
     "monitoring",
+    # After axes: its login receiver runs before ours (users/logins.py).
+    "users",
 ]
 
 MIDDLEWARE = [
@@ -75,6 +77,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "monitoring.user_time_zone.UserTimeZoneMiddleware",
+    # Idle and too old sessions end here (users/sessions.py), before anything else answers.
+    "users.sessions.SessionTimeoutMiddleware",
+    "users.passwords.PasswordChangeRequiredMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -180,12 +185,26 @@ else:
         "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "coldchain_cache"}
     }
 
+# -- Accounts: the password policy and the length of a session (users/) -----------------------------
+# Applied wherever a password is chosen in a form (the password change page, the admin), not to code
+# that calls set_password itself. Similar: like the user name, names or email (Django's measure, 0.7).
+PASSWORD_MIN_LENGTH = envint("PASSWORD_MIN_LENGTH", 12, minimum=8)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# A session ends after this long without activity (polling pages do not count), and this long after its
+# login whatever the activity (users/sessions.py). The cookie and the stored session expire this long
+# after the last activity at the latest.
+SESSION_IDLE_TIMEOUT = timedelta(minutes=envint("SESSION_IDLE_MINUTES", 15, minimum=1))
+SESSION_MAX_AGE = timedelta(hours=envint("SESSION_MAX_HOURS", 12, minimum=1))
+SESSION_COOKIE_AGE = int(SESSION_MAX_AGE.total_seconds())
+
 # Axes first: it refuses a locked-out login before the password is even checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -367,6 +386,9 @@ AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = _lockout_parameters()
 AXES_RESET_ON_SUCCESS = True
+# One row per failed attempt, kept after a successful login resets the counters: the user is told at
+# login how many came since their last login (users/logins.py).
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "coldchain.security.lockout_response"
 # Behind a reverse proxy, the client's address comes from X-Forwarded-For: set how many proxies there

@@ -18,6 +18,13 @@ class AuditAction(models.TextChoices):
     CLOSE = "close", "Closed (signed)"
     SIGNATURE_REFUSED = "sign_refused", "Signature refused (wrong password)"
     LOCKED_OUT = "locked_out", "Locked out (too many refused signatures)"
+    # Accounts and sessions (users/): codes stay within the column's 12 characters.
+    LOGIN = "login", "Logged in"
+    LOGOUT = "logout", "Logged out"
+    SESSION_EXPIRED = "session_end", "Session expired"
+    PASSWORD_CHANGED = "password", "Password changed"
+    PASSWORD_CHANGE_REQUIRED = "pw_required", "Password change required"
+    PASSWORD_CHANGE_CLEARED = "pw_cleared", "Password change no longer required"
 
 
 class AuditRecord(models.Model):

@@ -159,4 +159,13 @@
   document.addEventListener("htmx:afterSettle", function (event) {
     drawAll(document);
   });
+
+  /* A poll (hx-trigger="every ...", fired by a timer, not by the user) says so in X-Poll: the server
+     does not count it as activity, so a page left open still logs out when idle (users/sessions.py). */
+  document.addEventListener("htmx:configRequest", function (event) {
+    var trigger = event.detail.elt.getAttribute("hx-trigger") || "";
+    if (!event.detail.triggeringEvent && /(^|,)\s*every\s/.test(trigger)) {
+      event.detail.headers["X-Poll"] = "1";
+    }
+  });
 })();
