@@ -21,6 +21,7 @@ COPY pyproject.toml README* ./
 COPY coldchain ./coldchain
 COPY vendors ./vendors
 COPY monitoring ./monitoring
+COPY users ./users
 RUN pip install .
 
 COPY . .
