@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models.signals import post_migrate
 
 
 class MonitoringConfig(AppConfig):
@@ -10,3 +12,17 @@ class MonitoringConfig(AppConfig):
         from monitoring import audit
 
         audit.connect_signals()
+        post_migrate.connect(_make_partitions_ahead, sender=self, dispatch_uid="monitoring-partitions")
+
+
+def _make_partitions_ahead(sender, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """After every migrate: the next months' partitions exist before any reading needs them."""
+    if using != DEFAULT_DB_ALIAS:
+        return
+    from django.db import connection
+
+    from monitoring import partitions
+    from monitoring.models import ArchivedMonth
+
+    if ArchivedMonth._meta.db_table in connection.introspection.table_names():
+        partitions.ensure_partitions()

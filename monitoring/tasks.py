@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from monitoring import excursions, notifications, reports
+from monitoring import excursions, notifications, partitions, reports
 
 
 @shared_task(name="monitoring.tasks.open_no_data_excursions")
@@ -26,3 +26,23 @@ def notify_accounts() -> int:
 @shared_task(name="monitoring.tasks.send_excursion_reports")
 def send_excursion_reports(frequency: str = "daily") -> int:
     return reports.send_subscribed_reports(frequency)
+
+
+@shared_task(name="monitoring.tasks.maintain_partitions")
+def maintain_partitions() -> dict:
+    """Hourly: the next months' partitions of readings and positions, and a warning about stray rows."""
+    return partitions.maintain_partitions()
+
+
+@shared_task(name="monitoring.tasks.archive_month")
+def archive_month(table: str, month: str, user_id: int | None = None) -> str:
+    """One month of one table archived, verified and detached (started from the admin's action)."""
+    from datetime import date
+
+    from django.contrib.auth import get_user_model
+
+    from monitoring import archive
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    entry = archive.archive_month(table, date.fromisoformat(month), user=user)
+    return str(entry)

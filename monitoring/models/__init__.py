@@ -1,5 +1,6 @@
 """Monitoring models, one module per topic."""
 
+from monitoring.models.archive import ArchivedMonth, MonthPartition
 from monitoring.models.audit import AuditRecord
 from monitoring.models.devices import (
     Channel,
@@ -18,6 +19,7 @@ from monitoring.models.notifications import ReportSubscription, SentNotification
 __all__ = [
     "AlarmProfile",
     "AlarmRule",
+    "ArchivedMonth",
     "AuditRecord",
     "Channel",
     "DataGap",
@@ -26,6 +28,7 @@ __all__ = [
     "Excursion",
     "ExcursionSignature",
     "InstallationEvent",
+    "MonthPartition",
     "Position",
     "Reading",
     "ReadingRollup",

@@ -16,6 +16,12 @@ class AuditAction(models.TextChoices):
     DELETE = "delete", "Deleted"
     ACKNOWLEDGE = "acknowledge", "Acknowledged (signed)"
     CLOSE = "close", "Closed (signed)"
+    # The steps of archiving a month of readings or positions (monitoring/archive.py).
+    ARCHIVE = "archive", "Archived to a file"
+    VERIFY = "verify", "Archive verified"
+    REFUSE = "refuse", "Archive refused"
+    DETACH = "detach", "Partition detached"
+    DROP = "drop", "Detached partition dropped"
 
 
 class AuditRecord(models.Model):
