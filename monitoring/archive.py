@@ -581,7 +581,13 @@ def refuse(entry: ArchivedMonth, problem: str, *, user=None) -> ArchivedMonth:
 def archive_month(table: str, month: date, *, user=None, by: str = "") -> ArchivedMonth:
     """Write, verify and detach one month of one table. Raises ``ArchiveMismatch`` when the
     verification fails (then the refusal is recorded and nothing is detached)."""
-    entry = write_archive(table, month, user=user, by=by)
+    return detach_if_verified(write_archive(table, month, user=user, by=by), user=user)
+
+
+def detach_if_verified(entry: ArchivedMonth, *, user=None) -> ArchivedMonth:
+    """Steps 2 and 3 for a written archive; a failed verification is recorded as a refusal (file set
+    aside, nothing detached) and raised as ``ArchiveMismatch``."""
+    table, month = entry.table, entry.month
     try:
         return verify_and_detach(entry, user=user)
     except ArchiveMismatch as exc:
@@ -621,3 +627,13 @@ def describe(archives: list[ArchivedMonth]) -> str:
         f"{a.file} (manifest {Path(a.manifest).name}, SHA-256 {a.sha256[:12]}…)" for a in archives
     )
     return f"{what} of {months} archived to {files}"
+
+
+def refusal(archives: list[ArchivedMonth]) -> str:
+    """Why an export of a range with archived months is refused, and what to do instead."""
+    first_online = month_start(add_months(archives[-1].month, 1))
+    return (
+        f"{describe(archives)}: they are no longer in the database, so this export would leave them "
+        f"out. Choose a range that starts on or after {first_online:%Y-%m-%d} (UTC), or read the "
+        "archive file (Parquet; its manifest gives the row count and checksums)."
+    )

@@ -249,12 +249,14 @@ def ensure_partitions(now: datetime | None = None) -> list[str]:
     return created
 
 
+def all_stray_months(now: datetime | None = None) -> list[StrayMonth]:
+    """The months held in the default partitions of the readings and positions (the sync status page)."""
+    return [stray for table in TABLES if is_partitioned(table) for stray in stray_months(table, now)]
+
+
 def report_strays(now: datetime | None = None) -> list[StrayMonth]:
-    """Log a warning for each month held in a default partition; returns them (for the pages)."""
-    strays = []
-    for table in TABLES:
-        if is_partitioned(table):
-            strays += stray_months(table, now)
+    """Log a warning for each month held in a default partition; returns them."""
+    strays = all_stray_months(now)
     for stray in strays:
         logger.warning("No month partition for %s", stray)
     return strays

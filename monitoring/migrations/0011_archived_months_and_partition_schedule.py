@@ -3,6 +3,7 @@ over PostgreSQL's catalog), the audit actions of archiving, and the hourly beat 
 the next months' partitions (``monitoring.tasks.maintain_partitions``, editable in the admin)."""
 
 import django.utils.timezone
+from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
 
 # One row per partition of the readings and positions: its month comes from its name (..._yYYYYmMM),
@@ -22,6 +23,24 @@ JOIN pg_class p ON p.oid = i.inhparent
 WHERE p.relname IN ('monitoring_reading', 'monitoring_position')
   AND p.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
 """
+
+
+def grant_permissions(apps, schema_editor):
+    """Admin may see the partitions and archive old months; everyone who may see readings sees where
+    archived months went."""
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    ours = Permission.objects.filter(content_type__app_label="monitoring")
+    admin, _ = Group.objects.get_or_create(name="Admin")
+    admin.permissions.add(
+        *ours.filter(codename__in=["view_monthpartition", "archive_monthpartition", "view_archivedmonth"])
+    )
+    qa, _ = Group.objects.get_or_create(name="QA")
+    qa.permissions.add(*ours.filter(codename="view_archivedmonth"))
 
 
 def create_schedule(apps, schema_editor):
@@ -59,6 +78,7 @@ class Migration(migrations.Migration):
             options={
                 'db_table': 'monitoring_monthpartition',
                 'ordering': ['table', 'month'],
+                'permissions': [('archive_monthpartition', 'Can archive months of readings and positions')],
                 'managed': False,
             },
         ),
@@ -92,5 +112,6 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(condition=models.Q(('state__in', ['detached', 'dropped'])), fields=('table', 'month'), name='one_archive_per_month')],
             },
         ),
+        migrations.RunPython(grant_permissions, migrations.RunPython.noop),
         migrations.RunPython(create_schedule, remove_schedule),
     ]

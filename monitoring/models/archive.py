@@ -82,6 +82,7 @@ class MonthPartition(models.Model):
         managed = False
         db_table = "monitoring_monthpartition"
         ordering = ["table", "month"]
+        permissions = [("archive_monthpartition", "Can archive months of readings and positions")]
 
     def __str__(self) -> str:
         return self.name
