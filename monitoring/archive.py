@@ -38,6 +38,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -581,7 +582,26 @@ def refuse(entry: ArchivedMonth, problem: str, *, user=None) -> ArchivedMonth:
 def archive_month(table: str, month: date, *, user=None, by: str = "") -> ArchivedMonth:
     """Write, verify and detach one month of one table. Raises ``ArchiveMismatch`` when the
     verification fails (then the refusal is recorded and nothing is detached)."""
-    return detach_if_verified(write_archive(table, month, user=user, by=by), user=user)
+    with _only_one_at_a_time(table, month):
+        return detach_if_verified(write_archive(table, month, user=user, by=by), user=user)
+
+
+@contextmanager
+def _only_one_at_a_time(table: str, month: date) -> Iterator[None]:
+    """Two archive runs of the same month (the command and the admin's action, say) never write the same
+    file at once: a session-level advisory lock of PostgreSQL, held across the steps' transactions."""
+    key = int.from_bytes(
+        hashlib.sha256(f"archive {table} {month:%Y-%m}".encode()).digest()[:8], "big", signed=True
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        if not cursor.fetchone()[0]:
+            raise ArchiveError(f"{ARCHIVED_TABLES[table]} of {month:%Y-%m} are being archived by another run")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def detach_if_verified(entry: ArchivedMonth, *, user=None) -> ArchivedMonth:
