@@ -558,6 +558,16 @@ def test_the_admin_lists_partitions_and_archives_old_months(client, three_months
     ) == {"boss"}
     assert not MonthPartition.objects.filter(name=partition_name(READINGS, old)).exists()
     assert MonthPartition.objects.filter(name=partition_name(READINGS, middle)).exists()
+    assert "archived" in client.get("/admin/monitoring/archivedmonth/").content.decode().lower()
+    # The readings' own admin pages work on the partitioned table.
+    reading = Reading.objects.filter(channel__device=device).latest("timestamp")
+    assert (
+        client.get("/admin/monitoring/reading/", {"timestamp__year": reading.timestamp.year}).status_code
+        == 200
+    )
+    assert (
+        f"{reading.value}" in client.get(f"/admin/monitoring/reading/{reading.pk}/change/").content.decode()
+    )
 
     # A QA user (even one let into the admin) sees neither the partitions nor the action.
     qa = make_user("qa")
