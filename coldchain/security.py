@@ -13,8 +13,10 @@ from functools import lru_cache
 from urllib.parse import quote, quote_plus
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template import engines
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import escape
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
@@ -58,19 +60,24 @@ LOCKOUT_PAGE = """{% extends "base.html" %}
 {% block content %}
 <section class="login">
   <h1>Too many failed logins</h1>
-  <p class="error" role="alert">This user name failed to log in {{ limit }} times from your address.
-  Try again in {{ minutes }} minutes, or ask an administrator to unlock it.</p>
+  <p class="error" role="alert">This user name, or your address, failed to log in (or to sign) {{ limit }}
+  times. Try again in {{ minutes }} minutes, or ask an administrator to unlock it.</p>
 </section>
 {% endblock %}"""
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
-    """The page of a locked-out login (django-axes' ``AXES_LOCKOUT_CALLABLE``): 429 with Retry-After."""
+    """The page of a locked-out login (django-axes' ``AXES_LOCKOUT_CALLABLE``), or of a signer locked out
+    by refused signatures: 429 with Retry-After."""
     seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
     page = engines["django"].from_string(LOCKOUT_PAGE)
     context = {"limit": settings.AXES_FAILURE_LIMIT, "minutes": max(1, round(seconds / 60))}
     response = HttpResponse(page.render(context, request), status=429)
     response["Retry-After"] = str(seconds)
+    if request.headers.get("HX-Request"):
+        # Asked by htmx for a fragment (a refused signature on the Alerts page): show the page whole.
+        response["HX-Retarget"] = "body"
+        response["HX-Reswap"] = "innerHTML"
     return response
 
 
@@ -226,6 +233,58 @@ class SecretsExceptionReporter(ExceptionReporter):
 
     def get_traceback_text(self) -> str:
         return redact_known_secrets(super().get_traceback_text())
+
+
+class NoStoreForLoggedInUsersMiddleware:
+    """Every answer to a logged-in user carries ``Cache-Control: no-store`` (and ``private``), so that no
+    browser cache, shared proxy or back button keeps readings, names or audit records after a logout
+    on a shared workstation. After AuthenticationMiddleware; static files (WhiteNoise) never get here."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and "no-store" not in response.get("Cache-Control", ""):
+            add_never_cache_headers(response)
+        return response
+
+
+OVERLONG_USER_NAME_PAGE = """{% extends "base.html" %}
+{% block title %}User name too long{% endblock %}
+{% block content %}
+<section class="login">
+  <h1>User name too long</h1>
+  <p class="error" role="alert">A user name has at most {{ limit }} characters. Check what was typed and
+  <a href="{% url 'login' %}">log in again</a>.</p>
+</section>
+{% endblock %}"""
+
+
+class RefuseOverlongUserNamesMiddleware:
+    """A posted user name longer than any user name can be (150 characters) is a 400 before any view.
+
+    Django's login form does not check the length, and the login throttle (django-axes) stores what was
+    typed in a 255-character column: a longer name was a database error, a 500 and an email to the
+    administrators for anyone to cause. Before the throttle, so that nothing of it is stored."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method == "POST":
+            limit = user_name_limit()
+            field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")
+            if len(request.POST.get(field, "")) > limit:
+                page = engines["django"].from_string(OVERLONG_USER_NAME_PAGE)
+                return HttpResponseBadRequest(page.render({"limit": limit}, request))
+        return self.get_response(request)
+
+
+def user_name_limit() -> int:
+    user_model = get_user_model()
+    return user_model._meta.get_field(user_model.USERNAME_FIELD).max_length or 150
 
 
 class RefuseNullCharactersMiddleware:

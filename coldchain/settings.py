@@ -66,9 +66,11 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "coldchain.security.RefuseNullCharactersMiddleware",
+    "coldchain.security.RefuseOverlongUserNamesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "monitoring.audit.AuditUserMiddleware",
+    "coldchain.security.NoStoreForLoggedInUsersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -95,7 +97,17 @@ TEMPLATES = [
                 "coldchain.context_processors.time_zone",
             ],
         },
-    }
+    },
+    # Plain text (email subjects and text bodies): no HTML escaping, or a device named Fridge "A" <1>
+    # would arrive as Fridge &quot;A&quot; &lt;1&gt;. Only for .txt templates: render_text() in
+    # monitoring/notifications.py.
+    {
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"autoescape": False},
+    },
 ]
 
 
@@ -269,6 +281,12 @@ ARCHIVE_DROP_DETACHED = envbool("ARCHIVE_DROP_DETACHED", False)
 # How long creating or detaching a partition waits for the table's lock before giving up until next time.
 PARTITION_LOCK_TIMEOUT_SECONDS = envint("PARTITION_LOCK_TIMEOUT_SECONDS", 10, minimum=1)
 
+# -- Excursion reports asked for on the pages (built by a Celery worker) ----------------------------
+# A report holds at most this many excursions (a chart each); a larger one is refused with a message to
+# narrow the range. Its file is kept this many hours, then deleted by a beat task.
+EXCURSION_REPORT_MAX_EXCURSIONS = envint("EXCURSION_REPORT_MAX_EXCURSIONS", 500, minimum=1)
+EXCURSION_REPORT_KEEP_HOURS = envint("EXCURSION_REPORT_KEEP_HOURS", 24, minimum=1)
+
 # -- Email ------------------------------------------------------------------------------------------
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
@@ -306,12 +324,32 @@ SESSION_COOKIE_HTTPONLY = True
 # Our JavaScript never reads the CSRF cookie: pages hand the token to HTMX in hx-headers.
 CSRF_COOKIE_HTTPONLY = True
 
-# Login throttling (django-axes): a user name is locked out after AXES_FAILURE_LIMIT failed logins from
-# one address, for AXES_COOLOFF_MINUTES. By user name and address together, so that a colleague's typos
-# behind the same office NAT lock nobody else out, and nobody can lock a user out from elsewhere.
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins (or refused e-signatures) logins
+# are refused for AXES_COOLOFF_MINUTES. AXES_LOCKOUT_PARAMETERS says what is counted, each entry on its
+# own: "username" (a user name, from any address: guessing one user's password from many addresses),
+# "ip_address" (an address, whatever the user names: one password sprayed over many users); "a+b" counts
+# the pair together (e.g. "username+ip_address", which a second address or a spray would escape).
+_LOCKOUT_PARTS = {"username", "ip_address", "user_agent"}
+
+
+def _lockout_parameters() -> list[str | list[str]]:
+    parameters: list[str | list[str]] = []
+    for entry in envlist("AXES_LOCKOUT_PARAMETERS", "username,ip_address"):
+        parts = [part.strip() for part in entry.split("+")]
+        if not set(parts) <= _LOCKOUT_PARTS:
+            raise ImproperlyConfigured(
+                "AXES_LOCKOUT_PARAMETERS: expected comma-separated entries among username, ip_address, "
+                f"user_agent (a+b for a pair), got {entry!r}"
+            )
+        parameters.append(parts[0] if len(parts) == 1 else parts)
+    if not parameters:
+        raise ImproperlyConfigured("AXES_LOCKOUT_PARAMETERS: give at least one, e.g. username,ip_address")
+    return parameters
+
+
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = _lockout_parameters()
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "coldchain.security.lockout_response"
@@ -351,17 +389,32 @@ ADMINS = [parseaddr(address) for address in envlist("ADMINS")]
 if any("@" not in email for _, email in ADMINS):
     raise ImproperlyConfigured("ADMINS: expected comma-separated email addresses, e.g. ops@example.com")
 
+# Error emails to ADMINS: at most this many per period, whoever causes the errors (a flood of 500s must
+# not flood the inbox); the count is kept in the shared cache, so it holds for every web worker.
+ERROR_EMAILS_LIMIT = envint("ERROR_EMAILS_LIMIT", 10, minimum=0)
+ERROR_EMAILS_PERIOD_MINUTES = envint("ERROR_EMAILS_PERIOD_MINUTES", 60, minimum=1)
+
 # -- Logging: never a secret ------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "coldchain.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact_secrets": {"()": "coldchain.logging.RedactSecretsFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        # Django's error emails to ADMINS, at most ERROR_EMAILS_LIMIT per ERROR_EMAILS_PERIOD_MINUTES.
+        "mail_admins": {
+            "class": "coldchain.logging.RateLimitedAdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         # urllib3 logs full URLs at DEBUG, and a GPSWOX URL holds the user_api_hash.
         "urllib3": {"level": "WARNING"},
         # The embedded PostgreSQL's wheel logs each pg_ctl run at INFO; its failures come as errors.

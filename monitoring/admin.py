@@ -105,11 +105,13 @@ class DataGapAdmin(ReadOnlyAdmin):
 
 
 @admin.register(VendorAlert)
-class VendorAlertAdmin(admin.ModelAdmin):
+class VendorAlertAdmin(ReadOnlyAdmin):
+    """What the vendor said, and who acknowledged it: acknowledging is done on the Alerts page (the only
+    place that records who and when), never typed here."""
+
     list_display = ["alert_type", "device", "account", "started_at", "ended_at", "acknowledged_at"]
     list_filter = ["account__vendor", "alert_type"]
     list_select_related = ["device", "account"]
-    readonly_fields = [f.name for f in VendorAlert._meta.fields if not f.name.startswith("acknowledg")]
 
 
 @admin.register(InstallationEvent)
@@ -192,6 +194,24 @@ class ReportSubscriptionAdmin(admin.ModelAdmin):
 class SentNotificationAdmin(ReadOnlyAdmin):
     list_display = ["key", "subject", "sent_at"]
     search_fields = ["key", "subject"]
+
+
+# -- Excursion reports asked for on the pages (issue 16) ----------------------------------------------
+
+from monitoring.models import ExcursionReportFile  # noqa: E402
+
+
+@admin.register(ExcursionReportFile)
+class ExcursionReportFileAdmin(ReadOnlyAdmin):
+    """Who asked for which report and how it went; the file itself is fetched on its page."""
+
+    list_display = ["__str__", "requested_by", "requested_at", "state", "size", "expires_at"]
+    list_filter = ["state", "format"]
+    list_select_related = ["requested_by", "group"]
+    exclude = ["content"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")
 
 
 # -- Monthly partitions and their archives (issue 15) -------------------------------------------------

@@ -12,6 +12,10 @@ class MonitoringConfig(AppConfig):
         from monitoring import audit
 
         audit.connect_signals()
+        # Every app's admin is registered by now (admin's autodiscover runs first).
+        from coldchain.admin_filters import refuse_bad_filters
+
+        refuse_bad_filters()
         post_migrate.connect(_make_partitions_ahead, sender=self, dispatch_uid="monitoring-partitions")
 
 

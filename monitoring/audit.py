@@ -1,4 +1,5 @@
-"""The audit trail service: every change to rules, accounts, devices, groups and excursions is recorded
+"""The audit trail service: every change to rules, accounts, devices, groups, excursions and vendor alerts
+is recorded
 with who, when, what, the old and new values and the reason.
 
 Changes are caught with model signals, so the admin, the pages, the commands and the engine are all
@@ -8,7 +9,8 @@ user the change is recorded as made by "system" (the engine, scheduled tasks).
 
 Readings and audit records are never updated or deleted; database triggers refuse it (see migration
 0005). The one exception is an explicit purge (removing a vendor account and all its data), which must run
-inside ``purge_allowed()``.
+inside ``purge_allowed()``. A vendor alert's acknowledgement is written once, by the acknowledge action
+inside ``acknowledging()``; PostgreSQL refuses any other change to it (migration 0010).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from monitoring.models import (
     Device,
     Excursion,
     ReportSubscription,
+    VendorAlert,
 )
 from monitoring.models.audit import AuditAction
 from vendors.models import VendorAccount
@@ -79,6 +82,7 @@ def audited_models() -> list[type]:
         Device,
         DeploymentGroup,
         Excursion,
+        VendorAlert,
         VendorAccount,
         ReportSubscription,
         get_user_model(),
@@ -223,6 +227,21 @@ def purge_allowed() -> Iterator[None]:
         # nested in a longer transaction opens no door for what follows.
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL coldchain.allow_purge = 'off'")
+
+
+@contextmanager
+def acknowledging() -> Iterator[None]:
+    """A vendor alert's acknowledgement (who, when, the comment) may be set inside, once: on PostgreSQL
+    this sets ``coldchain.acknowledging`` for the current transaction only, as ``purge_allowed`` does."""
+    postgresql = connection.vendor == "postgresql"
+    with transaction.atomic():
+        if postgresql:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL coldchain.acknowledging = 'on'")
+        yield
+        if postgresql:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL coldchain.acknowledging = 'off'")
 
 
 class AuditUserMiddleware:

@@ -1,4 +1,8 @@
-"""Rows for the CSV exports (the CLI and the dashboard's download use the same columns)."""
+"""Rows for the CSV exports (the CLI and the dashboard's download use the same columns).
+
+Numbers stay numbers in the rows (``float``, ``None`` for empty): the writer (``monitoring.csv_cells``)
+neutralises text cells that a spreadsheet would run as formulas, and must see a negative temperature as
+a number, not as text starting with "-"."""
 
 from __future__ import annotations
 
@@ -36,9 +40,9 @@ def utc_stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _number(value: float | None) -> str:
-    # repr() of a float is the shortest text that reads back as the same number.
-    return "" if value is None else repr(float(value))
+def _number(value: float | None) -> float | None:
+    # The csv module writes a float as repr(): the shortest text that reads back as the same number.
+    return None if value is None else float(value)
 
 
 def _filter(
@@ -64,7 +68,7 @@ def _filter(
     return qs
 
 
-def reading_rows(**filters) -> Iterator[list[str]]:
+def reading_rows(**filters) -> Iterator[list]:
     qs = _filter(Reading.objects.all(), "channel__device__", **filters).order_by(
         "channel__device__account__name", "channel__device__vendor_id", "channel__name", "timestamp"
     )
@@ -99,7 +103,7 @@ def reading_rows(**filters) -> Iterator[list[str]]:
         ]
 
 
-def position_rows(**filters) -> Iterator[list[str]]:
+def position_rows(**filters) -> Iterator[list]:
     qs = _filter(Position.objects.all(), "device__", **filters).order_by(
         "device__account__name", "device__vendor_id", "timestamp"
     )

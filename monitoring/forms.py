@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import available_timezones
 
 from django import forms
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from monitoring.choices import InstallationStatus
 from monitoring.models import DeploymentGroup, Device
 from monitoring.models.excursions import ExcursionState, Severity
+from monitoring.models.reports import ReportFormat
 from monitoring.selectors import STATUS_CHOICES, AlertFilters, OverviewFilters
 from vendors.models import VendorAccount
 from vendors.registry import VENDOR_CHOICES
@@ -223,3 +225,66 @@ COMMON_ZONES = sorted(available_timezones())
 
 class TimeZoneForm(forms.Form):
     timezone = forms.ChoiceField(label="Time zone", choices=[(z, z) for z in COMMON_ZONES])
+
+
+def parse_moment(text: str | None) -> datetime | None:
+    """An ISO date or date-time between 2000 and 2100; a naive one is read in UTC. None if it is not."""
+    if not text:
+        return None
+    try:  # well-formed but impossible (2026-13-40) raises ValueError
+        moment = parse_datetime(text)
+        if moment is None:
+            day = parse_date(text)
+            if day is None:
+                return None
+            moment = datetime.combine(day, datetime.min.time())
+    except ValueError:
+        return None
+    if not 2000 <= moment.year <= 2100:
+        return None
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+
+
+class MomentField(forms.CharField):
+    """An ISO date (midnight) or date-time, UTC unless it says otherwise, between 2000 and 2100."""
+
+    default_error_messages = {
+        "invalid": "Enter a date such as 2026-11-01 (or a date and time such as 2026-11-01T06:00Z), "
+        "between 2000 and 2100."
+    }
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if not text:
+            return None
+        moment = parse_moment(text)
+        if moment is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return moment
+
+
+class ReportRequestForm(forms.Form):
+    """The excursion report of a period: [start, end) in UTC, all groups or one, PDF or CSV."""
+
+    start = MomentField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = MomentField(
+        label="To", widget=forms.DateInput(attrs={"type": "date"}), help_text="UTC; this day is not included."
+    )
+    group = forms.ModelChoiceField(
+        queryset=DeploymentGroup.objects.all(),
+        to_field_name="name",
+        required=False,
+        label="Group",
+        empty_label="All groups",
+    )
+    format = forms.ChoiceField(label="File", choices=ReportFormat.choices, initial=ReportFormat.PDF)
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if start >= end:
+                raise forms.ValidationError("The start must be before the end.")
+            if end - start > MAX_RANGE:
+                raise forms.ValidationError("A report covers at most two years.")
+        return data

@@ -1,6 +1,7 @@
 """An excursion's life: open -> acknowledged -> closed, each step an electronic signature.
 
-Signing means re-entering one's password; the signature records the full name, the time and the meaning
+Signing means re-entering one's password (refusals are audited and throttled like logins: see
+``monitoring.signatures``); the signature records the full name, the time and the meaning
 ("Acknowledged", "Closed: product quarantined"), and the audit trail records the change with the comment
 or root cause as its reason. Every refusal is a ``ValidationError`` whose message says what is wrong.
 
@@ -12,17 +13,18 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
-from monitoring.audit import audit_context, record
+from monitoring.audit import acknowledging, audit_context, record
 from monitoring.models import Excursion, ExcursionSignature, VendorAlert
 from monitoring.models.audit import AuditAction
 from monitoring.models.excursions import Disposition, ExcursionState
+from monitoring.signatures import check_signature_password
 
 
-def _sign(excursion: Excursion, user, password: str, meaning: str) -> ExcursionSignature:
-    if not password or not user.check_password(password):
-        raise ValidationError("Signature refused: the password is not correct.", code="signature")
+def _sign(excursion: Excursion, user, meaning: str) -> ExcursionSignature:
+    """The signature of a user whose password was checked (``check_signature_password``)."""
     return ExcursionSignature.objects.create(
         excursion=excursion,
         user=user,
@@ -32,11 +34,16 @@ def _sign(excursion: Excursion, user, password: str, meaning: str) -> ExcursionS
     )
 
 
-def excursion_acknowledge(excursion: Excursion, user, comment: str, password: str) -> Excursion:
-    """Acknowledge an open excursion: a comment is required, and the user signs with their password."""
+def excursion_acknowledge(
+    excursion: Excursion, user, comment: str, password: str, request: HttpRequest | None = None
+) -> Excursion:
+    """Acknowledge an open excursion: a comment is required, and the user signs with their password.
+    With the ``request``, refused passwords count towards the login lockout (``monitoring.signatures``)."""
     comment = (comment or "").strip()
     if not comment:
         raise ValidationError("A comment is required to acknowledge an excursion.", code="comment")
+    # Before the transaction: a refused signature's audit record and count must outlive its rollback.
+    check_signature_password(user, password, excursion, "Acknowledged", request)
     with transaction.atomic():
         # Locked, so two people acknowledging at once cannot both succeed.
         excursion = Excursion.objects.select_for_update().get(pk=excursion.pk)
@@ -46,7 +53,7 @@ def excursion_acknowledge(excursion: Excursion, user, comment: str, password: st
                 "acknowledged.",
                 code="state",
             )
-        signature = _sign(excursion, user, password, "Acknowledged")
+        signature = _sign(excursion, user, "Acknowledged")
         with audit_context(user=user, reason=comment):
             excursion.state = ExcursionState.ACKNOWLEDGED
             excursion.acknowledged_at = signature.signed_at
@@ -64,7 +71,12 @@ def excursion_acknowledge(excursion: Excursion, user, comment: str, password: st
 
 
 def excursion_close(
-    excursion: Excursion, user, disposition: str, root_cause: str, password: str
+    excursion: Excursion,
+    user,
+    disposition: str,
+    root_cause: str,
+    password: str,
+    request: HttpRequest | None = None,
 ) -> Excursion:
     """Close an acknowledged excursion with a disposition and a root cause; the user signs."""
     root_cause = (root_cause or "").strip()
@@ -75,6 +87,8 @@ def excursion_close(
         )
     if not root_cause:
         raise ValidationError("A root cause is required to close an excursion.", code="root_cause")
+    meaning = f"Closed: {Disposition(disposition).label.lower()}"
+    check_signature_password(user, password, excursion, meaning, request)
     with transaction.atomic():
         excursion = Excursion.objects.select_for_update().get(pk=excursion.pk)
         if excursion.state != ExcursionState.ACKNOWLEDGED:
@@ -84,8 +98,7 @@ def excursion_close(
                 else "This excursion is already closed.",
                 code="state",
             )
-        meaning = f"Closed: {Disposition(disposition).label.lower()}"
-        signature = _sign(excursion, user, password, meaning)
+        signature = _sign(excursion, user, meaning)
         with audit_context(user=user, reason=root_cause):
             excursion.state = ExcursionState.CLOSED
             excursion.closed_at = signature.signed_at
@@ -98,7 +111,9 @@ def excursion_close(
 
 
 def vendor_alert_acknowledge(alert: VendorAlert, user, comment: str) -> VendorAlert:
-    """Acknowledge an alert raised by a vendor's cloud (no signature: it is not a GxP record of ours)."""
+    """Acknowledge an alert raised by a vendor's cloud (no signature: it is not a GxP record of ours).
+    The only way to set an alert's acknowledgement: the admin shows it read-only, PostgreSQL refuses any
+    other change to it, and the audit trail records the change and the acknowledgement."""
     comment = (comment or "").strip()
     if not comment:
         raise ValidationError("A comment is required to acknowledge an alert.", code="comment")
@@ -106,10 +121,11 @@ def vendor_alert_acknowledge(alert: VendorAlert, user, comment: str) -> VendorAl
         alert = VendorAlert.objects.select_for_update().get(pk=alert.pk)
         if alert.acknowledged_at:
             raise ValidationError("This alert is already acknowledged.", code="state")
-        alert.acknowledged_at = timezone.now()
-        alert.acknowledged_by = user
-        alert.acknowledgement_comment = comment
-        alert.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledgement_comment"])
+        with audit_context(user=user, reason=comment), acknowledging():
+            alert.acknowledged_at = timezone.now()
+            alert.acknowledged_by = user
+            alert.acknowledgement_comment = comment
+            alert.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledgement_comment"])
         record(
             AuditAction.ACKNOWLEDGE,
             alert,

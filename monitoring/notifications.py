@@ -35,10 +35,22 @@ def site_link(name: str, *args) -> str:
     return settings.SITE_URL + reverse(name, args=args)
 
 
+def render_text(template_name: str, context: dict) -> str:
+    """A plain-text template (an email's subject or text body), rendered without HTML escaping."""
+    if not template_name.endswith(".txt"):
+        raise ValueError(f"{template_name}: only .txt templates are rendered without escaping")
+    return render_to_string(template_name, context, using="text")
+
+
+def render_subject(template_name: str, context: dict) -> str:
+    # One line: a header never holds a line break.
+    return " ".join(render_text(template_name, context).split())
+
+
 def build_email(template: str, context: dict, recipients: list[str]) -> EmailMultiAlternatives:
     context = {"site_url": settings.SITE_URL, **context}
-    subject = " ".join(render_to_string(f"emails/{template}-subject.txt", context).split())
-    text = render_to_string(f"emails/{template}-body.txt", context)
+    subject = render_subject(f"emails/{template}-subject.txt", context)
+    text = render_text(f"emails/{template}-body.txt", context)
     html = render_to_string(f"emails/{template}-body.html", context)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, recipients)
     message.attach_alternative(html, "text/html")

@@ -1,6 +1,6 @@
 """The monthly partitions of the readings and positions: made ahead, and the default partition watched.
 
-Both tables are partitioned by month of ``timestamp`` (UTC; migration 0010): ``monitoring_reading_y2026m12``
+Both tables are partitioned by month of ``timestamp`` (UTC; migration 0014): ``monitoring_reading_y2026m12``
 holds December 2026. Rules:
 
 - The months from last month to ``PARTITIONS_AHEAD_MONTHS`` ahead always have their partition: the

@@ -8,9 +8,9 @@ and ``manage.py excursion_report`` all use them.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.mime.image import MIMEImage
@@ -26,6 +26,7 @@ from fpdf import FPDF
 
 from monitoring.charts import excursion_chart_png
 from monitoring.choices import DeviceKind, Quantity
+from monitoring.csv_cells import SafeCsvWriter
 from monitoring.mkt import mean_kinetic_temperature_weighted, sample_weights
 from monitoring.models import (
     DeploymentGroup,
@@ -37,7 +38,7 @@ from monitoring.models import (
     ReportSubscription,
 )
 from monitoring.models.excursions import DEFAULT_ACTIVATION_ENERGY, ExcursionKind
-from monitoring.notifications import send_message_once, site_link
+from monitoring.notifications import render_subject, render_text, send_message_once, site_link
 
 # fpdf2 subsets fonts through fontTools, which logs every glyph at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -128,16 +129,38 @@ def _group_mkt(channel_ids: list[int], start: datetime, end: datetime) -> float 
     return mean_kinetic_temperature_weighted(values, weights, DEFAULT_ACTIVATION_ENERGY)
 
 
+def _devices(group: DeploymentGroup | None):
+    devices = Device.objects.select_related("group")
+    return devices.filter(group=group) if group is not None else devices
+
+
+def _excursions(devices, start: datetime, end: datetime):
+    """Excursions that overlap [start, end)."""
+    return Excursion.objects.filter(channel__device__in=devices, started_at__lt=end).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gt=start)
+    )
+
+
+def count_excursions(start: datetime, end: datetime, group: DeploymentGroup | None = None) -> int:
+    """How many excursions the report of [start, end) would hold (its size, before building it)."""
+    return _excursions(_devices(group), start, end).count()
+
+
 def build_report(
-    start: datetime, end: datetime, group: DeploymentGroup | str | None = None
+    start: datetime,
+    end: datetime,
+    group: DeploymentGroup | str | None = None,
+    *,
+    charts: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ExcursionReport:
-    """The report of [start, end): excursions that overlap it, summaries of the readings inside it."""
+    """The report of [start, end): excursions that overlap it, summaries of the readings inside it.
+
+    ``charts=False`` leaves the charts out (the CSV has no use for them, and they are most of the work);
+    ``progress(done, total)`` is told after each excursion."""
     if isinstance(group, str):
         group = DeploymentGroup.objects.filter(name=group).first() or DeploymentGroup.objects.get(name=group)
-    devices = Device.objects.select_related("group")
-    if group is not None:
-        devices = devices.filter(group=group)
-    devices = list(devices)
+    devices = list(_devices(group))
     summaries: dict[str, GroupSummary] = {}
     group_of_device = {}
     for device in devices:
@@ -177,20 +200,21 @@ def build_report(
         mkt = _group_mkt(channel_ids, start, end)
         summaries[name].mkt = round(mkt, 2) if mkt is not None else None
 
-    excursions = (
-        Excursion.objects.filter(channel__device__in=devices, started_at__lt=end)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start))
+    excursions = list(
+        _excursions(devices, start, end)
         .select_related("channel__device__group", "rule")
         .order_by("started_at")
     )
     items = []
-    for excursion in excursions:
+    for done, excursion in enumerate(excursions, start=1):
         device = excursion.channel.device
         summary = summaries[group_of_device[device.pk]]
         summary.excursions += 1
         if excursion.kind != ExcursionKind.NO_DATA:
             summary.minutes_out_of_range += _clip_minutes(excursion, start, end)
-        items.append(_report_item(excursion, group_of_device[device.pk]))
+        items.append(_report_item(excursion, group_of_device[device.pk], charts=charts))
+        if progress is not None:
+            progress(done, len(excursions))
     for summary in summaries.values():
         summary.minutes_out_of_range = round(summary.minutes_out_of_range, 1)
     return ExcursionReport(
@@ -202,7 +226,7 @@ def build_report(
     )
 
 
-def _report_item(excursion: Excursion, group: str) -> ReportItem:
+def _report_item(excursion: Excursion, group: str, charts: bool = True) -> ReportItem:
     channel = excursion.channel
     device = channel.device
     window_end = excursion.ended_at or timezone.now()
@@ -213,6 +237,16 @@ def _report_item(excursion: Excursion, group: str) -> ReportItem:
         .order_by("timestamp")
         .values_list("timestamp", "value", "error")
     )
+    chart = _chart(excursion, window_end) if charts else b""
+    item = ReportItem(excursion=excursion, group=group, chart_png=chart, readings=inside)
+    if device.kind == DeviceKind.VEHICLE:
+        item.start_position = _position_near(device, excursion.started_at)
+        item.end_position = _position_near(device, excursion.ended_at)
+    return item
+
+
+def _chart(excursion: Excursion, window_end: datetime) -> bytes:
+    channel = excursion.channel
     around = list(
         Reading.objects.filter(
             channel=channel,
@@ -222,21 +256,16 @@ def _report_item(excursion: Excursion, group: str) -> ReportItem:
         .order_by("timestamp")
         .values_list("timestamp", "value")
     )
-    chart = excursion_chart_png(
+    return excursion_chart_png(
         around,
         low=excursion.low_limit,
         high=excursion.high_limit,
         started_at=excursion.started_at,
         ended_at=excursion.ended_at,
         window_end=window_end,
-        title=f"{device.name} / {channel.display_name}: {excursion.get_kind_display().lower()}",
+        title=f"{channel.device.name} / {channel.display_name}: {excursion.get_kind_display().lower()}",
         unit=channel.get_unit_display(),
     )
-    item = ReportItem(excursion=excursion, group=group, chart_png=chart, readings=inside)
-    if device.kind == DeviceKind.VEHICLE:
-        item.start_position = _position_near(device, excursion.started_at)
-        item.end_position = _position_near(device, excursion.ended_at)
-    return item
 
 
 # -- renderers --------------------------------------------------------------------------------------
@@ -257,7 +286,7 @@ def _where(position: tuple[float, float] | None) -> str:
 def render_csv(report: ExcursionReport) -> bytes:
     """The readings inside each excursion's window, one row per reading."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(
         [
             "excursion_id",
@@ -284,7 +313,7 @@ def render_csv(report: ExcursionReport) -> bytes:
                     channel.name,
                     channel.unit,
                     timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "" if value is None else value,
+                    value,  # a number (None is written empty)
                     error,
                     channel.display_name,
                 ]
@@ -384,8 +413,8 @@ def _context(report: ExcursionReport) -> dict:
 def build_report_email(report: ExcursionReport, recipients: list[str]) -> EmailMultiAlternatives:
     """HTML with a text alternative; charts inline (cid:), the PDF and the CSV attached."""
     context = {"site_url": settings.SITE_URL, **_context(report)}
-    subject = " ".join(render_to_string("emails/excursion-report-subject.txt", context).split())
-    text = render_to_string("emails/excursion-report-body.txt", context)
+    subject = render_subject("emails/excursion-report-subject.txt", context)
+    text = render_text("emails/excursion-report-body.txt", context)
     html = render_to_string("emails/excursion-report-body.html", context)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, recipients)
     message.attach_alternative(html, "text/html")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from monitoring import excursions, notifications, partitions, reports
+from monitoring import excursions, notifications, partitions, report_files, reports
 
 
 @shared_task(name="monitoring.tasks.open_no_data_excursions")
@@ -28,13 +28,28 @@ def send_excursion_reports(frequency: str = "daily") -> int:
     return reports.send_subscribed_reports(frequency)
 
 
+# A report of EXCURSION_REPORT_MAX_EXCURSIONS charts can take minutes on a busy machine: more than the
+# default limit of other tasks (still well under the broker's visibility timeout).
+@shared_task(name="monitoring.tasks.build_excursion_report", soft_time_limit=1800, time_limit=1860)
+def build_excursion_report(report_id: int) -> str:
+    return report_files.build(report_id)
+
+
+@shared_task(name="monitoring.tasks.delete_expired_reports")
+def delete_expired_reports() -> int:
+    return report_files.delete_expired_reports()
+
+
 @shared_task(name="monitoring.tasks.maintain_partitions")
 def maintain_partitions() -> dict:
     """Hourly: the next months' partitions of readings and positions, and a warning about stray rows."""
     return partitions.maintain_partitions()
 
 
-@shared_task(name="monitoring.tasks.archive_month")
+# A month of a large installation holds hundreds of millions of rows: written, read back and compared in
+# minutes, but more than other tasks' limit (and under the broker's visibility timeout; a second delivery
+# would find the month locked by the first).
+@shared_task(name="monitoring.tasks.archive_month", soft_time_limit=3300, time_limit=3500)
 def archive_month(table: str, month: str, user_id: int | None = None) -> str:
     """One month of one table archived, verified and detached (started from the admin's action)."""
     from datetime import date

@@ -30,6 +30,7 @@ urlpatterns = [
 # Excursions, alarm rules, the audit trail (issue 6).
 from monitoring.views import audit as audit_views  # noqa: E402
 from monitoring.views import excursions as excursion_views  # noqa: E402
+from monitoring.views import reports as report_views  # noqa: E402
 from monitoring.views import rules as rule_views  # noqa: E402
 
 urlpatterns += [
@@ -40,7 +41,11 @@ urlpatterns += [
         name="excursion_acknowledge",
     ),
     path("excursions/<int:pk>/close/", excursion_views.excursion_close, name="excursion_close"),
-    path("excursions/report/", excursion_views.excursion_report_download, name="excursion_report_download"),
+    path("excursions/report/", report_views.excursion_report, name="excursion_report"),
+    path("excursions/report/<int:pk>/", report_views.excursion_report_status, name="excursion_report_status"),
+    path(
+        "excursions/report/<int:pk>/file/", report_views.excursion_report_file, name="excursion_report_file"
+    ),
     path("rules/", rule_views.rules, name="rules"),
     path("rules/<int:pk>/", rule_views.rule_edit, name="rule_edit"),
     path("audit/", audit_views.audit_trail, name="audit_trail"),

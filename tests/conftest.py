@@ -46,3 +46,31 @@ def postgres_folder() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="coldchain-test-folder-"))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Among the tests that commit (transactional, live server), those with ``serialized_rollback`` first.
+
+    Such a test starts from the migrated data (the roles, the schedules) reloaded from a copy. A plain
+    transactional test ends with a flush that makes content types and permissions again under new ids,
+    and reloading the copy after that collides with them: so the plain ones come last. pytest-django has
+    already put the database tests in Django's order; this keeps that order otherwise (a stable sort).
+    """
+    from pytest_django.fixtures import validate_django_db
+
+    def commits(item: pytest.Item) -> tuple[bool, bool]:
+        marker = item.get_closest_marker("django_db")
+        transaction = serialized = False
+        if marker is not None:
+            transaction, reset_sequences, _databases, serialized, _apps = validate_django_db(marker)
+            transaction = transaction or reset_sequences
+        fixtures = getattr(item, "fixturenames", [])
+        return transaction or "transactional_db" in fixtures or "live_server" in fixtures, bool(serialized)
+
+    flags = [commits(item) for item in items]
+    positions = [n for n, (transactional, _) in enumerate(flags) if transactional]
+    ordered = sorted(positions, key=lambda n: not flags[n][1])
+    moved = [items[n] for n in ordered]
+    for n, item in zip(positions, moved, strict=True):
+        items[n] = item

@@ -1,6 +1,11 @@
 """Vendor accounts: credentials encrypted at rest, rotatable, write-only in the admin; the accounts CLI."""
 
 import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -8,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from tests.factories import make_account
+from tests.test_settings import ROOT
 from vendors.models import VendorAccount
 
 SECRET = "canary-9f1c2e7a4b6d8e0f"
@@ -182,3 +188,136 @@ def test_it_refuses_private_base_urls_unless_allowed(settings):
     settings.VENDOR_ALLOW_PRIVATE_URLS = True
     account.base_url = "http://127.0.0.1:8765/trackunit"
     account.full_clean()
+
+
+# -- Secrets kept out of the process list (issue 16) --------------------------------------------------
+
+
+def manage_environment() -> dict:
+    """The environment of a ``manage.py`` child that works on this test's database."""
+    from django.conf import settings
+
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        ),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "CREDENTIALS_KEYS": ",".join(settings.CREDENTIALS_KEYS),
+    }
+
+
+needs_postgresql = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="the child needs the test database"
+)
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_credentials_from_standard_input_never_reach_the_process_list():
+    command = [sys.executable, "manage.py", "accounts", "add", "--vendor", "tandd", "--name", "Lab"]
+    child = subprocess.Popen(
+        [*command, "--credentials-stdin"],
+        cwd=ROOT,
+        env=manage_environment(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cmdline = ""
+    deadline = time.monotonic() + 10
+    while not cmdline and time.monotonic() < deadline:  # empty for a moment while the child starts
+        cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes().decode()  # what `ps` shows everyone
+    out, err = child.communicate(
+        f"api_key={SECRET}\nlogin_id=tbzz9999\n\nlogin_pass=pw-{SECRET}\n", timeout=120
+    )
+    assert child.returncode == 0, err
+    assert "Added tandd account 'Lab'" in out and "warning" not in err
+    assert SECRET not in cmdline and "--credentials-stdin" in cmdline
+    account = VendorAccount.objects.get(name="Lab")
+    assert account.credentials == {"api_key": SECRET, "login_id": "tbzz9999", "login_pass": f"pw-{SECRET}"}
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_missing_credentials_are_asked_for_on_the_terminal_without_echo():
+    pid, terminal = os.forkpty()  # the child gets a terminal of its own, as when typed by hand
+    if pid == 0:  # pragma: no cover - the child becomes manage.py at once
+        os.chdir(ROOT)
+        os.execve(
+            sys.executable,
+            [sys.executable, "manage.py", "accounts", "add", "--vendor", "trackunit", "--name", "Fleet"],
+            manage_environment(),
+        )
+    shown = b""
+    try:
+        deadline = time.monotonic() + 120
+        while b"trackunit token:" not in shown and time.monotonic() < deadline:
+            shown += os.read(terminal, 1024)
+        os.write(terminal, f"{SECRET}\n".encode())
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(terminal, 1024)
+            except OSError:  # the child has closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(terminal)
+    assert os.waitstatus_to_exitcode(status) == 0, shown.decode(errors="replace")
+    assert b"Added trackunit account 'Fleet'" in shown
+    assert SECRET.encode() not in shown  # not echoed while typed
+    assert VendorAccount.objects.get(name="Fleet").credentials == {"token": SECRET}
+
+
+@pytest.mark.django_db
+def test_a_secret_on_the_command_line_still_works_with_a_warning_and_the_environment_works_without(
+    monkeypatch,
+):
+    err = io.StringIO()
+    call_command(
+        "accounts",
+        "add",
+        "--vendor",
+        "trackunit",
+        "--name",
+        "Old script",
+        "--credential",
+        f"token={SECRET}",
+        stdout=io.StringIO(),
+        stderr=err,
+    )
+    assert "visible to every user of this machine" in err.getvalue() and SECRET not in err.getvalue()
+    assert VendorAccount.objects.get(name="Old script").credentials == {"token": SECRET}
+
+    monkeypatch.setenv("FLEET_TOKEN", SECRET + "-env")
+    err = io.StringIO()
+    call_command(
+        "accounts",
+        "add",
+        "--vendor",
+        "trackunit",
+        "--name",
+        "New script",
+        "--credential-env",
+        "token=FLEET_TOKEN",
+        stdout=io.StringIO(),
+        stderr=err,
+    )
+    assert err.getvalue() == ""
+    assert VendorAccount.objects.get(name="New script").credentials == {"token": SECRET + "-env"}
+    with pytest.raises(CommandError, match="'NO_SUCH_VARIABLE' is not set"):
+        call_command(
+            "accounts",
+            "add",
+            "--vendor",
+            "trackunit",
+            "--name",
+            "Typo",
+            "--credential-env",
+            "token=NO_SUCH_VARIABLE",
+        )

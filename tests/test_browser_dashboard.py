@@ -86,7 +86,8 @@ def wait_for_chart(page, element_id: str) -> None:
     page.wait_for_selector(f"#{element_id}[data-ready='yes']", timeout=20_000)
 
 
-@pytest.mark.django_db(transaction=True)
+# Serialized rollback: the roles (a data migration) are back even after another live-server test's flush.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_qa_user_works_through_every_page_of_the_dashboard(live_server, synced, browser, settings):
     context = browser.new_context(viewport=TABLET, timezone_id="Europe/Helsinki")
     page = context.new_page()

@@ -426,6 +426,20 @@ def test_an_excursion_is_acknowledged_with_a_comment_and_a_signature(qa, alerts_
     assert ok.status_code == 200 and "Acknowledged by qa" in ok.content.decode()
 
 
+def test_refused_signatures_in_place_end_with_the_lockout_page_in_the_whole_window(qa, alerts_data, settings):
+    _, excursion = alerts_data
+    url = f"/alerts/excursion/{excursion.pk}/acknowledge/"
+    answers = [
+        qa.post(url, {"comment": "Checked", "password": f"guess {n}"}, headers={"HX-Request": "true"})
+        for n in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    assert [a.status_code for a in answers] == [400] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
+    locked = answers[-1]
+    assert "Too many failed logins" in locked.content.decode()
+    assert (locked["HX-Retarget"], locked["HX-Reswap"]) == ("body", "innerHTML")  # not inside the row
+    assert qa.get("/alerts/").status_code == 302  # logged out
+
+
 def test_acknowledging_an_unknown_alert_is_a_404(qa):
     assert qa.post("/alerts/vendor/424242/acknowledge/", {"comment": "x"}).status_code == 404
     assert qa.post("/alerts/nonsense/1/acknowledge/", {"comment": "x"}).status_code == 404

@@ -93,6 +93,26 @@ def test_the_demo_serves_the_dashboard_and_a_stop_signal_stops_everything(postgr
                 break
             assert time.monotonic() < deadline, "the demo shows no RTR500B remote unit"
             time.sleep(1)
+
+        # The excursion report is built by the demo's worker, on the embedded broker (issue 16).
+        base = f"http://127.0.0.1:{port}"
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+        asked = session.post(
+            f"{base}/excursions/report/",
+            data={"start": today, "end": tomorrow, "format": "csv"},
+            headers={"X-CSRFToken": session.cookies["csrftoken"], "Referer": f"{base}/"},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert asked.status_code == 302, asked.text[:2000]
+        deadline = time.monotonic() + 180
+        while True:
+            poll = session.get(base + asked.headers["Location"], headers={"HX-Request": "true"}, timeout=30)
+            if poll.status_code == 286 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert poll.status_code == 286 and "Download excursion-report-" in poll.text, poll.text
     finally:
         children = [
             int(pid)

@@ -147,3 +147,20 @@ def test_it_tells_the_administrators_once_when_a_vendor_account_needs_attention(
     assert "Pharmacy loggers" in message["Subject"]
     text, _ = bodies(message)
     assert "https://coldchain.example.com/sync/" in text
+
+
+def test_subjects_and_text_bodies_are_plain_text_and_the_html_is_escaped(smtp_inbox, channel):
+    device = channel.device
+    device.name, device.site = 'Fridge "A" <1>', "Lab & stores"
+    device.save(update_fields=["name", "site"])
+    AlarmRule.objects.create(
+        name="2–8 °C <vaccines>", channel=channel, low_limit=2, high_limit=8, recipients="qa@example.com"
+    )
+    warm_spell(channel)
+    (message,) = smtp_inbox.messages
+    assert 'Fridge "A" <1> (Measure)' in message["Subject"]
+    text, html = bodies(message)
+    assert 'Device: Fridge "A" <1> (6128), Lab & stores' in text
+    assert 'rule "2–8 °C <vaccines>"' in text
+    assert "&quot;" not in text + message["Subject"] and "&lt;" not in text and "&amp;" not in text
+    assert "Fridge &quot;A&quot; &lt;1&gt;" in html and "<1>" not in html

@@ -55,10 +55,14 @@ def tables_named_like_ours() -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
+# Tests that commit (partitions made and detached for real, as in production: DDL there never follows
+# inserts in the same transaction); they find the roles and schedules of the data migrations (reloaded).
+commits = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
 @pytest.fixture
-def restore_partitions(transactional_db, django_db_serialized_rollback):
-    """Tests that commit (partitions made and detached for real) leave the schema as they found it, and
-    find the roles and schedules of the data migrations (which a flush would have emptied)."""
+def restore_partitions(transactional_db):
+    """Tests that commit leave the schema as they found it."""
     before = tables_named_like_ours()
     yield
     with connection.cursor() as cursor:
@@ -151,7 +155,7 @@ def test_a_reading_30_years_away_lands_in_the_default_partition_and_is_reported(
     assert f"1 readings of {past:%Y-%m}" in page and "far in the past" in page
 
 
-@pytest.mark.django_db(transaction=True)
+@commits
 def test_making_a_month_whose_rows_wait_in_the_default_partition_moves_them_there(restore_partitions):
     device = make_device()
     month = add_months(first_of_month(timezone.now()), 6)  # beyond the months made ahead
@@ -224,9 +228,9 @@ def test_the_unique_key_holds_across_the_partitioned_table():
 # -- the conversion of an existing table -------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
+@commits
 def test_the_migration_converts_existing_tables_with_rows_month_by_month(restore_partitions):
-    call_command("migrate", "monitoring", "0009", verbosity=0)
+    call_command("migrate", "monitoring", "0013", verbosity=0)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT relkind FROM pg_class WHERE relname = %s", [READINGS])
@@ -335,6 +339,7 @@ def three_months(transactional_db, restore_partitions, archive_dir, settings):
     return device, months
 
 
+@commits
 def test_archive_verify_detach_keeps_every_other_months_charts_and_the_file_matches_its_manifest(
     client, three_months, archive_dir
 ):
@@ -479,6 +484,7 @@ def flip_a_byte(path: Path, manifest_path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+@commits
 @pytest.mark.parametrize("tamper", [flip_a_byte, forge])
 def test_a_tampered_file_fails_verification_and_nothing_is_detached(three_months, tamper):
     device, (old, _, _) = three_months
@@ -513,6 +519,7 @@ def test_a_tampered_file_fails_verification_and_nothing_is_detached(three_months
     assert ArchivedMonth.objects.filter(table=READINGS, month=old).count() == 2
 
 
+@commits
 def test_a_row_added_to_the_month_after_writing_fails_verification(three_months):
     device, (old, _, _) = three_months
     entry = archive.write_archive(READINGS, old, by="test")
@@ -522,6 +529,7 @@ def test_a_row_added_to_the_month_after_writing_fails_verification(three_months)
     assert partition_name(READINGS, old) in partitions.attached_months(READINGS).values()
 
 
+@commits
 def test_the_admin_lists_partitions_and_archives_old_months(client, three_months, settings):
     from coldchain.celery import app
 
@@ -577,6 +585,7 @@ def test_the_admin_lists_partitions_and_archives_old_months(client, three_months
     assert client.get("/admin/monitoring/monthpartition/").status_code == 403
 
 
+@commits
 def test_with_archive_drop_detached_the_verified_partition_is_dropped(three_months, settings):
     settings.ARCHIVE_DROP_DETACHED = True
     _, (old, _, _) = three_months
@@ -593,6 +602,7 @@ def test_with_archive_drop_detached_the_verified_partition_is_dropped(three_mont
     ]
 
 
+@commits
 def test_the_export_of_everything_notes_the_archived_months(three_months, capsys):
     _, (old, _, _) = three_months
     archive.archive_month(READINGS, old, by="test")

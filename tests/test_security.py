@@ -305,7 +305,9 @@ def test_it_locks_a_user_name_out_after_too_many_failed_logins(client, settings)
     assert log_in(client, "alice", PASSWORD).status_code == 429  # even the right password now
     # A client cannot escape by claiming another address: there is no trusted proxy.
     assert log_in(client, "alice", PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 429
-    assert log_in(client, "bob", PASSWORD).status_code == 302  # nobody else is locked out
+    # Nor from a real second address: the user name is locked, wherever it comes from (issue 16).
+    assert log_in(client, "alice", PASSWORD, REMOTE_ADDR="198.51.100.20").status_code == 429
+    assert log_in(client, "bob", PASSWORD, REMOTE_ADDR="198.51.100.20").status_code == 302
 
 
 @pytest.mark.django_db
@@ -313,11 +315,14 @@ def test_behind_a_trusted_proxy_the_lockout_follows_the_forwarded_address(client
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins
     settings.TRUSTED_PROXY_COUNT = 1
     make_user("alice")
+    make_user("bob")
     attacker = {"HTTP_X_FORWARDED_FOR": "198.51.100.1, 203.0.113.7"}  # the first part is the client's lie
-    for _ in range(settings.AXES_FAILURE_LIMIT):
-        log_in(client, "alice", "wrong", **attacker)
-    assert log_in(client, "alice", PASSWORD, HTTP_X_FORWARDED_FOR="10.9.9.9, 203.0.113.7").status_code == 429
-    assert log_in(client, "alice", PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 302
+    for name in ["mallory", "trent", "oscar", "peggy", "victor", "walter"][: settings.AXES_FAILURE_LIMIT]:
+        log_in(client, name, "wrong", **attacker)
+    # The forwarded address (203.0.113.7, the proxy's view) is locked, whatever the user name...
+    assert log_in(client, "bob", PASSWORD, HTTP_X_FORWARDED_FOR="10.9.9.9, 203.0.113.7").status_code == 429
+    # ... and not the address the client claimed, nor anybody behind another one.
+    assert log_in(client, "alice", PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 302
 
 
 # -- Content Security Policy ------------------------------------------------------------------------

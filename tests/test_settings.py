@@ -57,6 +57,8 @@ def test_it_passes_the_deployment_checks_with_the_documented_variables():
         ({"TIME_ZONE": "Mars/Olympus_Mons"}, "TIME_ZONE"),
         ({"SYNC_BACKFILL_DAYS": "0"}, "SYNC_BACKFILL_DAYS"),
         ({"CREDENTIALS_KEYS": "not-a-fernet-key"}, "CREDENTIALS_KEYS"),
+        ({"AXES_LOCKOUT_PARAMETERS": "username,password"}, "AXES_LOCKOUT_PARAMETERS"),
+        ({"ERROR_EMAILS_LIMIT": "many"}, "ERROR_EMAILS_LIMIT"),
     ],
 )
 def test_it_refuses_a_bad_variable_with_a_message_that_names_it(env, named):

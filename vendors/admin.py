@@ -10,10 +10,18 @@ from vendors.models import VendorAccount
 from vendors.registry import client_class
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never shows its value again, not even after a validation error: what
+    ``PasswordInput(render_value=False)`` does, for several key=value lines."""
+
+    def format_value(self, value):
+        return None
+
+
 class VendorAccountForm(forms.ModelForm):
     new_credentials = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
         label="Replace credentials",
         help_text=(
             "One key=value per line, e.g. api_key=... Leave empty to keep the stored credentials. "

@@ -15,6 +15,7 @@ from monitoring.models.devices import (
 )
 from monitoring.models.excursions import AlarmProfile, AlarmRule, Excursion, ExcursionSignature
 from monitoring.models.notifications import ReportSubscription, SentNotification
+from monitoring.models.reports import ExcursionReportFile
 
 __all__ = [
     "AlarmProfile",
@@ -26,6 +27,7 @@ __all__ = [
     "DeploymentGroup",
     "Device",
     "Excursion",
+    "ExcursionReportFile",
     "ExcursionSignature",
     "InstallationEvent",
     "MonthPartition",

@@ -70,7 +70,7 @@ class ArchivedMonth(models.Model):
 
 class MonthPartition(models.Model):
     """A partition of the readings or positions (a database view over PostgreSQL's catalog, migration
-    0011): what the admin lists, and where its "archive" action starts."""
+    0015): what the admin lists, and where its "archive" action starts."""
 
     name = models.CharField(max_length=63, primary_key=True)
     table = models.CharField(max_length=63)

@@ -16,6 +16,8 @@ class AuditAction(models.TextChoices):
     DELETE = "delete", "Deleted"
     ACKNOWLEDGE = "acknowledge", "Acknowledged (signed)"
     CLOSE = "close", "Closed (signed)"
+    SIGNATURE_REFUSED = "sign_refused", "Signature refused (wrong password)"
+    LOCKED_OUT = "locked_out", "Locked out (too many refused signatures)"
     # The steps of archiving a month of readings or positions (monitoring/archive.py).
     ARCHIVE = "archive", "Archived to a file"
     VERIFY = "verify", "Archive verified"

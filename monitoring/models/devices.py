@@ -126,7 +126,7 @@ class Reading(models.Model):
     """One value (or the vendor's error code) of a channel at a time. Unique per channel and time.
 
     The table is partitioned by month of ``timestamp`` (PostgreSQL's declarative partitioning; see
-    ``monitoring/partitions.py`` and migration 0010): its primary key in the database is (id, timestamp),
+    ``monitoring/partitions.py`` and migration 0014): its primary key in the database is (id, timestamp),
     while Django keeps ``id`` as the primary key (the identity sequence keeps it unique).
     """
 

@@ -8,9 +8,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from coldchain.security import lockout_response
 from monitoring import lifecycle, selectors
 from monitoring.forms import AcknowledgeForm, AlertFilterForm, SignedAcknowledgeForm
 from monitoring.models import Excursion, VendorAlert
+from monitoring.signatures import SignatureLockedOut
 from monitoring.views.common import form_errors, page_or_fragment, problem
 
 PERMISSIONS = {
@@ -56,8 +58,14 @@ def alert_acknowledge(request, source: str, pk: int):
                 lifecycle.vendor_alert_acknowledge(row.item, request.user, form.cleaned_data["comment"])
             else:
                 lifecycle.excursion_acknowledge(
-                    row.item, request.user, form.cleaned_data["comment"], form.cleaned_data["password"]
+                    row.item,
+                    request.user,
+                    form.cleaned_data["comment"],
+                    form.cleaned_data["password"],
+                    request=request,
                 )
+        except SignatureLockedOut:
+            return lockout_response(request)
         except ValidationError as exc:
             form.add_error(None, " ".join(exc.messages))
             status = 400

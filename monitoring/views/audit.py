@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 from django.contrib.auth.decorators import permission_required
@@ -12,9 +11,10 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from monitoring.csv_cells import csv_lines
+from monitoring.forms import parse_moment
 from monitoring.models import AuditRecord
 from monitoring.models.audit import AuditAction
-from monitoring.views.excursions import parse_moment
 
 PAGE_SIZE = 100
 
@@ -39,21 +39,15 @@ def filtered_records(params):
     return records.order_by("-at", "-id")
 
 
-class _Echo:
-    def write(self, value):
-        return value
+CSV_COLUMNS = ["at", "user", "action", "model", "object_id", "object", "field", "old", "new", "reason"]
 
 
 def _csv_rows(records):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(
-        ["at", "user", "action", "model", "object_id", "object", "field", "old", "new", "reason"]
-    )
     for r in records.iterator(chunk_size=2000):
         at = r.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         changes = r.changes or {"": [None, None]}
         for name, (old, new) in changes.items():
-            yield writer.writerow(
+            yield (
                 [
                     at,
                     r.username,
@@ -69,9 +63,12 @@ def _csv_rows(records):
             )
 
 
-def _cell(value) -> str:
+def _cell(value):
+    """An old or new value as a cell: numbers stay numbers (a limit of -20 is not text to neutralise)."""
     if value is None:
         return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
     return value if isinstance(value, str) else json.dumps(value)
 
 
@@ -80,7 +77,9 @@ def _cell(value) -> str:
 def audit_trail(request):
     records = filtered_records(request.GET)
     if request.GET.get("format") == "csv":
-        response = StreamingHttpResponse(_csv_rows(records), content_type="text/csv")
+        response = StreamingHttpResponse(
+            csv_lines(_csv_rows(records), CSV_COLUMNS), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
         return response
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))

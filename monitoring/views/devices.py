@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import timedelta
 
 from django.contrib import messages
@@ -13,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from monitoring import archive, figures, selectors
+from monitoring.csv_cells import csv_lines
 from monitoring.exports import READING_COLUMNS, reading_rows
 from monitoring.forms import InstallationStatusForm, RangeForm
 from monitoring.rules import rules_for_channels
@@ -95,21 +95,10 @@ def device_readings_csv(request, pk: int):
     archived = archive.archives_between(READINGS, start, end)
     if archived:
         return problem(request, archive.refusal(archived), status=409)
-
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-
-    def rows():
-        yield writer.writerow(READING_COLUMNS)
-        # The export's end is inclusive; the range's is not.
-        for row in reading_rows(device_pk=device.pk, start=start, end=end - timedelta(microseconds=1)):
-            yield writer.writerow(row)
-
+    # The export's end is inclusive; the range's is not.
+    rows = reading_rows(device_pk=device.pk, start=start, end=end - timedelta(microseconds=1))
     name = f"readings-{device.vendor_id}-{start:%Y%m%d%H%M}-{end:%Y%m%d%H%M}.csv"
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(rows, READING_COLUMNS), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from monitoring import reports
+from monitoring.forms import parse_moment
 from monitoring.models import DeploymentGroup
-from monitoring.views.excursions import parse_moment
 
 
 class Command(BaseCommand):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.core.management.base import BaseCommand, CommandError
 
 from monitoring import archive
+from monitoring.csv_cells import SafeCsvWriter
 from monitoring.exports import READING_COLUMNS, reading_rows
 from vendors.management.commands.sync import parse_iso
 
@@ -39,7 +38,7 @@ class ExportCommand(BaseCommand):
             self.stderr.write(f"Note: {archive.describe(archived)}; they are not in this export.")
         stream = self.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
-            writer = csv.writer(stream, lineterminator="\n")
+            writer = SafeCsvWriter(stream, lineterminator="\n")
             writer.writerow(self.columns)
             for row in self.rows(account=account, device=device, start=start_dt, end=end_dt):
                 writer.writerow(row)

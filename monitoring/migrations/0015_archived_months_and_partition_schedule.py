@@ -61,7 +61,7 @@ def remove_schedule(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0010_readings_and_positions_partitioned_by_month'),
+        ('monitoring', '0014_readings_and_positions_partitioned_by_month'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
     ]
 
@@ -86,7 +86,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='auditrecord',
             name='action',
-            field=models.CharField(choices=[('create', 'Created'), ('update', 'Changed'), ('delete', 'Deleted'), ('acknowledge', 'Acknowledged (signed)'), ('close', 'Closed (signed)'), ('archive', 'Archived to a file'), ('verify', 'Archive verified'), ('refuse', 'Archive refused'), ('detach', 'Partition detached'), ('drop', 'Detached partition dropped')], max_length=12),
+            field=models.CharField(choices=[('create', 'Created'), ('update', 'Changed'), ('delete', 'Deleted'), ('acknowledge', 'Acknowledged (signed)'), ('close', 'Closed (signed)'), ('sign_refused', 'Signature refused (wrong password)'), ('locked_out', 'Locked out (too many refused signatures)'), ('archive', 'Archived to a file'), ('verify', 'Archive verified'), ('refuse', 'Archive refused'), ('detach', 'Partition detached'), ('drop', 'Detached partition dropped')], max_length=12),
         ),
         migrations.CreateModel(
             name='ArchivedMonth',

@@ -35,7 +35,7 @@ The conversion, for each table, in the migration's transaction (the tables are l
 Backwards does the opposite (one plain table again, with the index of the foreign key).
 
 The months ahead are created after every ``migrate`` (post_migrate) and every hour by the beat task
-``monitoring.tasks.maintain_partitions`` (migration 0011 adds its schedule): ``monitoring/partitions.py``.
+``monitoring.tasks.maintain_partitions`` (migration 0015 adds its schedule): ``monitoring/partitions.py``.
 """
 
 from datetime import UTC, date, datetime
@@ -190,7 +190,7 @@ def partition_table(cursor, table: str, spec: dict, ahead_months: int, today: da
 
 
 def unpartition_table(cursor, table: str, spec: dict) -> int:
-    """The opposite of ``partition_table``: one plain table again, as migration 0009 left it."""
+    """The opposite of ``partition_table``: one plain table again, as migration 0013 left it."""
     cursor.execute(f"SELECT count(*) FROM {table}")
     count = cursor.fetchone()[0]
     old = _rename_out_of_the_way(cursor, table, PARTITIONED)
@@ -233,7 +233,7 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("monitoring", "0009_channel_labels_other_quantities_current_value_only")]
+    dependencies = [("monitoring", "0013_report_files_permission_and_cleanup_schedule")]
 
     operations = [
         # The index of the foreign key alone is not re-created by the conversion (and re-created by its
