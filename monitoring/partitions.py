@@ -135,8 +135,9 @@ class StrayMonth:
         return ARCHIVED_TABLES[self.table]
 
     def __str__(self) -> str:
+        what = self.what if self.rows != 1 else self.what.removesuffix("s")
         return (
-            f"{self.rows} {self.what} of {self.month:%Y-%m} ({self.first:%Y-%m-%d %H:%M} to "
+            f"{self.rows} {what} of {self.month:%Y-%m} ({self.first:%Y-%m-%d %H:%M} to "
             f"{self.last:%Y-%m-%d %H:%M} UTC) in {default_partition(self.table)}: {self.reason}"
         )
 

@@ -151,8 +151,8 @@ def test_a_reading_30_years_away_lands_in_the_default_partition_and_is_reported(
     client.force_login(make_user("qa"))
     page = client.get("/sync/").content.decode()
     assert "Readings outside the monthly partitions" in page
-    assert f"1 readings of {future:%Y-%m}" in page and "far in the future" in page
-    assert f"1 readings of {past:%Y-%m}" in page and "far in the past" in page
+    assert f"1 reading of {future:%Y-%m}" in page and "far in the future" in page
+    assert f"1 reading of {past:%Y-%m}" in page and "far in the past" in page
 
 
 @commits
