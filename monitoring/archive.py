@@ -320,6 +320,16 @@ def _who(user) -> str:
 
 def write_archive(table: str, month: date, *, user=None, by: str = "") -> ArchivedMonth:
     """Step 1: the month's rows to a Parquet file and its manifest; recorded and audited."""
+    try:
+        return _write_archive(table, month, user=user, by=by)
+    except OSError as exc:
+        raise ArchiveError(
+            f"cannot write the archive of {table} {month:%Y-%m} under {settings.ARCHIVE_DIR} "
+            f"(ARCHIVE_DIR): {exc.strerror or exc}"
+        ) from None
+
+
+def _write_archive(table: str, month: date, *, user, by: str) -> ArchivedMonth:
     layout = LAYOUTS[table]
     partition = partition_name(table, month)
     if month not in attached_months(table):

@@ -4,6 +4,7 @@ permanence on every partition, the conversion of an existing table, and archive 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
@@ -616,3 +617,17 @@ def test_months_made_ahead_use_utc_month_boundaries():
     )
     assert add_months(first_of_month(datetime(2026, 12, 5, tzinfo=UTC)), 1).isoformat() == "2027-01-01"
     assert partitions.months_ahead(datetime(2026, 1, 15, tzinfo=UTC), ahead=3)[0].isoformat() == "2025-12-01"
+
+
+@commits
+def test_an_archive_folder_that_cannot_be_written_is_a_clear_error_and_nothing_changes(
+    three_months, settings
+):
+    _, (old, _, _) = three_months
+    settings.ARCHIVE_DIR = Path("/proc/no-such-folder")
+    errors = io.StringIO()
+    with pytest.raises(CommandError, match="refused, nothing detached"):
+        call_command("archive_readings", stderr=errors)
+    assert re.search(r"cannot write the archive of monitoring_reading .* \(ARCHIVE_DIR\)", errors.getvalue())
+    assert partition_name(READINGS, old) in partitions.attached_months(READINGS).values()
+    assert not ArchivedMonth.objects.exists()
