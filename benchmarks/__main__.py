@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-BENCHMARKS = ["sync", "excursions", "dashboard", "load"]
+BENCHMARKS = ["sync", "excursions", "dashboard", "partitions", "load"]
 
 
 def main(argv: list[str]) -> int:

@@ -4,7 +4,8 @@ The T&D simulator runs in a process of its own (as a vendor runs on its own mach
 its cache (as a vendor answers from its database: a first request for the same period warms it). The
 sync goes over real HTTP (client, paging, parsing) into PostgreSQL through the ingest (COPY, rollups,
 latest values, cursors, excursions). The raw COPY writes the same rows straight into the readings table,
-in the same run. Three rounds, each with a logger of its own (copies of the same 30-second logger, each
+in the same run: the partitioned table (PostgreSQL routes each row to its month's partition), as the
+sync's own COPY does. Three rounds, each with a logger of its own (copies of the same 30-second logger, each
 with its own rate-limit budget); the figures are the medians. Goal: the sync reaches at least half the
 throughput of the raw COPY.
 """

@@ -316,6 +316,17 @@ VENDOR_REQUEST_DEADLINE = envint("VENDOR_REQUEST_DEADLINE", 90, minimum=1)
 # Base URLs in private and loopback ranges are refused unless this is on (the demo and tests turn it on).
 VENDOR_ALLOW_PRIVATE_URLS = envbool("VENDOR_ALLOW_PRIVATE_URLS", DEBUG)
 
+# -- Readings and positions partitioned by month, archived to files (monitoring/partitions.py, archive.py)
+# The next months' partitions are made this many months ahead (hourly beat task, and at migrate).
+PARTITIONS_AHEAD_MONTHS = envint("PARTITIONS_AHEAD_MONTHS", 3, minimum=1)
+# Whole months older than this are archived to Parquet files and detached (never deleted row by row).
+READINGS_RETENTION_MONTHS = envint("READINGS_RETENTION_MONTHS", 24, minimum=1)
+ARCHIVE_DIR = Path(env("ARCHIVE_DIR", str(DATA_DIR / "archive")))
+# A verified, detached month is kept as a table (..._archived_YYYY_MM) unless this allows dropping it.
+ARCHIVE_DROP_DETACHED = envbool("ARCHIVE_DROP_DETACHED", False)
+# How long creating or detaching a partition waits for the table's lock before giving up until next time.
+PARTITION_LOCK_TIMEOUT_SECONDS = envint("PARTITION_LOCK_TIMEOUT_SECONDS", 10, minimum=1)
+
 # -- Excursion reports asked for on the pages (built by a Celery worker) ----------------------------
 # A report holds at most this many excursions (a chart each); a larger one is refused with a message to
 # narrow the range. Its file is kept this many hours, then deleted by a beat task.

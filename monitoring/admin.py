@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 
 from monitoring.models import (
@@ -211,3 +212,70 @@ class ExcursionReportFileAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("content")
+
+
+# -- Monthly partitions and their archives (issue 15) -------------------------------------------------
+
+from django.contrib import messages  # noqa: E402
+from django.template.defaultfilters import filesizeformat  # noqa: E402
+
+from monitoring.models import ArchivedMonth, MonthPartition  # noqa: E402
+from monitoring.partitions import retention_cutoff  # noqa: E402
+from monitoring.tasks import archive_month  # noqa: E402
+
+
+@admin.register(MonthPartition)
+class MonthPartitionAdmin(ReadOnlyAdmin):
+    """The partitions of the readings and positions; old months are archived from here."""
+
+    list_display = ["name", "table", "month_label", "estimated_rows", "size", "older_than_retention"]
+    list_filter = ["table"]
+    actions = ["archive_months"]
+
+    @admin.display(description="size")
+    def size(self, partition: MonthPartition) -> str:
+        return filesizeformat(partition.size_bytes)
+
+    @admin.display(description="older than the retention", boolean=True)
+    def older_than_retention(self, partition: MonthPartition) -> bool:
+        return partition.month is not None and partition.month < retention_cutoff()
+
+    def has_archive_permission(self, request) -> bool:
+        return request.user.has_perm("monitoring.archive_monthpartition")
+
+    @admin.action(
+        description="Archive the selected months to files, verify them, detach their partitions",
+        permissions=["archive"],
+    )
+    def archive_months(self, request, queryset):
+        cutoff = retention_cutoff()
+        queued, refused = [], []
+        for partition in queryset:
+            if partition.month is None or partition.month >= cutoff:
+                refused.append(partition.name)
+                continue
+            # A month may hold millions of rows: a worker archives it; the audit trail shows each step.
+            archive_month.delay(partition.table, partition.month.isoformat(), request.user.pk)
+            queued.append(partition.name)
+        if queued:
+            self.message_user(
+                request,
+                f"Archiving {', '.join(queued)}: each is written, verified and detached by a worker; "
+                "the archived months and the audit trail show the result.",
+                messages.SUCCESS,
+            )
+        if refused:
+            self.message_user(
+                request,
+                f"Not archived: {', '.join(refused)}. Only whole months before {cutoff:%Y-%m} (older than "
+                f"{settings.READINGS_RETENTION_MONTHS} months, READINGS_RETENTION_MONTHS) are archived; the "
+                "default partition never is.",
+                messages.ERROR,
+            )
+
+
+@admin.register(ArchivedMonth)
+class ArchivedMonthAdmin(ReadOnlyAdmin):
+    list_display = ["table", "month", "state", "row_count", "file", "created_at", "created_by"]
+    list_filter = ["table", "state"]
+    date_hierarchy = "created_at"

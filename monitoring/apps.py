@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models.signals import post_migrate
 
 
 class MonitoringConfig(AppConfig):
@@ -10,8 +12,21 @@ class MonitoringConfig(AppConfig):
         from monitoring import audit
 
         audit.connect_signals()
-
         # Every app's admin is registered by now (admin's autodiscover runs first).
         from coldchain.admin_filters import refuse_bad_filters
 
         refuse_bad_filters()
+        post_migrate.connect(_make_partitions_ahead, sender=self, dispatch_uid="monitoring-partitions")
+
+
+def _make_partitions_ahead(sender, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """After every migrate: the next months' partitions exist before any reading needs them."""
+    if using != DEFAULT_DB_ALIAS:
+        return
+    from django.db import connection
+
+    from monitoring import partitions
+    from monitoring.models import ArchivedMonth
+
+    if ArchivedMonth._meta.db_table in connection.introspection.table_names():
+        partitions.ensure_partitions()

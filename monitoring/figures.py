@@ -8,10 +8,12 @@ A ``None`` in a series is a hole: traces use ``connectgaps=False``, so no line c
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from pathlib import Path
 
 import plotly.graph_objects as go
 
 from monitoring.choices import Quantity
+from monitoring.partitions import add_months, month_start
 from monitoring.selectors import Series, TrackPoint
 
 COLOURS = ["#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb"]
@@ -429,3 +431,36 @@ def figure_json(figure: go.Figure) -> str:
     """JSON safe to put inside a ``<script type="application/json">`` element."""
     text = figure.to_json(validate=False, engine="json")
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def mark_archived(figure: go.Figure, archives: list, *, start: datetime, end: datetime, zone: tzinfo) -> None:
+    """Shade the archived months of the range and say so: their raw readings are in files now, and the
+    chart draws them from the hourly rollups (minimum and maximum per hour)."""
+    if not archives:
+        return
+    first = max(start, month_start(archives[0].month))
+    last = min(end, month_start(add_months(archives[-1].month, 1)))
+    months = f"{archives[0].month:%Y-%m}" + (
+        f" to {archives[-1].month:%Y-%m}" if archives[-1].month != archives[0].month else ""
+    )
+    x0, x1 = _local([first, last], zone)
+    figure.add_vrect(
+        x0=x0,
+        x1=x1,
+        fillcolor="#888888",
+        opacity=0.08,
+        line_width=0,
+        layer="below",
+    )
+    figure.add_annotation(
+        x=x0,
+        xanchor="left",
+        y=1,
+        yref="paper",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 10, "color": "#555555"},
+        text=f"Readings of {months} archived to {Path(archives[0].file).name}"
+        + (f" and {len(archives) - 1} more file(s)" if len(archives) > 1 else "")
+        + ": hourly min/max shown",
+    )

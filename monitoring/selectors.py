@@ -249,8 +249,12 @@ def bucket_size(start: datetime, end: datetime) -> timedelta:
     return timedelta(hours=hours)
 
 
-def channel_series(channel: Channel, start: datetime, end: datetime, gaps=()) -> Series:
-    if end - start <= RAW_MAX_SPAN:
+def channel_series(
+    channel: Channel, start: datetime, end: datetime, gaps=(), *, raw_available: bool = True
+) -> Series:
+    """``raw_available=False`` when the range reaches into an archived month (``monitoring/archive.py``):
+    its raw readings are in a file, not the table, and its hourly rollups draw it."""
+    if end - start <= RAW_MAX_SPAN and raw_available:
         return _raw_series(channel, start, end, gaps)
     return _bucket_series(channel, start, end, gaps)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from monitoring import excursions, notifications, report_files, reports
+from monitoring import excursions, notifications, partitions, report_files, reports
 
 
 @shared_task(name="monitoring.tasks.open_no_data_excursions")
@@ -38,3 +38,26 @@ def build_excursion_report(report_id: int) -> str:
 @shared_task(name="monitoring.tasks.delete_expired_reports")
 def delete_expired_reports() -> int:
     return report_files.delete_expired_reports()
+
+
+@shared_task(name="monitoring.tasks.maintain_partitions")
+def maintain_partitions() -> dict:
+    """Hourly: the next months' partitions of readings and positions, and a warning about stray rows."""
+    return partitions.maintain_partitions()
+
+
+# A month of a large installation holds hundreds of millions of rows: written, read back and compared in
+# minutes, but more than other tasks' limit (and under the broker's visibility timeout; a second delivery
+# would find the month locked by the first).
+@shared_task(name="monitoring.tasks.archive_month", soft_time_limit=3300, time_limit=3500)
+def archive_month(table: str, month: str, user_id: int | None = None) -> str:
+    """One month of one table archived, verified and detached (started from the admin's action)."""
+    from datetime import date
+
+    from django.contrib.auth import get_user_model
+
+    from monitoring import archive
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    entry = archive.archive_month(table, date.fromisoformat(month), user=user)
+    return str(entry)

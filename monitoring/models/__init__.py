@@ -1,5 +1,6 @@
 """Monitoring models, one module per topic."""
 
+from monitoring.models.archive import ArchivedMonth, MonthPartition
 from monitoring.models.audit import AuditRecord
 from monitoring.models.devices import (
     Channel,
@@ -19,6 +20,7 @@ from monitoring.models.reports import ExcursionReportFile
 __all__ = [
     "AlarmProfile",
     "AlarmRule",
+    "ArchivedMonth",
     "AuditRecord",
     "Channel",
     "DataGap",
@@ -28,6 +30,7 @@ __all__ = [
     "ExcursionReportFile",
     "ExcursionSignature",
     "InstallationEvent",
+    "MonthPartition",
     "Position",
     "Reading",
     "ReadingRollup",

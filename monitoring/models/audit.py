@@ -25,6 +25,12 @@ class AuditAction(models.TextChoices):
     PASSWORD_CHANGED = "password", "Password changed"
     PASSWORD_CHANGE_REQUIRED = "pw_required", "Password change required"
     PASSWORD_CHANGE_CLEARED = "pw_cleared", "Password change no longer required"
+    # The steps of archiving a month of readings or positions (monitoring/archive.py).
+    ARCHIVE = "archive", "Archived to a file"
+    VERIFY = "verify", "Archive verified"
+    REFUSE = "refuse", "Archive refused"
+    DETACH = "detach", "Partition detached"
+    DROP = "drop", "Detached partition dropped"
 
 
 class AuditRecord(models.Model):

@@ -123,9 +123,16 @@ class Channel(models.Model):
 
 
 class Reading(models.Model):
-    """One value (or the vendor's error code) of a channel at a time. Unique per channel and time."""
+    """One value (or the vendor's error code) of a channel at a time. Unique per channel and time.
 
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="readings")
+    The table is partitioned by month of ``timestamp`` (PostgreSQL's declarative partitioning; see
+    ``monitoring/partitions.py`` and migration 0014): its primary key in the database is (id, timestamp),
+    while Django keeps ``id`` as the primary key (the identity sequence keeps it unique).
+    """
+
+    # No index of its own: the unique index (channel, timestamp) serves every lookup by channel, and at
+    # billions of rows a second index on the channel alone would cost space and ingest time for nothing.
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="readings", db_index=False)
     timestamp = models.DateTimeField()
     value = models.FloatField(null=True, blank=True)
     error = models.CharField(max_length=100, blank=True, help_text="The vendor's error code, if any.")
@@ -159,7 +166,10 @@ class ReadingRollup(models.Model):
 
 
 class Position(models.Model):
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="positions")
+    """A vehicle's position at a time; partitioned by month like the readings."""
+
+    # The unique index (device, timestamp) serves every lookup by device (see Reading.channel).
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="positions", db_index=False)
     timestamp = models.DateTimeField()
     latitude = models.FloatField()
     longitude = models.FloatField()

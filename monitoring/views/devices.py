@@ -11,13 +11,15 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from monitoring import figures, selectors
+from monitoring import archive, figures, selectors
 from monitoring.csv_cells import csv_lines
 from monitoring.exports import READING_COLUMNS, reading_rows
 from monitoring.forms import InstallationStatusForm, RangeForm
 from monitoring.rules import rules_for_channels
 from monitoring.views.common import form_errors, page_or_fragment, problem
 from vendors.operations import OperationRefused, installation_status_set
+
+READINGS = "monitoring_reading"
 
 
 def _device(pk: int):
@@ -32,7 +34,8 @@ def chart_context(device, form: RangeForm) -> dict:
     # Temperature first: it gets the first colour and the left axis.
     channels = sorted(device.channels.all(), key=lambda c: (c.quantity != "temperature", c.name))
     gaps = selectors.gaps_between(device, start, end)
-    series = [selectors.channel_series(c, start, end, gaps) for c in channels]
+    archived = archive.archives_between(READINGS, start, end)
+    series = [selectors.channel_series(c, start, end, gaps, raw_available=not archived) for c in channels]
     rules = rules_for_channels(channels)
     excursions = selectors.excursions_between(channels, start, end)
     figure = figures.device_chart(
@@ -44,8 +47,10 @@ def chart_context(device, form: RangeForm) -> dict:
         start=start,
         end=end,
     )
+    figures.mark_archived(figure, archived, start=start, end=end, zone=timezone.get_current_timezone())
     return {
         "figure_json": figures.figure_json(figure),
+        "archived": archive.describe(archived),
         "series": series,
         "bucketed": any(s.kind == "buckets" for s in series),
         "bucket_hours": next((int(s.bucket.total_seconds() // 3600) for s in series if s.bucket), None),
@@ -87,6 +92,9 @@ def device_readings_csv(request, pk: int):
     if not form.is_valid():
         return problem(request, form_errors(form))
     start, end = form.span
+    archived = archive.archives_between(READINGS, start, end)
+    if archived:
+        return problem(request, archive.refusal(archived), status=409)
     # The export's end is inclusive; the range's is not.
     rows = reading_rows(device_pk=device.pk, start=start, end=end - timedelta(microseconds=1))
     name = f"readings-{device.vendor_id}-{start:%Y%m%d%H%M}-{end:%Y%m%d%H%M}.csv"

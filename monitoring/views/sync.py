@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from monitoring import selectors
+from monitoring import partitions, selectors
 from monitoring.views.common import problem
 from vendors.models import VendorAccount
 from vendors.tasks import sync_account
@@ -21,7 +21,8 @@ VIEW_ACCOUNTS = "vendors.view_vendoraccount"
 
 @require_GET
 def sync_status(request):
-    return render(request, "monitoring/sync_status.html", {"accounts": selectors.accounts_with_counts()})
+    context = {"accounts": selectors.accounts_with_counts(), "strays": partitions.all_stray_months()}
+    return render(request, "monitoring/sync_status.html", context)
 
 
 @require_POST

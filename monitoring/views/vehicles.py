@@ -11,10 +11,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from monitoring import figures, selectors
+from monitoring import archive, figures, selectors
 from monitoring.exports import utc_stamp
 from monitoring.forms import RangeForm
 from monitoring.views.common import form_errors, page_or_fragment, problem
+
+POSITIONS = "monitoring_position"
 
 
 def tile_settings() -> dict:
@@ -79,6 +81,7 @@ def vehicle_map(request):
         start=start,
         end=end,
         query=request.GET.urlencode(),
+        archived=archive.describe(archive.archives_between(POSITIONS, start, end)),
     )
     return render(request, template, context)
 
@@ -92,6 +95,9 @@ def vehicle_track_gpx(request, pk: int):
     if not form.is_valid():
         return problem(request, form_errors(form))
     start, end = form.span
+    archived = archive.archives_between(POSITIONS, start, end)
+    if archived:
+        return problem(request, archive.refusal(archived), status=409)
     points = selectors.track(vehicle, start, end, thin=False)
     name = f"{vehicle.name} {utc_stamp(start)} to {utc_stamp(end)}"
     lines = [

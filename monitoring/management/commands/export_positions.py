@@ -7,6 +7,7 @@ from monitoring.management.commands.export_readings import ExportCommand
 class Command(ExportCommand):
     help = "Export positions as CSV: " + ",".join(POSITION_COLUMNS)
     columns = POSITION_COLUMNS
+    table = "monitoring_position"
 
     def rows(self, **filters):
         return position_rows(**filters)

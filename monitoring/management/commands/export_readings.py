@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from monitoring import archive
 from monitoring.csv_cells import SafeCsvWriter
 from monitoring.exports import READING_COLUMNS, reading_rows
 from vendors.management.commands.sync import parse_iso
@@ -11,6 +12,7 @@ from vendors.management.commands.sync import parse_iso
 
 class ExportCommand(BaseCommand):
     columns: list[str] = []
+    table = "monitoring_reading"  # whose archived months (monitoring/archive.py) the export must mention
 
     def add_arguments(self, parser):
         parser.add_argument("--account", default="", metavar="NAME")
@@ -27,6 +29,13 @@ class ExportCommand(BaseCommand):
         end_dt = parse_iso(end, "--end") if end else None
         if start_dt and end_dt and start_dt > end_dt:
             raise CommandError("--start must not be after --end")
+        archived = archive.archives_between(self.table, start_dt, end_dt)
+        if archived and start_dt:
+            raise CommandError(archive.refusal(archived))
+        if archived:
+            # No --start: "everything there is", which no longer holds the archived months; the CSV stays
+            # plain CSV (tools read it), the note goes to the terminal.
+            self.stderr.write(f"Note: {archive.describe(archived)}; they are not in this export.")
         stream = self.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             writer = SafeCsvWriter(stream, lineterminator="\n")
