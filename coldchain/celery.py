@@ -25,6 +25,9 @@ TASK_ROUTES = {
     "monitoring.tasks.send_excursion_reports": {"queue": REPORTS},
     "monitoring.tasks.build_excursion_report": {"queue": REPORTS},
     "monitoring.tasks.delete_expired_reports": {"queue": REPORTS},
+    # Archiving a month runs for up to an hour: long batch work, like the reports, never ahead of an
+    # evaluation. Making the next months' partitions is quick upkeep (the evaluation queue, below).
+    "monitoring.tasks.archive_month": {"queue": REPORTS},
     "monitoring.tasks.send_excursion_reminders": {"queue": NOTIFICATIONS},  # reminders and escalations
     "monitoring.tasks.notify_accounts": {"queue": NOTIFICATIONS},
     # The excursion engine's work (no-data excursions) and any other upkeep of the monitoring data.

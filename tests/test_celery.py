@@ -93,6 +93,8 @@ TASK_QUEUES = {
     "monitoring.tasks.send_excursion_reports": "reports",
     "monitoring.tasks.build_excursion_report": "reports",
     "monitoring.tasks.delete_expired_reports": "reports",
+    "monitoring.tasks.archive_month": "reports",
+    "monitoring.tasks.maintain_partitions": "evaluation",
 }
 
 
