@@ -20,6 +20,7 @@ COLOURS = ["#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb"]
 EXCURSION_FILL = "rgba(179, 38, 30, 0.16)"
 GAP_FILL = "rgba(95, 99, 104, 0.14)"
 BAND_FILL = "rgba(27, 127, 59, 0.07)"
+NO_TEMPERATURE = "#9aa0a6"  # a track point with no temperature read near it
 # Plotly's default template adds ~7 kB to every figure; this is all we need of one.
 SMALL_TEMPLATE = {
     "layout": {
@@ -303,7 +304,8 @@ def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> 
                 line={"color": "#5f6368", "width": 2},
                 marker={
                     "size": 7,
-                    "color": [p.temperature for p in points],
+                    # A position with no temperature read near it has no colour on the scale: grey.
+                    "color": [p.temperature if p.temperature is not None else NO_TEMPERATURE for p in points],
                     "colorscale": "RdYlBu",
                     "reversescale": True,
                     "cmin": colour_range[0],

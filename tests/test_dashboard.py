@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from monitoring import figures
 from monitoring.exports import READING_COLUMNS
 from monitoring.ingest import NewReadings, update_rollups
 from monitoring.models import (
@@ -489,6 +490,20 @@ def test_the_map_draws_tracks_coloured_by_temperature_alerts_and_latest_position
     assert "88 km/h" in figure["data"][1]["text"][0] and "Main street 1" in figure["data"][1]["text"][0]
     tiles = json.loads(re.search(r'id="map-tiles"[^>]*>(.*?)</script>', response.content.decode()).group(1))
     assert tiles == {"scheme": "https", "path": "tile.openstreetmap.org/{z}/{x}/{y}.png"}
+
+
+def test_a_truck_whose_positions_have_no_temperature_still_draws_in_grey(qa, truck):
+    # Positions five hours before the first reading: no temperature is read near any of them.
+    early = timezone.now() - timedelta(hours=12)
+    Position.objects.bulk_create(
+        Position(device=truck, timestamp=early + timedelta(minutes=i), latitude=59, longitude=23 + i / 100)
+        for i in range(5)
+    )
+    response = qa.get("/map/", {"vehicle": truck.pk, "range": "24h"})
+    assert response.status_code == 200
+    track = figure_of(response, "vehicle-map-data")["data"][0]
+    assert track["marker"]["color"][:5] == [figures.NO_TEMPERATURE] * 5
+    assert all(isinstance(c, float) for c in track["marker"]["color"][5:])
 
 
 def test_the_gpx_export_is_valid_gpx_1_1(qa, truck):
