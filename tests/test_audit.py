@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 
 from monitoring.audit import purge_allowed
-from monitoring.lifecycle import excursion_acknowledge, excursion_close, vendor_alert_acknowledge
+from monitoring.excursion_actions import excursion_acknowledge, excursion_close, vendor_alert_acknowledge
 from monitoring.models import AlarmRule, AuditRecord, Channel, Device, Excursion, Reading, VendorAlert
 from tests.conftest import FIXED_NOW
 from tests.factories import PASSWORD, make_account, make_user

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from coldchain.security import lockout_response
-from monitoring import lifecycle, selectors
+from monitoring import excursion_actions, selectors
 from monitoring.forms import AcknowledgeForm, AlertFilterForm, SignedAcknowledgeForm
 from monitoring.models import Excursion, VendorAlert
 from monitoring.signatures import SignatureLockedOut
@@ -55,9 +55,11 @@ def alert_acknowledge(request, source: str, pk: int):
     if form.is_valid():
         try:
             if source == "vendor":
-                lifecycle.vendor_alert_acknowledge(row.item, request.user, form.cleaned_data["comment"])
+                excursion_actions.vendor_alert_acknowledge(
+                    row.item, request.user, form.cleaned_data["comment"]
+                )
             else:
-                lifecycle.excursion_acknowledge(
+                excursion_actions.excursion_acknowledge(
                     row.item,
                     request.user,
                     form.cleaned_data["comment"],

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from coldchain.security import lockout_response
-from monitoring import lifecycle
+from monitoring import excursion_actions
 from monitoring.models import AuditRecord, Excursion
 from monitoring.models.excursions import Disposition
 from monitoring.signatures import SignatureLockedOut
@@ -42,7 +42,7 @@ def excursion_detail(request, pk: int):
 def excursion_acknowledge(request, pk: int):
     excursion = _get_excursion(pk)
     try:
-        lifecycle.excursion_acknowledge(
+        excursion_actions.excursion_acknowledge(
             excursion,
             request.user,
             request.POST.get("comment", ""),
@@ -63,7 +63,7 @@ def excursion_acknowledge(request, pk: int):
 def excursion_close(request, pk: int):
     excursion = _get_excursion(pk)
     try:
-        lifecycle.excursion_close(
+        excursion_actions.excursion_close(
             excursion,
             request.user,
             request.POST.get("disposition", ""),
