@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    "pgtrigger",
     "vendors",
     "monitoring",
     # After axes: its login receiver runs before ours (users/logins.py).

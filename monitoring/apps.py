@@ -8,10 +8,12 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
-        # The audit trail listens to saves and deletes of the audited models.
+        # The audit triggers learn who and why from each writing statement (monitoring/audit.py).
+        from django.db.backends.signals import connection_created
+
         from monitoring import audit
 
-        audit.connect_signals()
+        connection_created.connect(audit.carry_context, dispatch_uid="monitoring-audit-context")
         # Every app's admin is registered by now (admin's autodiscover runs first).
         from coldchain.admin_filters import refuse_bad_filters
 

@@ -551,8 +551,9 @@ def _differences(expected: Facts, found: Facts) -> str:
 
 
 def _keep_as_record(cursor, detached: str) -> None:
-    """The detached partition stays as permanent as the readings: UPDATE and DELETE refused. Its foreign
-    keys go: an account purged later must not be blocked by rows that now live in its archive."""
+    """The detached partition stays as permanent as the readings: UPDATE and DELETE refused (its TRUNCATE
+    refusal is its own, given when the partition was made, and stays with it). Its foreign keys go: the
+    rows now live in an archive, outside the tables they referred to."""
     cursor.execute(
         "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'", [detached]
     )

@@ -1,93 +1,37 @@
-"""The audit trail service: every change to rules, accounts, devices, groups, excursions and vendor alerts
-is recorded
-with who, when, what, the old and new values and the reason.
+"""The audit trail service: who and why for every change PostgreSQL records, and the events it cannot see.
 
-Changes are caught with model signals, so the admin, the pages, the commands and the engine are all
-covered without each remembering to log. Who and why come from a context: the middleware sets the user
-of each request, services set the reason (``with audit_context(user=..., reason=...)``); without a
-user the change is recorded as made by "system" (the engine, scheduled tasks).
+Changes of the audited records (rules and profiles, devices, groups, excursions, signatures, vendor
+alerts, vendor accounts, users, roles and their permissions, report subscriptions) are written by
+database triggers (``monitoring.audit_triggers.AuditTrigger`` on each model), so ``QuerySet.update()``,
+bulk writes and raw SQL are in the trail as well as the admin, the pages, the commands and the engine.
+Who and why reach those triggers from a context: the middleware sets the user of each request, services
+set the reason (``with audit_context(user=..., reason=...)``); each statement that writes carries the
+context as the transaction-local setting ``coldchain.audit_context`` (a JSON object, prefixed to the
+statement by a wrapper on every connection: no extra query). Without a user the change is recorded as
+made by "system" (the engine, scheduled tasks, a raw SQL session).
 
-Readings and audit records are never updated or deleted; database triggers refuse it (see migration
-0005). The one exception is an explicit purge (removing a vendor account and all its data), which must run
-inside ``purge_allowed()``. A vendor alert's acknowledgement is written once, by the acknowledge action
-inside ``acknowledging()``; PostgreSQL refuses any other change to it (migration 0010).
+Events that change no audited row (a signature's meaning, a refused signature, a login, an export) are
+written by ``record``.
 """
 
 from __future__ import annotations
 
 import contextvars
-import datetime
-import decimal
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import connection, transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
-from monitoring.models import (
-    AlarmProfile,
-    AlarmRule,
-    AuditRecord,
-    DeploymentGroup,
-    Device,
-    Excursion,
-    ReportSubscription,
-    VendorAlert,
-)
-from monitoring.models.audit import AuditAction
-from vendors.models import VendorAccount
+from monitoring.models import AuditRecord
 
 _user: contextvars.ContextVar = contextvars.ContextVar("audit_user", default=None)
 _reason: contextvars.ContextVar[str] = contextvars.ContextVar("audit_reason", default="")
 
 SYSTEM = "system"
-SECRET = "(changed, not shown)"
-
-# Fields left out of the trail: sync bookkeeping that changes at every run and says nothing about who
-# configured what.
-IGNORED_FIELDS: dict[type, set[str]] = {
-    Device: {
-        "last_seen",
-        "battery",
-        "readings_cursor",
-        "positions_cursor",
-        "latitude",
-        "longitude",
-        "created_at",
-    },
-    VendorAccount: {
-        "session",
-        "next_sync_at",
-        "last_sync_started_at",
-        "last_success_at",
-        "last_error",
-        "last_error_at",
-        "consecutive_failures",
-        "alerts_cursor",
-        "sync_lock_owner",
-        "sync_lock_until",
-        "created_at",
-    },
-    Excursion: {"created_at"},
-}
-SECRET_FIELDS = {"credentials", "password"}
-
-
-def audited_models() -> list[type]:
-    return [
-        AlarmRule,
-        AlarmProfile,
-        Device,
-        DeploymentGroup,
-        Excursion,
-        VendorAlert,
-        VendorAccount,
-        ReportSubscription,
-        get_user_model(),
-        Group,
-    ]
+SECRET = "(changed, not shown)"  # as the triggers write it (monitoring/audit_sql.py)
+# The statements that may change a row (and so fire an audit trigger) carry the context.
+WRITES = ("insert", "update", "delete", "with", "merge")
 
 
 @contextmanager
@@ -108,30 +52,6 @@ def current_user():
     return _user.get()
 
 
-def _plain(value):
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, datetime.timedelta):
-        return str(value)
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
-def _snapshot(instance, fields=None) -> dict:
-    ignored = IGNORED_FIELDS.get(type(instance), set())
-    out = {}
-    for field in instance._meta.concrete_fields:
-        if field.primary_key or field.name in ignored:
-            continue
-        if fields is not None and field.name not in fields and field.attname not in fields:
-            continue
-        out[field.name] = _plain(field.value_from_object(instance))
-    return out
-
-
 def record(
     action: str, instance, changes: dict | None = None, reason: str | None = None, user=None
 ) -> AuditRecord:
@@ -150,89 +70,48 @@ def record(
     )
 
 
-def _diff(old: dict, new: dict) -> dict:
-    changes = {}
-    for name, value in new.items():
-        before = old.get(name)
-        if before != value:
-            if name in SECRET_FIELDS:
-                changes[name] = [SECRET if before else None, SECRET]
-            else:
-                changes[name] = [before, value]
-    return changes
+def _context_json() -> str:
+    user = current_user()
+    context: dict = {}
+    if user is not None and getattr(user, "is_authenticated", False):
+        context = {"user_id": user.pk, "username": user.get_username()}
+    if _reason.get():
+        context["reason"] = _reason.get()
+    return json.dumps(context)
 
 
-def _before_save(sender, instance, update_fields=None, raw=False, **kwargs):
-    if raw or instance.pk is None or instance._state.adding:
-        instance._audit_old = None
-        return
-    fields = set(update_fields) if update_fields else None
-    old = sender._default_manager.filter(pk=instance.pk).first()
-    instance._audit_old = _snapshot(old, fields) if old is not None else None
+def _with_context(execute, sql, params, many, context):
+    """Prefix a writing statement with the audit context (``SET LOCAL`` for that statement's transaction):
+    the audit triggers read it. Every writing statement sets it, so no context outlives its block."""
+    text = sql.decode() if isinstance(sql, bytes) else sql
+    if many or not isinstance(text, str) or not text.lstrip()[:6].lower().startswith(WRITES):
+        return execute(sql, params, many, context)
+    if params is None:
+        text = text.replace("%", "%%")  # with parameters now, a literal % must be written %%
+    if isinstance(params, dict):
+        text = "SELECT set_config('coldchain.audit_context', %(coldchain_audit_context)s, true); " + text
+        params = {**params, "coldchain_audit_context": _context_json()}
+    else:
+        text = "SELECT set_config('coldchain.audit_context', %s, true); " + text
+        params = (_context_json(), *(params or ()))
+    cursor = execute(text, params, many, context)
+    # psycopg 3: the results of the statement itself (rows, rowcount) are those after the set_config.
+    db_cursor = context["cursor"]
+    while db_cursor.nextset():
+        pass
+    return cursor
 
 
-def _after_save(sender, instance, created, update_fields=None, raw=False, **kwargs):
-    if raw:
-        return
-    fields = set(update_fields) if update_fields else None
-    new = _snapshot(instance, fields)
-    if created or getattr(instance, "_audit_old", None) is None:
-        changes = {
-            name: [None, SECRET if name in SECRET_FIELDS and value else value] for name, value in new.items()
-        }
-        record(AuditAction.CREATE, instance, changes)
-        return
-    changes = _diff(instance._audit_old, new)
-    if changes:
-        record(AuditAction.UPDATE, instance, changes)
-
-
-def _after_delete(sender, instance, **kwargs):
-    old = _snapshot(instance)
-    changes = {
-        name: [SECRET if name in SECRET_FIELDS and value else value, None] for name, value in old.items()
-    }
-    record(AuditAction.DELETE, instance, changes)
-
-
-def _groups_changed(sender, instance, action, pk_set, **kwargs):
-    if action not in ("post_add", "post_remove", "post_clear"):
-        return
-    names = sorted(Group.objects.filter(pk__in=pk_set or []).values_list("name", flat=True))
-    verb = {"post_add": "added", "post_remove": "removed", "post_clear": "cleared"}[action]
-    record(AuditAction.UPDATE, instance, {"groups": [None, f"{verb}: {', '.join(names)}"]})
-
-
-def connect_signals() -> None:
-    for model in audited_models():
-        uid = f"audit-{model._meta.label_lower}"
-        pre_save.connect(_before_save, sender=model, dispatch_uid=f"{uid}-pre")
-        post_save.connect(_after_save, sender=model, dispatch_uid=f"{uid}-post")
-        post_delete.connect(_after_delete, sender=model, dispatch_uid=f"{uid}-delete")
-    m2m_changed.connect(
-        _groups_changed, sender=get_user_model().groups.through, dispatch_uid="audit-user-groups"
-    )
-
-
-@contextmanager
-def purge_allowed() -> Iterator[None]:
-    """Deletes of readings (and audit records) are allowed inside, for an explicit purge only, such as
-    removing a vendor account with all its data. This sets ``coldchain.allow_purge`` for the current
-    transaction only (``SET LOCAL``); updates stay refused even then."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL coldchain.allow_purge = 'on'")
-        yield
-        # SET LOCAL lasts to the end of the outermost transaction: switch it off again, so that a purge
-        # nested in a longer transaction opens no door for what follows.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL coldchain.allow_purge = 'off'")
+def carry_context(connection, **kwargs) -> None:
+    """Every new database connection carries the audit context with its writes (``connection_created``)."""
+    if connection.vendor == "postgresql" and _with_context not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_with_context)
 
 
 @contextmanager
 def acknowledging() -> Iterator[None]:
     """A vendor alert's acknowledgement (who, when, the comment) may be set inside, once: on PostgreSQL
-    this sets ``coldchain.acknowledging`` for the current transaction only, as ``purge_allowed`` does."""
+    this sets ``coldchain.acknowledging`` for the current transaction only (``SET LOCAL``)."""
     postgresql = connection.vendor == "postgresql"
     with transaction.atomic():
         if postgresql:

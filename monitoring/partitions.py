@@ -17,6 +17,8 @@ holds December 2026. Rules:
   the month's partition and a new default partition are created, every row of the old default partition
   is inserted again through the parent (each goes to its month), the counts are compared, and only then
   is the old default partition dropped as a table.
+- Each partition refuses UPDATE and DELETE (row triggers, cloned from the parent by PostgreSQL) and
+  TRUNCATE (``protect_partition`` gives it the parent's statement trigger when it is made).
 
 Creating or detaching a partition needs a short exclusive lock of the parent table: it waits at most
 ``PARTITION_LOCK_TIMEOUT_SECONDS`` (a long chart query holds a shared lock), else gives up until the next
@@ -34,7 +36,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from monitoring.models import Position, Reading
 from monitoring.models.archive import ARCHIVED_TABLES, ArchivedMonth, ArchiveState
+from monitoring.models.permanence import protect_partition
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +179,7 @@ def create_month_partition(table: str, month: date) -> str:
         bounds = f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
         if not strays:
             cursor.execute(f"CREATE TABLE {name} PARTITION OF {table} {bounds}")
+            _protect(cursor, table, name)
             logger.info("Created the partition %s", name)
             return name
         moving = f"{default}_moving"
@@ -184,6 +189,8 @@ def create_month_partition(table: str, month: date) -> str:
         cursor.execute(f"ALTER TABLE {default} RENAME TO {moving}")
         cursor.execute(f"CREATE TABLE {name} PARTITION OF {table} {bounds}")
         cursor.execute(f"CREATE TABLE {default} PARTITION OF {table} DEFAULT")
+        _protect(cursor, table, name)
+        _protect(cursor, table, default)
         columns = _columns(cursor, moving)
         cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {moving}")  # noqa: S608
         moved = cursor.rowcount
@@ -198,6 +205,11 @@ def create_month_partition(table: str, month: date) -> str:
         cursor.execute(f"DROP TABLE {moving}")
         logger.warning("Created the partition %s and moved its %d rows there from %s", name, strays, default)
         return name
+
+
+def _protect(cursor, table: str, partition: str) -> None:
+    model = {Reading._meta.db_table: Reading, Position._meta.db_table: Position}[table]
+    protect_partition(cursor, model, partition)
 
 
 def _columns(cursor, table: str) -> str:

@@ -124,7 +124,7 @@ def test_it_adds_lists_and_removes_accounts_from_the_command_line():
     assert "Lab" in listing and "tandd" in listing and "never synced" in listing
     assert SECRET not in listing and "pw123456" not in listing
     call_command("accounts", "remove", "Lab", stdout=io.StringIO())
-    assert not VendorAccount.objects.exists()
+    assert VendorAccount.objects.get().health == "retired"
 
 
 @pytest.mark.django_db

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 
-from monitoring.audit import purge_allowed
 from monitoring.excursion_actions import excursion_acknowledge, excursion_close, vendor_alert_acknowledge
-from monitoring.models import AlarmRule, AuditRecord, Channel, Device, Excursion, Reading, VendorAlert
+from monitoring.models import (
+    AlarmRule,
+    AuditRecord,
+    Channel,
+    Device,
+    Excursion,
+    ExcursionSignature,
+    Position,
+    Reading,
+    VendorAlert,
+)
+from monitoring.partitions import create_month_partition
 from tests.conftest import FIXED_NOW
 from tests.factories import PASSWORD, make_account, make_user
 
@@ -174,25 +184,87 @@ def test_the_excursion_page_acknowledges_with_a_signature(client, excursion):
     assert excursion.state == "acknowledged"
 
 
-@pytest.mark.parametrize("statement", ["UPDATE {table} SET {column} = {column}", "DELETE FROM {table}"])
-@pytest.mark.parametrize(
-    ("table", "column"), [("monitoring_reading", "value"), ("monitoring_auditrecord", "reason")]
-)
-def test_the_database_refuses_to_update_or_delete_readings_and_audits(channel, table, column, statement):
+def _one_of_each_permanent_record(channel) -> dict[str, str]:
+    """A reading, a position, an audit record and a signature; returns {table: a column}."""
     Reading.objects.create(channel=channel, timestamp=FIXED_NOW, value=5.0)
-    assert AuditRecord.objects.exists()
-    with pytest.raises(DatabaseError, match="permanent"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement.format(table=table, column=column))
+    Position.objects.create(device=channel.device, timestamp=FIXED_NOW, latitude=60.1, longitude=24.9)
+    rule = AlarmRule.objects.create(name="2–8", channel=channel, low_limit=2, high_limit=8)
+    excursion = Excursion.objects.create(channel=channel, rule=rule, started_at=FIXED_NOW)
+    excursion_acknowledge(excursion, make_user(), "seen", PASSWORD)
+    assert AuditRecord.objects.exists() and ExcursionSignature.objects.exists()
+    return {
+        "monitoring_reading": "value",
+        "monitoring_position": "latitude",
+        "monitoring_auditrecord": "reason",
+        "monitoring_excursionsignature": "meaning",
+    }
 
 
-def test_an_explicit_purge_may_delete_readings_but_never_audit_records(channel):
+def _partitions(table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %s::regclass",
+            [table],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _refused(sql: str) -> str:
+    with pytest.raises(DatabaseError) as refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
+    return str(refused.value)
+
+
+def test_the_database_refuses_update_delete_and_truncate_of_permanent_records(channel):
+    tables = _one_of_each_permanent_record(channel)
+    with connection.cursor() as cursor:  # the foreign keys' deferred checks, done (else TRUNCATE waits)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for table, column in tables.items():
+        # The table, and each partition: the month of the rows, the default one, the months made ahead.
+        partitions = _partitions(table)
+        assert bool(partitions) == (table in ("monitoring_reading", "monitoring_position"))
+        for name in [table, *partitions]:
+            assert "permanent" in _refused(f"TRUNCATE {name} CASCADE"), name
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT count(*) FROM {name}")  # noqa: S608
+                if not cursor.fetchone()[0]:
+                    continue  # a row trigger has no row to refuse in an empty partition
+            assert "permanent" in _refused(f"UPDATE {name} SET {column} = {column}"), name
+            assert "permanent" in _refused(f"DELETE FROM {name}"), name
+    assert Reading.objects.count() == Position.objects.count() == ExcursionSignature.objects.count() == 1
+
+
+def test_every_partition_has_the_row_refusals(db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, count(t.tgname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname LIKE 'pgtrigger_refuse_%%'"
+            " WHERE i.inhparent IN ('monitoring_reading'::regclass, 'monitoring_position'::regclass)"
+            " GROUP BY 1"
+        )
+        found = dict(cursor.fetchall())
+    assert len(found) >= 2 * 5 and set(found.values()) == {2}, found  # UPDATE/DELETE and TRUNCATE
+
+
+def test_no_session_setting_opens_a_door(channel):
     Reading.objects.create(channel=channel, timestamp=FIXED_NOW, value=5.0)
-    with purge_allowed():
-        Reading.objects.filter(channel=channel).delete()
-    assert not Reading.objects.exists()
-    with pytest.raises(DatabaseError, match="permanent"), purge_allowed():
-        AuditRecord.objects.all().delete()
-    with pytest.raises(DatabaseError, match="permanent"), transaction.atomic():
-        Reading.objects.create(channel=channel, timestamp=FIXED_NOW, value=5.0)
-        Reading.objects.filter(channel=channel).delete()  # outside a purge: refused again
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL coldchain.allow_purge = 'on'")  # the purge of migration 0005, gone
+        with pytest.raises(DatabaseError, match="permanent"), transaction.atomic():
+            cursor.execute("DELETE FROM monitoring_reading")
+    assert Reading.objects.count() == 1
+
+
+def test_a_partition_made_later_refuses_like_the_others(channel):
+    # A reading of a month without a partition waits in the default one; making the month's partition
+    # moves it there (detach, create, insert again, drop the detached copy: no DELETE, no TRUNCATE).
+    Reading.objects.create(channel=channel, timestamp=datetime(2031, 1, 15, tzinfo=UTC), value=4.0)
+    with connection.cursor() as cursor:  # the foreign key's deferred check, done (as a commit would)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    name = create_month_partition("monitoring_reading", date(2031, 1, 1))
+    assert Reading.objects.get().value == 4.0
+    for partition in (name, "monitoring_reading_default"):
+        assert "permanent" in _refused(f"TRUNCATE {partition}")
+    assert "permanent" in _refused(f"DELETE FROM {name}")
+    assert "permanent" in _refused(f"UPDATE {name} SET value = 3")

@@ -198,7 +198,7 @@ def test_a_test_session_without_database_url_runs_on_its_own_postgresql_and_leav
             "-m",
             "pytest",
             "tests/test_mkt.py",
-            "tests/test_audit.py::test_an_explicit_purge_may_delete_readings_but_never_audit_records",
+            "tests/test_audit.py::test_no_session_setting_opens_a_door",
             "-p",
             "no:cacheprovider",
         ],

@@ -9,12 +9,13 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
 
-from monitoring.models import Device, Position, Reading
+from monitoring.models import AuditRecord, Device, Position, Reading
 from tests.conftest import FIXED_NOW
 from tests.factories import make_account
 from vendors.simulators import SLUGS, simulator_class
-from vendors.sync import AccountBusy, acquire_lock, release_lock, sync_account
+from vendors.sync import AccountBusy, AccountRetired, acquire_lock, release_lock, sync_account
 
 SINCE = FIXED_NOW - timedelta(days=2)
 UNTIL = FIXED_NOW
@@ -267,13 +268,31 @@ def test_ingest_keeps_hourly_rollups_that_match_the_readings(simulated):
 
 
 @pytest.mark.django_db
-def test_removing_an_account_purges_its_readings_on_purpose(simulated):
+def test_removing_an_account_retires_it_and_keeps_its_devices_and_data(simulated):
     _, account = simulated("thingsee")
     sync_account(account, since=UNTIL - timedelta(hours=2), until=UNTIL)
-    assert Reading.objects.filter(channel__device__account=account).exists()
-    call_command("accounts", "remove", account.name, stdout=io.StringIO())
-    assert not Reading.objects.exists()
-    assert not Device.objects.exists()
+    readings = Reading.objects.filter(channel__device__account=account).count()
+    devices = Device.objects.filter(account=account).count()
+    assert readings and devices
+    out = io.StringIO()
+    call_command("accounts", "remove", account.name, stdout=out)
+    assert "Retired" in out.getvalue()
+    account.refresh_from_db()
+    assert account.retired_at and not account.enabled and account.health == "retired"
+    assert Reading.objects.filter(channel__device__account=account).count() == readings
+    assert Device.objects.filter(account=account).count() == devices
+    with pytest.raises(AccountRetired):
+        sync_account(account, since=UNTIL - timedelta(hours=1), until=UNTIL)
+    # Nor can anything below the command delete it or its data: PostgreSQL refuses.
+    with pytest.raises(DatabaseError, match="permanent"), transaction.atomic():
+        account.delete()  # Django deletes the readings first (cascade)
+    with pytest.raises(DatabaseError, match="Cannot delete"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM vendors_vendoraccount WHERE id = %s", [account.pk])
+    retired = AuditRecord.objects.get(
+        model="vendors.vendoraccount", object_id=str(account.pk), action="update"
+    )
+    assert retired.reason == "removed with the accounts command" and "retired_at" in retired.changes
 
 
 @pytest.mark.django_db
@@ -288,20 +307,6 @@ def test_copied_devices_sync_like_the_originals(slug, world, serve):
     assert sync_account(account, since=since, until=UNTIL).ok
     assert Device.objects.filter(account=account).count() == 3 * base
     assert stored_readings(account) == true_readings(simulator, since, UNTIL)
-
-
-@pytest.mark.django_db
-def test_an_account_with_excursions_is_kept(simulated):
-    from monitoring.models import Channel, Excursion
-
-    _, account = simulated("thingsee")
-    sync_account(account, since=UNTIL - timedelta(hours=1), until=UNTIL)
-    Excursion.objects.create(
-        channel=Channel.objects.filter(device__account=account).first(), started_at=UNTIL
-    )
-    with pytest.raises(CommandError, match="has excursions"):
-        call_command("accounts", "remove", account.name, stdout=io.StringIO())
-    assert Reading.objects.filter(channel__device__account=account).exists()
 
 
 # -- T&D: RTR500B remote units, channels by number, units without a history API ----------------------

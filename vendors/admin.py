@@ -5,9 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from monitoring.audit import purge_allowed
 from vendors.models import VendorAccount
 from vendors.registry import client_class
+from vendors.retirement import account_retire
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -91,6 +91,7 @@ class VendorAccountForm(forms.ModelForm):
 class VendorAccountAdmin(admin.ModelAdmin):
     form = VendorAccountForm
     list_display = ["name", "vendor", "enabled", "health", "last_success_at", "consecutive_failures"]
+    # Retired accounts are read-only (has_change_permission), so each field shows as text.
     list_filter = ["vendor", "enabled", "needs_attention"]
     search_fields = ["name"]
     readonly_fields = [
@@ -120,14 +121,23 @@ class VendorAccountAdmin(admin.ModelAdmin):
         ),
     ]
 
+    # "Delete" retires the account: its devices and data stay, read-only (PostgreSQL refuses a delete).
     def delete_model(self, request, obj):
-        # Removing an account removes its readings: an explicit purge of permanent records.
-        with purge_allowed():
-            super().delete_model(request, obj)
+        account_retire(obj, user=request.user, reason="deleted in the admin")
 
     def delete_queryset(self, request, queryset):
-        with purge_allowed():
-            super().delete_queryset(request, queryset)
+        for account in queryset:
+            account_retire(account, user=request.user, reason="deleted in the admin")
+
+    def get_deleted_objects(self, objs, request):
+        # Nothing is deleted with it: the confirmation page lists the accounts alone, and asks only for
+        # the permission to delete accounts.
+        return [str(obj) for obj in objs], {}, set(), []
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.retired_at:
+            return False
+        return super().has_change_permission(request, obj)
 
     @admin.display(description="Stored credentials")
     def stored_credentials(self, account: VendorAccount) -> str:

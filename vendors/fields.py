@@ -41,13 +41,27 @@ def rotate(token: str) -> str:
     return fernet().rotate(token.encode()).decode()
 
 
+class StoredDict(dict):
+    """A dict read from the database, which remembers its token: saved unchanged, it is written back
+    as the same token. (Fernet encrypts with a fresh nonce each time: without this, every save of an
+    account would look like a change of its credentials to the audit trigger.)"""
+
+    def __init__(self, value: dict, token: str):
+        super().__init__(value)
+        self.token = token
+        self.stored = json.dumps(value, sort_keys=True)
+
+    def unchanged(self) -> bool:
+        return json.dumps(self, sort_keys=True) == self.stored
+
+
 class EncryptedJSONField(models.TextField):
     """Holds a dict; stored as a Fernet token. Never shown back in forms (see the admin)."""
 
     def from_db_value(self, value, expression, connection):
         if value in (None, ""):
             return {}
-        return decrypt(value)
+        return StoredDict(decrypt(value), value)
 
     def to_python(self, value):
         if isinstance(value, dict):
@@ -57,6 +71,8 @@ class EncryptedJSONField(models.TextField):
         return decrypt(value)
 
     def get_prep_value(self, value):
+        if isinstance(value, StoredDict) and value.unchanged():
+            return value.token
         return encrypt(value or {})
 
     def value_to_string(self, obj):

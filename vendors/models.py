@@ -8,10 +8,12 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from monitoring.audit_triggers import AuditTrigger
 from vendors.fields import EncryptedJSONField
 from vendors.registry import VENDOR_CHOICES, client_class
 
@@ -98,9 +100,33 @@ class VendorAccount(models.Model):
     sync_lock_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
+    # Removing an account retires it: it stops syncing and becomes read-only, while its devices, readings,
+    # positions, alerts and excursions stay as the records they are. PostgreSQL refuses to delete an
+    # account (the trigger below), so no path can take its data with it.
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
+        triggers = [
+            pgtrigger.Protect(name="retired_never_deleted", operation=pgtrigger.Delete),
+            # Sync bookkeeping is left out of the trail; the credentials show as changed, never their value.
+            AuditTrigger(
+                ignored=[
+                    "session",
+                    "next_sync_at",
+                    "last_sync_started_at",
+                    "last_success_at",
+                    "last_error",
+                    "last_error_at",
+                    "consecutive_failures",
+                    "alerts_cursor",
+                    "sync_lock_owner",
+                    "sync_lock_until",
+                    "created_at",
+                ],
+                secret=["credentials"],
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -121,6 +147,8 @@ class VendorAccount(models.Model):
 
     @property
     def health(self) -> str:
+        if self.retired_at:
+            return "retired"
         if not self.enabled:
             return "disabled"
         if self.needs_attention:

@@ -221,6 +221,10 @@ def _upsert_channels(device: Device, info: DeviceInfo) -> None:
 # -- the run ----------------------------------------------------------------------------------------
 
 
+class AccountRetired(RuntimeError):
+    """The account was removed (retired): its data stays, read-only, and nothing more is fetched."""
+
+
 def sync_account(
     account: VendorAccount,
     *,
@@ -232,8 +236,11 @@ def sync_account(
     """Sync one account. Raises ``AccountBusy``, or the vendor's error after recording it on the account.
 
     ``since``/``until`` override the cursors (the CLI's ``--since``/``--until``); ``device_ids`` (the
-    vendor's ids) limits the run to those devices and skips the account's alerts.
+    vendor's ids) limits the run to those devices and skips the account's alerts. A retired account
+    never syncs again (``AccountRetired``).
     """
+    if account.retired_at:
+        raise AccountRetired(f"{account.name} is retired: it no longer syncs")
     owner = acquire_lock(account)
     result = SyncResult(account=account.name)
     report = progress or (lambda *args, **kwargs: None)

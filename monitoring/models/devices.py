@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from monitoring.audit_triggers import AuditTrigger
 from monitoring.choices import DeviceKind, InstallationStatus, Quantity, Unit
+from monitoring.models.permanence import permanent_record_triggers
 
 UNIT_LENGTH = 16
 LABEL_LENGTH = 200
@@ -31,6 +33,7 @@ class DeploymentGroup(models.Model):
                 fields=["name"], condition=models.Q(account__isnull=True), name="unique_local_group_name"
             ),
         ]
+        triggers = [AuditTrigger(ignored=["created_at"])]
 
     def __str__(self) -> str:
         return self.name
@@ -74,6 +77,20 @@ class Device(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["account", "vendor_id"], name="unique_device_per_account"),
+        ]
+        # Sync bookkeeping that changes at every run and says nothing about who configured what.
+        triggers = [
+            AuditTrigger(
+                ignored=[
+                    "last_seen",
+                    "battery",
+                    "readings_cursor",
+                    "positions_cursor",
+                    "latitude",
+                    "longitude",
+                    "created_at",
+                ]
+            )
         ]
 
     def __str__(self) -> str:
@@ -140,6 +157,7 @@ class Reading(models.Model):
     class Meta:
         # The unique index (channel, timestamp) also serves every time-range query per channel.
         constraints = [models.UniqueConstraint(fields=["channel", "timestamp"], name="unique_reading")]
+        triggers = permanent_record_triggers()
 
     def __str__(self) -> str:
         shown = self.error or self.value
@@ -177,6 +195,7 @@ class Position(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["device", "timestamp"], name="unique_position")]
+        triggers = permanent_record_triggers()
 
     def __str__(self) -> str:
         return f"{self.device} {self.timestamp:%Y-%m-%d %H:%M:%S} ({self.latitude:.5f}, {self.longitude:.5f})"
@@ -225,6 +244,7 @@ class VendorAlert(models.Model):
             models.UniqueConstraint(fields=["account", "vendor_alert_id"], name="unique_vendor_alert"),
         ]
         indexes = [models.Index(fields=["device", "started_at"]), models.Index(fields=["started_at"])]
+        triggers = [AuditTrigger(shown="(row_data->>'alert_type') || ' ' || (row_data->>'started_at')")]
 
     def __str__(self) -> str:
         return f"{self.alert_type} {self.started_at:%Y-%m-%d %H:%M}"

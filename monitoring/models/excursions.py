@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from monitoring.audit_triggers import AuditTrigger
 from monitoring.choices import Quantity
+from monitoring.models.permanence import permanent_record_triggers
 
 DEFAULT_ACTIVATION_ENERGY = 83.144  # kJ/mol, USP <1160>
 
@@ -42,6 +44,7 @@ class AlarmProfile(models.Model):
 
     class Meta:
         ordering = ["name"]
+        triggers = [AuditTrigger()]
 
     def __str__(self) -> str:
         return self.name
@@ -118,6 +121,7 @@ class AlarmRule(models.Model):
                 name="alarm_rule_has_exactly_one_scope",
             ),
         ]
+        triggers = [AuditTrigger()]
 
     def __str__(self) -> str:
         return self.name
@@ -165,6 +169,12 @@ class Excursion(models.Model):
             models.Index(fields=["channel", "started_at"]),
             models.Index(fields=["state", "started_at"]),
         ]
+        triggers = [
+            AuditTrigger(
+                ignored=["created_at"],
+                shown="'Excursion ' || (row_data->>'id') || ' from ' || (row_data->>'started_at')",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.channel} from {self.started_at:%Y-%m-%d %H:%M}"
@@ -185,6 +195,10 @@ class ExcursionSignature(models.Model):
 
     class Meta:
         ordering = ["signed_at"]
+        triggers = [
+            *permanent_record_triggers(),
+            AuditTrigger(shown="(row_data->>'full_name') || ': ' || (row_data->>'meaning')"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.full_name}: {self.meaning} at {self.signed_at:%Y-%m-%d %H:%M}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from monitoring.audit_triggers import AuditTrigger
+
 
 class ReportFrequency(models.TextChoices):
     DAILY = "daily", "Daily (the previous day)"
@@ -29,6 +31,7 @@ class ReportSubscription(models.Model):
 
     class Meta:
         ordering = ["name"]
+        triggers = [AuditTrigger(ignored=["last_sent_at"])]
 
     def __str__(self) -> str:
         return self.name

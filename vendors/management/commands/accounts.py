@@ -8,11 +8,10 @@ import sys
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import ProtectedError
 
-from monitoring.audit import purge_allowed
 from vendors.models import VendorAccount
 from vendors.registry import SLUGS, client_class
+from vendors.retirement import account_retire
 
 COMMAND_LINE_WARNING = (
     "warning: a secret given with --credential is visible to every user of this machine (process list) "
@@ -98,7 +97,9 @@ class Command(BaseCommand):
             help="read the credentials from standard input, one key=value a line",
         )
         sub.add_parser("list", help="List vendor accounts and their health (no secrets).")
-        remove = sub.add_parser("remove", help="Remove a vendor account and all its data.")
+        remove = sub.add_parser(
+            "remove", help="Retire a vendor account: it stops syncing; its devices and data are kept."
+        )
         remove.add_argument("name")
 
     def handle(self, *args, action, **options):
@@ -168,14 +169,9 @@ class Command(BaseCommand):
         account = VendorAccount.objects.filter(name=name).first()
         if account is None:
             raise CommandError(f"no account named {name!r}")
-        # Readings are permanent records: removing an account with its data is an explicit purge. Excursions
-        # are QA records (signed, audited): an account that has any is disabled, never removed.
-        try:
-            with purge_allowed():
-                account.delete()
-        except ProtectedError:
-            raise CommandError(
-                f"{name!r} has excursions, which are kept as QA records: disable the account instead "
-                "(admin, or set enabled off)"
-            ) from None
-        self.stdout.write(f"Removed account {name!r}.")
+        if account.retired_at:
+            raise CommandError(f"{name!r} is already retired")
+        # Readings, positions and excursions are permanent records: removing an account retires it (no
+        # more syncs, read-only) and keeps its devices and data.
+        account_retire(account, reason="removed with the accounts command")
+        self.stdout.write(f"Retired account {name!r}: it no longer syncs; its devices and data are kept.")
