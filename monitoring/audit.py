@@ -17,6 +17,7 @@ written by ``record``.
 from __future__ import annotations
 
 import contextvars
+import datetime
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 
 from monitoring.models import AuditRecord
+from monitoring.models.audit import AuditAction
 
 _user: contextvars.ContextVar = contextvars.ContextVar("audit_user", default=None)
 _reason: contextvars.ContextVar[str] = contextvars.ContextVar("audit_reason", default="")
@@ -68,6 +70,35 @@ def record(
         changes=changes or {},
         reason=reason if reason is not None else _reason.get(),
     )
+
+
+def record_export(
+    user, what: str, instance=None, *, start=None, end=None, file_format: str = "csv", details: str = ""
+) -> AuditRecord:
+    """Audit one export of data: who downloaded ``what`` (readings, positions, the audit trail, a
+    report) of which period, in which format. ``instance``: the record exported from (a device, a
+    report), or none for a listing (the audit trail)."""
+    period = f"{_utc(start) if start else 'the beginning'} to {_utc(end) if end else 'now'}"
+    changes = {"exported": [None, what], "period": [None, period], "format": [None, file_format]}
+    if details:
+        changes["filters"] = [None, details]
+    if instance is None:
+        user = user if user is not None else current_user()
+        authenticated = user is not None and getattr(user, "is_authenticated", False)
+        return AuditRecord.objects.create(
+            user_id=user.pk if authenticated else None,
+            username=user.get_username() if authenticated else SYSTEM,
+            action=AuditAction.EXPORT,
+            model=AuditRecord._meta.label_lower,
+            object_id="",
+            object_repr=what,
+            changes=changes,
+        )
+    return record(AuditAction.EXPORT, instance, changes, reason="", user=user)
+
+
+def _utc(moment) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _context_json() -> str:

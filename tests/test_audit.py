@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
+from pypdf import PdfReader
 
+from monitoring.audit import SECRET, audit_context
 from monitoring.excursion_actions import excursion_acknowledge, excursion_close, vendor_alert_acknowledge
 from monitoring.models import (
     AlarmRule,
     AuditRecord,
     Channel,
+    DeploymentGroup,
     Device,
     Excursion,
     ExcursionSignature,
@@ -268,3 +273,104 @@ def test_a_partition_made_later_refuses_like_the_others(channel):
         assert "permanent" in _refused(f"TRUNCATE {partition}")
     assert "permanent" in _refused(f"DELETE FROM {name}")
     assert "permanent" in _refused(f"UPDATE {name} SET value = 3")
+
+
+# -- The trail is written by PostgreSQL: every path of change, with who and why --------------------------
+
+
+def test_queryset_updates_bulk_writes_and_raw_sql_are_audited(channel):
+    rule = AlarmRule.objects.create(name="2–8", channel=channel, low_limit=2, high_limit=8)
+    AlarmRule.objects.filter(pk=rule.pk).update(high_limit=9)  # no model signal sees this
+    DeploymentGroup.objects.bulk_create([DeploymentGroup(name="Ward A"), DeploymentGroup(name="Ward B")])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE monitoring_device SET installation_status = 'retired' WHERE id = %s", [channel.device_id]
+        )
+    admin = make_user("boss", role="Admin")
+    with audit_context(user=admin, reason="New vaccine range"):
+        AlarmRule.objects.filter(pk=rule.pk).update(low_limit=3)
+    trail = AuditRecord.objects.filter(action__in=["create", "update"]).order_by("id")
+    updates = [(r.model, r.username, r.changes, r.reason) for r in trail.filter(action="update")]
+    assert ("monitoring.alarmrule", "system", {"high_limit": [8, 9]}, "") in updates
+    assert ("monitoring.device", "system", {"installation_status": ["installed", "retired"]}, "") in updates
+    assert ("monitoring.alarmrule", "boss", {"low_limit": [2, 3]}, "New vaccine range") in updates
+    created = trail.filter(action="create", model="monitoring.deploymentgroup")
+    assert sorted(created.values_list("object_repr", flat=True)) == ["Ward A", "Ward B"]
+
+
+def test_users_roles_and_permissions_are_audited_and_passwords_never_shown(db):
+    user = make_user("ann")  # created, and given the QA role
+    qa = Group.objects.get(name="QA")
+    qa.permissions.remove(Permission.objects.get(codename="close_excursion"))
+    user.set_password("another long passphrase 42")
+    user.save()
+    trail = AuditRecord.objects.order_by("id")
+    roles = trail.get(model="auth.user", object_id=str(user.pk), changes__has_key="groups")
+    assert roles.changes == {"groups": [None, "added: QA"]}
+    permission = trail.get(model="auth.group", object_id=str(qa.pk))
+    assert permission.changes == {"permissions": [None, "removed: monitoring.close_excursion"]}
+    password = trail.filter(model="auth.user", action="update", changes__has_key="password").get()
+    assert password.changes["password"] == [SECRET, SECRET]
+    assert user.password not in str(list(trail.values_list("changes", flat=True)))
+
+
+def test_a_credential_change_is_recorded_as_changed_and_a_plain_save_records_nothing(db):
+    account = make_account()
+    account.refresh_from_db()
+    account.save()  # everything written again, the same credentials: nothing changed
+    account.name = "Lab"
+    account.save()
+    account.credentials = {"api_key": "k-new-secret-123"}
+    account.save()
+    updates = AuditRecord.objects.filter(model="vendors.vendoraccount", action="update").order_by("id")
+    assert [r.changes for r in updates] == [
+        {"name": ["thermotrack account", "Lab"]},
+        {"credentials": [SECRET, SECRET]},
+    ]
+    assert "k-new-secret-123" not in str(list(AuditRecord.objects.values_list("changes", flat=True)))
+
+
+def test_every_download_of_data_is_audited_with_who_and_what_period(client, channel):
+    Reading.objects.create(channel=channel, timestamp=FIXED_NOW - timedelta(hours=1), value=5.0)
+    client.force_login(make_user())
+    day = {"range": "custom", "start": "2026-11-20", "end": "2026-11-20"}
+    response = client.get(f"/devices/{channel.device_id}/readings.csv", day)
+    assert response.status_code == 200
+    exported = AuditRecord.objects.get(action="export", model="monitoring.device")
+    assert exported.username == "qa" and exported.object_id == str(channel.device_id)
+    assert exported.changes["exported"] == [None, "readings"]
+    assert exported.changes["period"] == [None, "2026-11-20 00:00:00 UTC to 2026-11-21 00:00:00 UTC"]
+    client.get("/audit/", {"user": "qa", "format": "csv"})
+    trail_export = AuditRecord.objects.get(action="export", model="monitoring.auditrecord")
+    assert trail_export.changes["filters"] == [None, "user=qa"]
+
+
+def test_the_audit_trail_exports_a_signed_pdf(client, excursion):
+    user = make_user()
+    user.first_name, user.last_name = "Ada", "Quality"
+    user.save()
+    excursion_acknowledge(excursion, user, "Door left open", PASSWORD)
+    client.force_login(user)
+    response = client.get("/audit/", {"model": "monitoring.excursion", "format": "pdf"})
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
+    text = " ".join(text.split())
+    signed = AuditRecord.objects.get(action="export", model="monitoring.auditrecord")
+    assert f"Generated by Ada Quality (qa) on {signed.at:%Y-%m-%d %H:%M}" in text
+    assert f"Audit record no. {signed.pk} holds the SHA-256 of this file" in text
+    assert "Filters: model=monitoring.excursion" in text and "Door left open" in text
+    assert signed.changes["sha256"] == [None, hashlib.sha256(response.content).hexdigest()]
+    assert signed.changes["records"][1] == AuditRecord.objects.filter(model="monitoring.excursion").count()
+
+
+def test_the_audit_trail_page_filters_by_record_user_and_day(client, excursion, channel):
+    rule = excursion.rule
+    with audit_context(user=make_user("boss", role="Admin"), reason="wider"):
+        AlarmRule.objects.filter(pk=rule.pk).update(high_limit=9)
+    client.force_login(make_user())
+    page = client.get("/audit/", {"model": "monitoring.alarmrule", "object_id": rule.pk, "user": "boss"})
+    body = page.content.decode()
+    assert "high_limit: 8 → 9" in body and "wider" in body and "Excursion" not in body
+    today = AuditRecord.objects.latest("at").at.date().isoformat()
+    assert "high_limit: 8 → 9" in client.get("/audit/", {"start": today, "end": today}).content.decode()
+    assert "No audit records" in client.get("/audit/", {"end": "2001-01-01"}).content.decode()

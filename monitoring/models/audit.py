@@ -37,6 +37,8 @@ class AuditAction(models.TextChoices):
     REFUSE = "refuse", "Archive refused"
     DETACH = "detach", "Partition detached"
     DROP = "drop", "Detached partition dropped"
+    # Every download of data: who took which records of which period (monitoring.audit.record_export).
+    EXPORT = "export", "Exported (downloaded)"
 
 
 class AuditRecord(models.Model):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from monitoring import archive, figures, selectors
+from monitoring.audit import record_export
 from monitoring.csv_cells import csv_lines
 from monitoring.exports import READING_COLUMNS, reading_rows
 from monitoring.forms import InstallationStatusForm, RangeForm
@@ -97,6 +98,7 @@ def device_readings_csv(request, pk: int):
         return problem(request, archive.refusal(archived), status=409)
     # The export's end is inclusive; the range's is not.
     rows = reading_rows(device_pk=device.pk, start=start, end=end - timedelta(microseconds=1))
+    record_export(request.user, "readings", device, start=start, end=end)
     name = f"readings-{device.vendor_id}-{start:%Y%m%d%H%M}-{end:%Y%m%d%H%M}.csv"
     response = StreamingHttpResponse(csv_lines(rows, READING_COLUMNS), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseStopPolling
 
 from monitoring import report_files
+from monitoring.audit import record_export
 from monitoring.forms import ReportRequestForm
 from monitoring.models import ExcursionReportFile
 from monitoring.models.reports import ReportState
@@ -78,6 +79,14 @@ def excursion_report_file(request, pk: int):
     if report.state != ReportState.DONE:
         raise Http404("This report is not ready.")
     content = ExcursionReportFile.objects.values_list("content", flat=True).get(pk=report.pk)
+    record_export(
+        request.user,
+        "excursion report",
+        report,
+        start=report.start,
+        end=report.end,
+        file_format=report.format,
+    )
     response = HttpResponse(bytes(content), content_type=report.content_type)
     response["Content-Disposition"] = f'attachment; filename="{report.filename}"'
     return response

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from monitoring import archive, figures, selectors
+from monitoring.audit import record_export
 from monitoring.exports import utc_stamp
 from monitoring.forms import RangeForm
 from monitoring.views.common import form_errors, page_or_fragment, problem
@@ -99,6 +100,7 @@ def vehicle_track_gpx(request, pk: int):
     if archived:
         return problem(request, archive.refusal(archived), status=409)
     points = selectors.track(vehicle, start, end, thin=False)
+    record_export(request.user, "positions", vehicle, start=start, end=end, file_format="gpx")
     name = f"{vehicle.name} {utc_stamp(start)} to {utc_stamp(end)}"
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',

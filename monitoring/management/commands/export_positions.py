@@ -8,6 +8,8 @@ class Command(ExportCommand):
     help = "Export positions as CSV: " + ",".join(POSITION_COLUMNS)
     columns = POSITION_COLUMNS
     table = "monitoring_position"
+    what = "positions"
+    command_name = "export_positions"
 
     def rows(self, **filters):
         return position_rows(**filters)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
+
 from django.core.management.base import BaseCommand, CommandError
 
 from monitoring import archive
+from monitoring.audit import record_export
 from monitoring.csv_cells import SafeCsvWriter
 from monitoring.exports import READING_COLUMNS, reading_rows
 from vendors.management.commands.sync import parse_iso
@@ -12,6 +15,8 @@ from vendors.management.commands.sync import parse_iso
 
 class ExportCommand(BaseCommand):
     columns: list[str] = []
+    what = "readings"
+    command_name = "export_readings"
     table = "monitoring_reading"  # whose archived months (monitoring/archive.py) the export must mention
 
     def add_arguments(self, parser):
@@ -36,6 +41,14 @@ class ExportCommand(BaseCommand):
             # No --start: "everything there is", which no longer holds the archived months; the CSV stays
             # plain CSV (tools read it), the note goes to the terminal.
             self.stderr.write(f"Note: {archive.describe(archived)}; they are not in this export.")
+        record_export(
+            None,
+            self.what,
+            start=start_dt,
+            end=end_dt,
+            details=f"manage.py {self.command_name} as {getpass.getuser()}; account {account or 'any'}, "
+            f"device {device or 'any'}",
+        )
         stream = self.stdout if output == "-" else open(output, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             writer = SafeCsvWriter(stream, lineterminator="\n")
