@@ -374,3 +374,49 @@ def test_the_audit_trail_page_filters_by_record_user_and_day(client, excursion, 
     today = AuditRecord.objects.latest("at").at.date().isoformat()
     assert "high_limit: 8 → 9" in client.get("/audit/", {"start": today, "end": today}).content.decode()
     assert "No audit records" in client.get("/audit/", {"end": "2001-01-01"}).content.decode()
+
+
+# -- Rule versions ---------------------------------------------------------------------------------------
+
+
+def test_a_rule_edit_keeps_the_old_version_and_the_excursion_its_limits(client, channel):
+    admin = make_user("boss", role="Admin")
+    client.force_login(admin)
+    data = {"name": "2–8", "quantity": "temperature", "channel": channel.pk, "low_limit": 2, "high_limit": 8}
+    data |= {"delay_minutes": 0, "clear_margin": 0, "severity": "alarm", "activation_energy": 83.144}
+    assert client.post("/rules/", data | {"reason": "Vaccines", "enabled": "on"}).status_code == 302
+    rule = AlarmRule.objects.get(channel=channel)
+    excursion = Excursion.objects.create(
+        channel=channel, rule=rule, low_limit=2, high_limit=8, started_at=FIXED_NOW - timedelta(hours=1)
+    )
+    edited = client.post(
+        f"/rules/{rule.pk}/", data | {"high_limit": 9, "reason": "Wider range", "enabled": "on"}
+    )
+    assert edited.status_code == 302
+    AlarmRule.objects.filter(pk=rule.pk).update(delay_minutes=15)  # a path with no user: still a version
+    versions = list(
+        rule.versions.order_by("number").values_list(
+            "number", "high_limit", "delay_minutes", "author", "reason"
+        )
+    )
+    assert versions == [
+        (1, 8, 0, "boss", "Vaccines"),
+        (2, 9, 0, "boss", "Wider range"),
+        (3, 9, 15, "system", ""),
+    ]
+    excursion.refresh_from_db()
+    assert excursion.rule_version.number == 1 and excursion.rule_version.high_limit == 8
+    later = Excursion.objects.create(
+        channel=channel, rule=rule, low_limit=2, high_limit=9, started_at=FIXED_NOW
+    )
+    assert later.rule_version_id is None  # set by PostgreSQL; read back from the database
+    later.refresh_from_db()
+    assert later.rule_version.number == 3
+
+    page = client.get(f"/excursions/{excursion.pk}/").content.decode()
+    assert "2.0 to 8.0" in page and "version 1 of" in page
+    history = client.get(f"/rules/{rule.pk}/").content.decode()
+    assert "Wider range" in history and "Vaccines" in history
+    assert history.index("<td>3</td>") < history.index("<td>2</td>") < history.index("<td>1</td>")
+    with pytest.raises(DatabaseError, match="permanent"), transaction.atomic():
+        rule.versions.update(high_limit=20)

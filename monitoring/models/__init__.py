@@ -16,10 +16,12 @@ from monitoring.models.devices import (
 from monitoring.models.excursions import AlarmProfile, AlarmRule, Excursion, ExcursionSignature
 from monitoring.models.notifications import ReportSubscription, SentNotification
 from monitoring.models.reports import ExcursionReportFile
+from monitoring.models.rule_versions import AlarmRuleVersion
 
 __all__ = [
     "AlarmProfile",
     "AlarmRule",
+    "AlarmRuleVersion",
     "ArchivedMonth",
     "AuditRecord",
     "Channel",

@@ -8,6 +8,7 @@ from django.db import models
 from monitoring.audit_triggers import AuditTrigger
 from monitoring.choices import Quantity
 from monitoring.models.permanence import permanent_record_triggers
+from monitoring.models.rule_versions import new_version_trigger, version_in_force_trigger
 
 DEFAULT_ACTIVATION_ENERGY = 83.144  # kJ/mol, USP <1160>
 
@@ -121,7 +122,7 @@ class AlarmRule(models.Model):
                 name="alarm_rule_has_exactly_one_scope",
             ),
         ]
-        triggers = [AuditTrigger()]
+        triggers = [AuditTrigger(), new_version_trigger()]
 
     def __str__(self) -> str:
         return self.name
@@ -130,6 +131,10 @@ class AlarmRule(models.Model):
 class Excursion(models.Model):
     channel = models.ForeignKey("monitoring.Channel", on_delete=models.PROTECT, related_name="excursions")
     rule = models.ForeignKey(AlarmRule, null=True, on_delete=models.SET_NULL, related_name="excursions")
+    # The rule's version in force when it opened (set by PostgreSQL at INSERT: models/rule_versions.py).
+    rule_version = models.ForeignKey(
+        "monitoring.AlarmRuleVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     kind = models.CharField(max_length=12, choices=ExcursionKind.choices, default=ExcursionKind.OUT_OF_RANGE)
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.ALARM)
     # The limits in force when it was found (rules may change later).
@@ -173,7 +178,8 @@ class Excursion(models.Model):
             AuditTrigger(
                 ignored=["created_at"],
                 shown="'Excursion ' || (row_data->>'id') || ' from ' || (row_data->>'started_at')",
-            )
+            ),
+            version_in_force_trigger(),
         ]
 
     def __str__(self) -> str:

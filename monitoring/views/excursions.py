@@ -18,7 +18,7 @@ from monitoring.signatures import SignatureLockedOut
 
 def _get_excursion(pk: int) -> Excursion:
     queryset = Excursion.objects.select_related(
-        "channel__device__group", "rule", "acknowledged_by", "closed_by"
+        "channel__device__group", "rule", "rule_version", "acknowledged_by", "closed_by"
     ).prefetch_related("signatures")
     return get_object_or_404(queryset, pk=pk)
 

@@ -1,4 +1,5 @@
-"""The alarm rules page, for Admin users: the rules and a form to add or change one."""
+"""The alarm rules page, for Admin users: the rules and a form to add or change one; a rule's page shows
+its versions (each change makes one: ``monitoring/models/rule_versions.py``)."""
 
 from __future__ import annotations
 
@@ -84,4 +85,5 @@ def rule_edit(request, pk: int):
         messages.success(request, f"Rule “{rule.name}” changed.")
         return redirect("rules")
     status = 400 if request.method == "POST" else 200
-    return render(request, "monitoring/rule_edit.html", {"rule": rule, "form": form}, status=status)
+    context = {"rule": rule, "form": form, "versions": rule.versions.order_by("-number")}
+    return render(request, "monitoring/rule_edit.html", context, status=status)
