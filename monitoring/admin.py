@@ -46,6 +46,12 @@ class DeviceAdmin(admin.ModelAdmin):
         # A device's readings are permanent records: retire the device (installation status) instead.
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # The devices of a retired vendor account are read-only, like the account.
+        if obj is not None and obj.account.retired_at:
+            return False
+        return super().has_change_permission(request, obj)
+
     list_select_related = ["account", "group"]
     readonly_fields = ["readings_cursor", "positions_cursor", "current_value_only"]  # set by the sync
     inlines = [ChannelInline]

@@ -321,3 +321,24 @@ def test_a_secret_on_the_command_line_still_works_with_a_warning_and_the_environ
             "--credential-env",
             "token=NO_SUCH_VARIABLE",
         )
+
+
+@pytest.mark.django_db
+def test_deleting_an_account_in_the_admin_retires_it_and_its_devices_become_read_only(admin_client):
+    from monitoring.models import Device
+    from vendors.operations import OperationRefused, installation_status_set
+
+    account = make_account()
+    device = Device.objects.create(account=account, vendor_id="d1", name="Fridge 1")
+    confirm = admin_client.get(f"/admin/vendors/vendoraccount/{account.pk}/delete/")
+    assert confirm.status_code == 200 and "Fridge 1" not in confirm.content.decode()  # nothing goes with it
+    done = admin_client.post(f"/admin/vendors/vendoraccount/{account.pk}/delete/", {"post": "yes"})
+    assert done.status_code == 302
+    account.refresh_from_db()
+    assert account.retired_at and not account.enabled and Device.objects.filter(pk=device.pk).exists()
+    page = admin_client.get(f"/admin/vendors/vendoraccount/{account.pk}/change/").content.decode()
+    assert 'name="_save"' not in page  # read-only
+    device_page = admin_client.get(f"/admin/monitoring/device/{device.pk}/change/").content.decode()
+    assert 'name="_save"' not in device_page
+    with pytest.raises(OperationRefused, match="retired"):
+        installation_status_set(device, "retired", user=None)

@@ -107,6 +107,9 @@ def devices_move(devices: Iterable[Device], group: DeploymentGroup | None, *, us
     refused = []
     for device in devices:
         account = device.account
+        if account is not None and account.retired_at:
+            refused.append(f"{device.name}: {account.name} is retired; its devices are read-only.")
+            continue
         if _keeps_groups(account):
             if group is not None and group.account_id != account.pk:
                 refused.append(f"{device.name}: {account.name} devices can only join that account's groups.")
@@ -136,6 +139,8 @@ def installation_status_set(device: Device, status: str, *, user) -> Installatio
         raise OperationRefused(
             f"{status!r} is not an installation status; use one of {', '.join(InstallationStatus.values)}."
         )
+    if device.account.retired_at:
+        raise OperationRefused(f"{device.account.name} is retired; its devices are read-only.")
     if _keeps_groups(device.account):
         _ask_vendor(
             device.account,
