@@ -65,7 +65,9 @@ def render_audit_pdf(
     pdf.ln(2)
     headings = ["When (UTC)", "Who", "Action", "Record", "Changes (old → new)", "Reason"]
     count = 0
-    with pdf.table(col_widths=WIDTHS, width=sum(WIDTHS), line_height=3.5, text_align="LEFT") as table:
+    with pdf.table(
+        col_widths=WIDTHS, width=sum(WIDTHS), line_height=4, padding=1, text_align="LEFT"
+    ) as table:
         heading_row = table.row()
         for heading in headings:
             heading_row.cell(heading)

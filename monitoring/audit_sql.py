@@ -1,9 +1,9 @@
 """The SQL functions the audit triggers call (``monitoring.models.audit.AuditTrigger``), installed by
 migration 0019. Kept here, in one place, so a later migration that changes them can import the text.
 
-``coldchain_audit_row`` writes one ``AuditRecord`` for one changed row: the fields that changed (all of
-them at INSERT and DELETE) as ``{field: [old, new]}``, a secret field as "(changed, not shown)", who and
-why from ``coldchain.audit_context`` (a JSON object the application sets with each statement:
+``coldchain_audit_row`` writes one ``AuditRecord`` for one changed row: the fields that changed (at
+INSERT and DELETE, all that hold something) as ``{field: [old, new]}``, a secret field as "(changed, not
+shown)", who and why from ``coldchain.audit_context`` (a JSON object the application sets with each statement:
 ``monitoring.audit``; none, or an empty one, means "system"). An UPDATE that changes no audited field
 writes nothing.
 
@@ -33,6 +33,11 @@ BEGIN
         before := CASE WHEN op = 'INSERT' THEN 'null'::jsonb ELSE old_row -> column_name END;
         after := CASE WHEN op = 'DELETE' THEN 'null'::jsonb ELSE new_row -> column_name END;
         IF op = 'UPDATE' AND before IS NOT DISTINCT FROM after THEN
+            CONTINUE;
+        END IF;
+        -- A new or deleted record lists the fields that hold something.
+        IF op <> 'UPDATE' AND COALESCE(CASE op WHEN 'INSERT' THEN after ELSE before END, 'null'::jsonb)
+                              IN ('null'::jsonb, '""'::jsonb) THEN
             CONTINUE;
         END IF;
         IF column_name = ANY(secret) THEN

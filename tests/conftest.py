@@ -15,6 +15,35 @@ from vendors.simulators import SimulatorServer, World
 FIXED_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_housekeeping_past_the_triggers():
+    """Django's transactional tests empty the test database after each test (``flush``: TRUNCATE) and
+    those with ``serialized_rollback`` load the migrated data back (a save of each row). PostgreSQL
+    refuses the first on the permanent records, and the audit and rule version triggers would write rows
+    for the second: both run here with django-pgtrigger's triggers ignored. Nothing in the product can
+    do either (``manage.py flush`` is refused)."""
+    import pgtrigger
+    from django.core.management.commands import flush
+    from django.db.backends.base.creation import BaseDatabaseCreation
+
+    original_flush = flush.Command.handle
+    original_load = BaseDatabaseCreation.deserialize_db_from_string
+
+    def flush_handle(self, *args, **options):
+        with pgtrigger.ignore():
+            return original_flush(self, *args, **options)
+
+    def load(self, data):
+        with pgtrigger.ignore():
+            return original_load(self, data)
+
+    flush.Command.handle = flush_handle
+    BaseDatabaseCreation.deserialize_db_from_string = load
+    yield
+    flush.Command.handle = original_flush
+    BaseDatabaseCreation.deserialize_db_from_string = original_load
+
+
 @pytest.fixture
 def world() -> World:
     return World(seed=7, clock=lambda: FIXED_NOW.timestamp())

@@ -420,3 +420,10 @@ def test_a_rule_edit_keeps_the_old_version_and_the_excursion_its_limits(client, 
     assert history.index("<td>3</td>") < history.index("<td>2</td>") < history.index("<td>1</td>")
     with pytest.raises(DatabaseError, match="permanent"), transaction.atomic():
         rule.versions.update(high_limit=20)
+
+
+def test_a_new_record_lists_the_fields_that_hold_something(channel):
+    rule = AlarmRule.objects.create(name="Freezer", channel=channel, high_limit=-15)
+    created = AuditRecord.objects.get(model="monitoring.alarmrule", object_id=str(rule.pk), action="create")
+    assert created.changes["high_limit"] == [None, -15] and created.changes["name"] == [None, "Freezer"]
+    assert "low_limit" not in created.changes and "recipients" not in created.changes

@@ -177,7 +177,8 @@ class Excursion(models.Model):
         triggers = [
             AuditTrigger(
                 ignored=["created_at"],
-                shown="'Excursion ' || (row_data->>'id') || ' from ' || (row_data->>'started_at')",
+                shown="'Excursion ' || (row_data->>'id') || ' from '"
+                " || replace(left(row_data->>'started_at', 16), 'T', ' ') || ' UTC'",
             ),
             version_in_force_trigger(),
         ]
