@@ -1,11 +1,12 @@
-"""The SQL functions the audit triggers call (``monitoring.models.audit.AuditTrigger``), installed by
-migration 0019. Kept here, in one place, so a later migration that changes them can import the text.
+"""The SQL functions the audit triggers call (``monitoring.audit_triggers``), installed by monitoring's
+migration 0019 and vendors' 0003 (``CREATE OR REPLACE``; neither drops them, so either app can be
+migrated back alone). One text, in one place, imported by both migrations.
 
 ``coldchain_audit_row`` writes one ``AuditRecord`` for one changed row: the fields that changed (at
-INSERT and DELETE, all that hold something) as ``{field: [old, new]}``, a secret field as "(changed, not
-shown)", who and why from ``coldchain.audit_context`` (a JSON object the application sets with each statement:
-``monitoring.audit``; none, or an empty one, means "system"). An UPDATE that changes no audited field
-writes nothing.
+INSERT and DELETE, all that hold something) as ``{field: [old, new]}``, a secret field as "(changed,
+not shown)", who and why from ``coldchain.audit_context`` (a JSON object the application sets with each
+statement: ``monitoring.audit``; none, or an empty one, means "system"). An UPDATE that changes no
+audited field writes nothing.
 
 ``coldchain_audit_membership`` writes the change of a many-to-many link (a user's groups, a group's
 permissions) as a change of its owner: ``{"groups": [null, "added: QA"]}``.
@@ -98,8 +99,3 @@ END;
 $$ LANGUAGE plpgsql;
 """
 )
-
-DROP = """
-DROP FUNCTION IF EXISTS coldchain_audit_row(text, text, jsonb, jsonb, jsonb, text[], text);
-DROP FUNCTION IF EXISTS coldchain_audit_membership(text, text, bigint, text, text, text);
-"""

@@ -11,7 +11,7 @@ import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations
 
-from monitoring.audit_sql import AUDIT_MEMBERSHIP, AUDIT_ROW, DROP
+from monitoring.audit_sql import AUDIT_MEMBERSHIP, AUDIT_ROW
 
 
 class Migration(migrations.Migration):
@@ -22,7 +22,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(AUDIT_ROW + AUDIT_MEMBERSHIP, DROP),
+        # Kept when migrating back: vendors' migration 0003 calls the first too.
+        migrations.RunSQL(AUDIT_ROW + AUDIT_MEMBERSHIP, migrations.RunSQL.noop),
         migrations.CreateModel(
             name='RoleAudit',
             fields=[

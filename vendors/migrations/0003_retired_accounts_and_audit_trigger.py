@@ -4,16 +4,21 @@ import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations, models
 
+from monitoring.audit_sql import AUDIT_ROW
+
 
 class Migration(migrations.Migration):
 
     dependencies = [
         ('vendors', '0002_cache_table'),
-        # The function its audit trigger calls.
-        ('monitoring', '0019_audit_trail_written_by_the_database'),
+        # The audit records its trigger writes.
+        ('monitoring', '0004_audit_trail_and_report_subscriptions'),
     ]
 
     operations = [
+        # The function its audit trigger calls (monitoring's migration 0019 makes it too; neither drops it,
+        # so that either app can be migrated back alone).
+        migrations.RunSQL(AUDIT_ROW, migrations.RunSQL.noop),
         migrations.AddField(
             model_name='vendoraccount',
             name='retired_at',
