@@ -7,6 +7,7 @@ import hashlib
 import io
 from datetime import UTC, date, datetime, timedelta
 
+import pgtrigger
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
@@ -427,3 +428,30 @@ def test_a_new_record_lists_the_fields_that_hold_something(channel):
     created = AuditRecord.objects.get(model="monitoring.alarmrule", object_id=str(rule.pk), action="create")
     assert created.changes["high_limit"] == [None, -15] and created.changes["name"] == [None, "Freezer"]
     assert "low_limit" not in created.changes and "recipients" not in created.changes
+
+
+def test_an_application_role_that_owns_nothing_cannot_switch_the_refusals_off(channel):
+    """How production should connect (README): a role with every privilege on the tables but no
+    ownership and no superuser right. PostgreSQL refuses it the changes, and every way around the
+    triggers: disabling them, the replica mode, django-pgtrigger's ignore switch."""
+    Reading.objects.create(channel=channel, timestamp=FIXED_NOW, value=5.0)
+    with transaction.atomic(), connection.cursor() as cursor:  # the role goes with the rollback
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the foreign key's deferred check, done
+        cursor.execute("CREATE ROLE coldchain_app_test NOSUPERUSER")
+        cursor.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO coldchain_app_test")
+        cursor.execute("SET LOCAL ROLE coldchain_app_test")
+        every_refusal = [t.get_pgid(m) for m, t in pgtrigger.registered() if t.name.startswith("refuse_")]
+        cursor.execute(
+            "SELECT set_config('pgtrigger.ignore', %s, true)", ["{" + ",".join(every_refusal) + "}"]
+        )
+        for statement, refusal in [
+            ("UPDATE monitoring_reading SET value = 9", "permanent"),
+            ("DELETE FROM monitoring_auditrecord", "permanent"),
+            ("TRUNCATE monitoring_reading", "permanent"),
+            ("ALTER TABLE monitoring_reading DISABLE TRIGGER ALL", "must be owner"),
+            ("SET session_replication_role = replica", "permission denied"),
+        ]:
+            with pytest.raises(DatabaseError, match=refusal), transaction.atomic():
+                cursor.execute(statement)
+        cursor.execute("RESET ROLE")
+    assert Reading.objects.get().value == 5.0
