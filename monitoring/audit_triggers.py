@@ -1,6 +1,8 @@
 """The audit triggers: the audit trail of a table, written by PostgreSQL (the SQL functions they call are
-in ``monitoring/audit_sql.py``, installed by migration 0019). Outside ``monitoring.models`` so that any
-app's models can declare them (``vendors.models`` does) without importing the monitoring models.
+in ``monitoring/audit_sql.py``), and ``ClosedTrigger``, the kind of django-pgtrigger trigger that the
+application's role cannot switch off (audit, rule versions, permanent records). Outside
+``monitoring.models`` so that any app's models can declare them (``vendors.models`` does) without
+importing the monitoring models.
 """
 
 from __future__ import annotations
@@ -8,9 +10,39 @@ from __future__ import annotations
 import json
 
 import pgtrigger
+import pgtrigger.compiler
 
 
-class AuditTrigger(pgtrigger.Trigger):
+class SuperuserMayIgnoreTriggerSql(pgtrigger.compiler.UpsertTriggerSql):
+    """django-pgtrigger's trigger SQL, but its ignore switch (``pgtrigger.ignore``, a session setting any
+    role may set) works only for a superuser, who could disable the trigger anyway: for the application's
+    role no setting opens a door. (The test runner, a superuser, empties its test database with it.)"""
+
+    CHECK = "IF ({ignore_func_name}(TG_NAME) IS TRUE) THEN"
+
+    def get_template(self) -> str:
+        template = super().get_template()
+        if self.CHECK not in template:  # a new django-pgtrigger: see that its switch stays closed
+            raise RuntimeError(
+                "django-pgtrigger's trigger template changed: review monitoring/audit_triggers.py"
+            )
+        return template.replace(
+            self.CHECK,
+            "IF ({ignore_func_name}(TG_NAME) IS TRUE AND current_setting('is_superuser') = 'on') THEN",
+        )
+
+
+class ClosedTrigger(pgtrigger.Trigger):
+    """A trigger the application's role cannot switch off (``SuperuserMayIgnoreTriggerSql``)."""
+
+    def compile(self, model) -> pgtrigger.compiler.Trigger:
+        compiled = super().compile(model)
+        return pgtrigger.compiler.Trigger(
+            name=compiled.name, sql=SuperuserMayIgnoreTriggerSql(**compiled.sql.kwargs)
+        )
+
+
+class AuditTrigger(ClosedTrigger):
     """The audit trail of one table, written by PostgreSQL itself: after each INSERT, UPDATE and DELETE
     (from the ORM, ``QuerySet.update()``, bulk writes or raw SQL alike) one ``AuditRecord`` with the
     changed fields' old and new values, who and why (the context ``monitoring.audit`` passes with each
@@ -46,7 +78,7 @@ class AuditTrigger(pgtrigger.Trigger):
 
 def membership_trigger(label: str, owner: str, owner_table: str, shown: str, field: str, member: str):
     owner_id = f"COALESCE(NEW.{owner}, OLD.{owner})"
-    return pgtrigger.Trigger(
+    return ClosedTrigger(
         name="audit",
         when=pgtrigger.After,
         operation=pgtrigger.Insert | pgtrigger.Delete,

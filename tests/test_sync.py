@@ -286,7 +286,7 @@ def test_removing_an_account_retires_it_and_keeps_its_devices_and_data(simulated
     # Nor can anything below the command delete it or its data: PostgreSQL refuses.
     with pytest.raises(DatabaseError, match="permanent"), transaction.atomic():
         account.delete()  # Django deletes the readings first (cascade)
-    with pytest.raises(DatabaseError, match="Cannot delete"), transaction.atomic():
+    with pytest.raises(DatabaseError, match="retired, never deleted"), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM vendors_vendoraccount WHERE id = %s", [account.pk])
     retired = AuditRecord.objects.get(

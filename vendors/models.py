@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from monitoring.audit_triggers import AuditTrigger
+from monitoring.audit_triggers import AuditTrigger, ClosedTrigger
 from vendors.fields import EncryptedJSONField
 from vendors.registry import VENDOR_CHOICES, client_class
 
@@ -108,7 +108,13 @@ class VendorAccount(models.Model):
     class Meta:
         ordering = ["name"]
         triggers = [
-            pgtrigger.Protect(name="retired_never_deleted", operation=pgtrigger.Delete),
+            ClosedTrigger(
+                name="retired_never_deleted",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Delete,
+                func="RAISE EXCEPTION 'DELETE of % refused: a vendor account is retired, never deleted',"
+                " TG_TABLE_NAME;",
+            ),
             # Sync bookkeeping is left out of the trail; the credentials show as changed, never their value.
             AuditTrigger(
                 ignored=[

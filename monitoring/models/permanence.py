@@ -1,5 +1,6 @@
 """Permanent records: PostgreSQL refuses UPDATE, DELETE and TRUNCATE of readings, positions, audit records
-and signatures, whoever asks (the application's role included), declared with django-pgtrigger.
+and signatures, whoever asks (the application's role included), declared with django-pgtrigger; its
+ignore switch works for a superuser only (``monitoring.audit_triggers.ClosedTrigger``).
 
 A partitioned table (readings, positions) passes its row triggers on to every partition, present and
 future (PostgreSQL clones them), but not its statement triggers: ``protect_partition`` gives each
@@ -12,46 +13,22 @@ UPDATE, DELETE or TRUNCATE.
 from __future__ import annotations
 
 import pgtrigger
-import pgtrigger.compiler
+
+from monitoring.audit_triggers import ClosedTrigger
 
 REFUSE_CHANGE = "refuse_update_delete"
 REFUSE_TRUNCATE = "refuse_truncate"
 
 
-class SuperuserMayIgnoreTriggerSql(pgtrigger.compiler.UpsertTriggerSql):
-    """django-pgtrigger's trigger SQL, but its ignore switch (``pgtrigger.ignore``, a session setting any
-    role may set) works only for a superuser, who could disable the trigger anyway: for the application's
-    role no setting opens a door. (The test runner, a superuser, empties its test database with it.)"""
-
-    CHECK = "IF ({ignore_func_name}(TG_NAME) IS TRUE) THEN"
-
-    def get_template(self) -> str:
-        template = super().get_template()
-        if self.CHECK not in template:  # a new django-pgtrigger: see that its switch stays closed
-            raise RuntimeError("django-pgtrigger's trigger template changed: review permanence.py")
-        return template.replace(
-            self.CHECK,
-            "IF ({ignore_func_name}(TG_NAME) IS TRUE AND current_setting('is_superuser') = 'on') THEN",
-        )
-
-
-class PermanentRecordTrigger(pgtrigger.Trigger):
-    def compile(self, model) -> pgtrigger.compiler.Trigger:
-        compiled = super().compile(model)
-        return pgtrigger.compiler.Trigger(
-            name=compiled.name, sql=SuperuserMayIgnoreTriggerSql(**compiled.sql.kwargs)
-        )
-
-
 def permanent_record_triggers() -> list[pgtrigger.Trigger]:
     return [
-        PermanentRecordTrigger(
+        ClosedTrigger(
             name=REFUSE_CHANGE,
             when=pgtrigger.Before,
             operation=pgtrigger.Update | pgtrigger.Delete,
             func="RAISE EXCEPTION '% of % refused: these records are permanent', TG_OP, TG_TABLE_NAME;",
         ),
-        PermanentRecordTrigger(
+        ClosedTrigger(
             name=REFUSE_TRUNCATE,
             when=pgtrigger.Before,
             operation=pgtrigger.Truncate,

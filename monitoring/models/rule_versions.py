@@ -11,6 +11,7 @@ from __future__ import annotations
 import pgtrigger
 from django.db import models
 
+from monitoring.audit_triggers import ClosedTrigger
 from monitoring.models.permanence import permanent_record_triggers
 
 
@@ -64,7 +65,7 @@ RETURN NULL;
 
 
 def new_version_trigger() -> pgtrigger.Trigger:
-    return pgtrigger.Trigger(
+    return ClosedTrigger(
         name="new_version",
         when=pgtrigger.After,
         operation=pgtrigger.Insert | pgtrigger.Update,
