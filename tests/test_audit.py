@@ -196,8 +196,10 @@ def _one_of_each_permanent_record(channel) -> dict[str, str]:
     Position.objects.create(device=channel.device, timestamp=FIXED_NOW, latitude=60.1, longitude=24.9)
     rule = AlarmRule.objects.create(name="2–8", channel=channel, low_limit=2, high_limit=8)
     excursion = Excursion.objects.create(channel=channel, rule=rule, started_at=FIXED_NOW)
-    excursion_acknowledge(excursion, make_user(), "seen", PASSWORD)
-    assert AuditRecord.objects.exists() and ExcursionSignature.objects.exists()
+    ExcursionSignature.objects.create(
+        excursion=excursion, user=make_user(), full_name="qa", meaning="Acknowledged", signed_at=FIXED_NOW
+    )
+    assert AuditRecord.objects.exists()
     return {
         "monitoring_reading": "value",
         "monitoring_position": "latitude",
@@ -350,7 +352,8 @@ def test_the_audit_trail_exports_a_signed_pdf(client, excursion):
     user = make_user()
     user.first_name, user.last_name = "Ada", "Quality"
     user.save()
-    excursion_acknowledge(excursion, user, "Door left open", PASSWORD)
+    with audit_context(user=user, reason="Door left open"):
+        Excursion.objects.filter(pk=excursion.pk).update(root_cause="Door")
     client.force_login(user)
     response = client.get("/audit/", {"model": "monitoring.excursion", "format": "pdf"})
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
