@@ -15,6 +15,20 @@ from vendors.simulators import SimulatorServer, World
 FIXED_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, request) -> None:
+    """Each half of ``make test`` (pytest-split's ``--group N``) on a test database of its own."""
+    from django.conf import settings
+
+    group = request.config.getoption("group", None)
+    if not group:
+        return
+    for database in settings.DATABASES.values():
+        test = database.setdefault("TEST", {})
+        if not test.get("MIRROR"):
+            test["NAME"] = f"{test.get('NAME') or 'test_' + database['NAME']}_half{group}"
+
+
 @pytest.fixture
 def world() -> World:
     return World(seed=7, clock=lambda: FIXED_NOW.timestamp())
