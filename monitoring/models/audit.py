@@ -16,6 +16,12 @@ class AuditAction(models.TextChoices):
     DELETE = "delete", "Deleted"
     ACKNOWLEDGE = "acknowledge", "Acknowledged (signed)"
     CLOSE = "close", "Closed (signed)"
+    # The excursion lifecycle (monitoring/excursion_actions.py).
+    INVESTIGATE = "investigate", "Investigation started"
+    ASSIGN = "assign", "Assigned"
+    NOTE = "note", "Investigation note (signed)"
+    APPROVE = "approve", "Approved (signed)"
+    REOPEN = "reopen", "Reopened"
     SIGNATURE_REFUSED = "sign_refused", "Signature refused (wrong password)"
     LOCKED_OUT = "locked_out", "Locked out (too many refused signatures)"
     # Accounts and sessions (users/): codes stay within the column's 12 characters.

@@ -1,33 +1,78 @@
-"""Excursion pages: the detail with its signatures and audit trail, acknowledge and close (electronic
-signatures). The excursion report: ``monitoring.views.reports``."""
+"""Excursion pages: the detail with its signatures and audit trail, and each step of its lifecycle
+(acknowledge, investigate, note, close, approve, reopen: ``monitoring.excursion_actions``). The forms post
+with htmx: a refusal comes back inside the form (``_excursion_lifecycle.html``), a success reloads the
+page. The excursion report: ``monitoring.views.reports``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from coldchain.security import lockout_response
 from monitoring import excursion_actions
+from monitoring.csv_cells import csv_lines
 from monitoring.models import AuditRecord, Excursion
-from monitoring.models.excursions import Disposition
-from monitoring.signatures import SignatureLockedOut
+from monitoring.models.excursions import Disposition, ProductImpact
+from monitoring.signature_records import SIGNATURE_COLUMNS, signature_rows, signature_views
+from monitoring.signatures import SignatureLockedOut, user_name_required
+
+LIFECYCLE_TEMPLATE = "monitoring/_excursion_lifecycle.html"
+# Who may be given an investigation: active users who may acknowledge excursions.
+INVESTIGATOR_PERMISSION = Q(groups__permissions__codename="acknowledge_excursion") | Q(
+    user_permissions__codename="acknowledge_excursion"
+)
 
 
 def _get_excursion(pk: int) -> Excursion:
     queryset = Excursion.objects.select_related(
-        "channel__device__group", "rule", "acknowledged_by", "closed_by"
-    ).prefetch_related("signatures")
+        "channel__device__group", "rule", "acknowledged_by", "closed_by", "assignee", "approved_by"
+    ).prefetch_related("signatures__note", "signatures__user", "notes__author")
     return get_object_or_404(queryset, pk=pk)
 
 
-def _render_detail(request, excursion: Excursion, status: int = 200):
+def _assignees():
+    User = get_user_model()
+    return (
+        User.objects.filter(is_active=True)
+        .filter(INVESTIGATOR_PERMISSION | Q(is_superuser=True))
+        .distinct()
+        .order_by("username")
+    )
+
+
+def _lifecycle_context(request, excursion: Excursion, failed: str = "", error: str = "") -> dict:
+    return {
+        "excursion": excursion,
+        "signatures": signature_views(excursion),
+        "username_required": user_name_required(request, request.user),
+        "dispositions": Disposition.choices,
+        "product_impacts": ProductImpact.choices,
+        "assignees": _assignees(),
+        "segregation": settings.SIGNATURE_SEGREGATION_OF_DUTIES,
+        # What the user typed, back in the form that was refused (never the password).
+        "failed": failed,
+        "error": error,
+        "typed": {k: v for k, v in request.POST.items() if k not in ("password", "csrfmiddlewaretoken")},
+    }
+
+
+def _render_detail(request, excursion: Excursion, status: int = 200, failed: str = "", error: str = ""):
     trail = AuditRecord.objects.filter(model="monitoring.excursion", object_id=str(excursion.pk)).order_by(
         "at"
     )
-    context = {"excursion": excursion, "trail": trail, "dispositions": Disposition.choices}
+    context = {"trail": trail, **_lifecycle_context(request, excursion, failed, error)}
     return render(request, "monitoring/excursion_detail.html", context, status=status)
 
 
@@ -37,44 +82,136 @@ def excursion_detail(request, pk: int):
     return _render_detail(request, _get_excursion(pk))
 
 
+def _step(request, pk: int, name: str, action: Callable[[Excursion], object], done: str):
+    """Run one step; a refusal comes back inside its form (the fragment for htmx, else the page)."""
+    excursion = _get_excursion(pk)
+    try:
+        action(excursion)
+    except SignatureLockedOut:
+        return lockout_response(request)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+        excursion = _get_excursion(pk)
+        if request.htmx:
+            context = _lifecycle_context(request, excursion, name, error)
+            return render(request, LIFECYCLE_TEMPLATE, context, status=400)
+        messages.error(request, error)
+        return _render_detail(request, excursion, status=400, failed=name, error=error)
+    messages.success(request, done)
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("excursion_detail", args=[pk]))
+    return redirect("excursion_detail", pk=pk)
+
+
+def _signature(request) -> dict:
+    return {
+        "password": request.POST.get("password", ""),
+        "request": request,
+        "username": request.POST.get("username", ""),
+    }
+
+
+@sensitive_post_parameters("password")
 @require_POST
 @permission_required("monitoring.acknowledge_excursion", raise_exception=True)
 def excursion_acknowledge(request, pk: int):
-    excursion = _get_excursion(pk)
-    try:
+    def act(excursion):
+        sig = _signature(request)
         excursion_actions.excursion_acknowledge(
             excursion,
             request.user,
             request.POST.get("comment", ""),
-            request.POST.get("password", ""),
-            request=request,
+            sig["password"],
+            request,
+            username=sig["username"],
         )
-    except SignatureLockedOut:
-        return lockout_response(request)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return _render_detail(request, excursion, status=400)
-    messages.success(request, "Excursion acknowledged and signed.")
-    return redirect("excursion_detail", pk=pk)
+
+    return _step(request, pk, "acknowledge", act, "Excursion acknowledged and signed.")
 
 
 @require_POST
+@permission_required("monitoring.acknowledge_excursion", raise_exception=True)
+def excursion_investigate(request, pk: int):
+    def act(excursion):
+        assignee = _assignees().filter(pk=request.POST.get("assignee") or None).first()
+        excursion_actions.excursion_assign(excursion, request.user, assignee, request.POST.get("reason", ""))
+
+    return _step(request, pk, "investigate", act, "Investigation assigned.")
+
+
+@sensitive_post_parameters("password")
+@require_POST
+@permission_required("monitoring.acknowledge_excursion", raise_exception=True)
+def excursion_note(request, pk: int):
+    def act(excursion):
+        sig = _signature(request)
+        excursion_actions.excursion_add_note(
+            excursion,
+            request.user,
+            request.POST.get("note", ""),
+            sig["password"],
+            request,
+            username=sig["username"],
+        )
+
+    return _step(request, pk, "note", act, "Note added and signed.")
+
+
+@sensitive_post_parameters("password")
+@require_POST
 @permission_required("monitoring.close_excursion", raise_exception=True)
 def excursion_close(request, pk: int):
-    excursion = _get_excursion(pk)
-    try:
+    def act(excursion):
+        sig = _signature(request)
         excursion_actions.excursion_close(
             excursion,
             request.user,
             request.POST.get("disposition", ""),
             request.POST.get("root_cause", ""),
-            request.POST.get("password", ""),
-            request=request,
+            sig["password"],
+            request,
+            product_impact=request.POST.get("product_impact", ""),
+            username=sig["username"],
         )
-    except SignatureLockedOut:
-        return lockout_response(request)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return _render_detail(request, excursion, status=400)
-    messages.success(request, "Excursion closed and signed.")
-    return redirect("excursion_detail", pk=pk)
+
+    return _step(request, pk, "close", act, "Excursion closed and signed.")
+
+
+@sensitive_post_parameters("password")
+@require_POST
+@permission_required("monitoring.approve_excursion", raise_exception=True)
+def excursion_approve(request, pk: int):
+    def act(excursion):
+        sig = _signature(request)
+        excursion_actions.excursion_approve(
+            excursion,
+            request.user,
+            sig["password"],
+            request,
+            comment=request.POST.get("comment", ""),
+            username=sig["username"],
+        )
+
+    return _step(request, pk, "approve", act, "Closing approved and signed.")
+
+
+@require_POST
+@permission_required("monitoring.close_excursion", raise_exception=True)
+def excursion_reopen(request, pk: int):
+    def act(excursion):
+        excursion_actions.excursion_reopen(excursion, request.user, request.POST.get("reason", ""))
+
+    return _step(request, pk, "reopen", act, "Excursion reopened: it is under investigation again.")
+
+
+@require_GET
+@permission_required("monitoring.view_excursion", raise_exception=True)
+def excursion_signatures_csv(request, pk: int):
+    """The excursion's signatures: printed name, meaning, time (UTC, said so), content hash, check."""
+    excursion = _get_excursion(pk)
+    rows = signature_rows([excursion])
+    response = StreamingHttpResponse(
+        csv_lines(rows, SIGNATURE_COLUMNS), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="excursion-{excursion.pk}-signatures.csv"'
+    return response
