@@ -24,7 +24,7 @@ from coldchain.security import lockout_response
 from monitoring import excursion_actions
 from monitoring.csv_cells import csv_lines
 from monitoring.models import AuditRecord, Excursion
-from monitoring.models.excursions import Disposition, ProductImpact
+from monitoring.models.excursions import Disposition, ExcursionState, ProductImpact
 from monitoring.signature_records import SIGNATURE_COLUMNS, signature_rows, signature_views
 from monitoring.signatures import SignatureLockedOut, user_name_required
 
@@ -52,9 +52,34 @@ def _assignees():
     )
 
 
+def _steps(excursion: Excursion, user) -> set[str]:
+    """The steps whose forms the page offers this user now."""
+    state, steps = excursion.state, set()
+    can = user.has_perm
+    if can("monitoring.acknowledge_excursion"):
+        if state == ExcursionState.OPEN:
+            steps.add("acknowledge")
+        if state in (ExcursionState.ACKNOWLEDGED, ExcursionState.INVESTIGATING):
+            steps.add("investigate")
+        if state == ExcursionState.INVESTIGATING:
+            steps.add("note")
+    if can("monitoring.close_excursion"):
+        if state == ExcursionState.INVESTIGATING:
+            steps.add("close")
+        if state in (ExcursionState.CLOSED, ExcursionState.APPROVED):
+            steps.add("reopen")
+    if can("monitoring.approve_excursion") and state == ExcursionState.CLOSED and excursion.approval_required:
+        steps.add("approve")
+    return steps
+
+
 def _lifecycle_context(request, excursion: Excursion, failed: str = "", error: str = "") -> dict:
+    steps = _steps(excursion, request.user)
     return {
         "excursion": excursion,
+        "steps": steps,
+        # A refusal of a step the page no longer offers (someone else moved the excursion on): on top.
+        "orphan_error": error if failed and failed not in steps else "",
         "signatures": signature_views(excursion),
         "username_required": user_name_required(request, request.user),
         "dispositions": Disposition.choices,
@@ -95,7 +120,6 @@ def _step(request, pk: int, name: str, action: Callable[[Excursion], object], do
         if request.htmx:
             context = _lifecycle_context(request, excursion, name, error)
             return render(request, LIFECYCLE_TEMPLATE, context, status=400)
-        messages.error(request, error)
         return _render_detail(request, excursion, status=400, failed=name, error=error)
     messages.success(request, done)
     if request.htmx:
