@@ -408,6 +408,7 @@ def _context(report: ExcursionReport) -> dict:
                 "start_where": _where(item.start_position),
                 "end_where": _where(item.end_position),
                 "is_vehicle": item.device.kind == DeviceKind.VEHICLE,
+                "signatures": signature_lines(item.excursion),
             }
             for item in report.items
         ],

@@ -22,7 +22,7 @@ class AuditAction(models.TextChoices):
     NOTE = "note", "Investigation note (signed)"
     APPROVE = "approve", "Approved (signed)"
     REOPEN = "reopen", "Reopened"
-    SIGNATURE_REFUSED = "sign_refused", "Signature refused (wrong password)"
+    SIGNATURE_REFUSED = "sign_refused", "Signature refused"
     LOCKED_OUT = "locked_out", "Locked out (too many refused signatures)"
     # Accounts and sessions (users/): codes stay within the column's 12 characters.
     LOGIN = "login", "Logged in"
