@@ -19,11 +19,20 @@ from monitoring.excursion_actions import (
     excursion_assign,
     excursion_close,
 )
-from monitoring.models import AlarmRule, AuditRecord, Channel, Device, Excursion, ExcursionSignature
+from monitoring.models import (
+    AlarmRule,
+    AuditRecord,
+    Channel,
+    Device,
+    Excursion,
+    ExcursionReportFile,
+    ExcursionSignature,
+)
 from monitoring.reports import build_report, render_pdf
 from monitoring.user_time_zone import TIME_ZONE_COOKIE
 from tests.conftest import FIXED_NOW
 from tests.factories import PASSWORD, make_account, make_user
+from tests.test_reports import eager_tasks  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
@@ -154,6 +163,34 @@ def test_the_pdf_report_holds_each_signatures_name_meaning_and_time(excursion):
         stamp = signature.signed_at.strftime("%Y-%m-%d %H:%M:%S")
         assert f"{signature.full_name} — {signature.meaning} — {stamp} UTC" in text, text
     assert "Bob Builder — Closed: product quarantined" in text and "qa — Acknowledged" in text
+
+
+def test_the_excursion_report_page_gives_the_signatures_as_csv(
+    excursion,
+    client,
+    eager_tasks,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    under_investigation(excursion, by="qa")
+    client.force_login(excursion_user("qa"))
+    day = FIXED_NOW.date()
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = client.post(
+            "/excursions/report/",
+            {"start": day.isoformat(), "end": (day + timedelta(days=1)).isoformat(), "format": "sig"},
+        )
+    assert asked.status_code == 302, asked.content.decode()
+    report = ExcursionReportFile.objects.get()
+    fetched = client.get(f"/excursions/report/{report.pk}/file/")
+    assert fetched["Content-Type"].startswith("text/csv")
+    assert fetched["Content-Disposition"].endswith('-signatures.csv"')
+    (row,) = list(csv.DictReader(io.StringIO(fetched.content.decode())))
+    assert (row["excursion_id"], row["signer_user_name"], row["meaning"]) == (
+        str(excursion.pk),
+        "qa",
+        "Acknowledged",
+    )
+    assert row["signed_at_utc"].endswith("Z") and row["time_zone"] == "UTC"
 
 
 def _blank_png() -> bytes:

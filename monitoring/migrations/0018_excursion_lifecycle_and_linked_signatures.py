@@ -124,5 +124,10 @@ class Migration(migrations.Migration):
             name='note',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='signatures', to='monitoring.excursionnote'),
         ),
+        migrations.AlterField(
+            model_name='excursionreportfile',
+            name='format',
+            field=models.CharField(choices=[('pdf', 'PDF: summary, excursions and their charts'), ('csv', 'CSV: the readings inside the excursions'), ('sig', "CSV: the excursions' electronic signatures")], default='pdf', max_length=3),
+        ),
         migrations.RunPython(grant_permissions, remove_approver_role),
     ]
