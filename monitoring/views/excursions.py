@@ -127,96 +127,93 @@ def _step(request, pk: int, name: str, action: Callable[[Excursion], object], do
     return redirect("excursion_detail", pk=pk)
 
 
-def _signature(request) -> dict:
-    return {
-        "password": request.POST.get("password", ""),
-        "request": request,
-        "username": request.POST.get("username", ""),
-    }
+def _signed(request) -> dict:
+    """The signature's components as typed, for the actions' keyword arguments."""
+    return {"request": request, "username": request.POST.get("username", "")}
 
 
 @sensitive_post_parameters("password")
 @require_POST
 @permission_required("monitoring.acknowledge_excursion", raise_exception=True)
 def excursion_acknowledge(request, pk: int):
-    def act(excursion):
-        sig = _signature(request)
-        excursion_actions.excursion_acknowledge(
-            excursion,
-            request.user,
-            request.POST.get("comment", ""),
-            sig["password"],
-            request,
-            username=sig["username"],
-        )
-
-    return _step(request, pk, "acknowledge", act, "Excursion acknowledged and signed.")
+    post = request.POST
+    return _step(
+        request,
+        pk,
+        "acknowledge",
+        lambda excursion: excursion_actions.excursion_acknowledge(
+            excursion, request.user, post.get("comment", ""), post.get("password", ""), **_signed(request)
+        ),
+        "Excursion acknowledged and signed.",
+    )
 
 
 @require_POST
 @permission_required("monitoring.acknowledge_excursion", raise_exception=True)
 def excursion_investigate(request, pk: int):
-    def act(excursion):
+    def assign(excursion):
         assignee = _assignees().filter(pk=request.POST.get("assignee") or None).first()
         excursion_actions.excursion_assign(excursion, request.user, assignee, request.POST.get("reason", ""))
 
-    return _step(request, pk, "investigate", act, "Investigation assigned.")
+    return _step(request, pk, "investigate", assign, "Investigation assigned.")
 
 
 @sensitive_post_parameters("password")
 @require_POST
 @permission_required("monitoring.acknowledge_excursion", raise_exception=True)
 def excursion_note(request, pk: int):
-    def act(excursion):
-        sig = _signature(request)
-        excursion_actions.excursion_add_note(
-            excursion,
-            request.user,
-            request.POST.get("note", ""),
-            sig["password"],
-            request,
-            username=sig["username"],
-        )
-
-    return _step(request, pk, "note", act, "Note added and signed.")
+    post = request.POST
+    return _step(
+        request,
+        pk,
+        "note",
+        lambda excursion: excursion_actions.excursion_add_note(
+            excursion, request.user, post.get("note", ""), post.get("password", ""), **_signed(request)
+        ),
+        "Note added and signed.",
+    )
 
 
 @sensitive_post_parameters("password")
 @require_POST
 @permission_required("monitoring.close_excursion", raise_exception=True)
 def excursion_close(request, pk: int):
-    def act(excursion):
-        sig = _signature(request)
-        excursion_actions.excursion_close(
+    post = request.POST
+    return _step(
+        request,
+        pk,
+        "close",
+        lambda excursion: excursion_actions.excursion_close(
             excursion,
             request.user,
-            request.POST.get("disposition", ""),
-            request.POST.get("root_cause", ""),
-            sig["password"],
-            request,
-            product_impact=request.POST.get("product_impact", ""),
-            username=sig["username"],
-        )
-
-    return _step(request, pk, "close", act, "Excursion closed and signed.")
+            post.get("disposition", ""),
+            post.get("root_cause", ""),
+            post.get("password", ""),
+            product_impact=post.get("product_impact", ""),
+            **_signed(request),
+        ),
+        "Excursion closed and signed.",
+    )
 
 
 @sensitive_post_parameters("password")
 @require_POST
 @permission_required("monitoring.approve_excursion", raise_exception=True)
 def excursion_approve(request, pk: int):
-    def act(excursion):
-        sig = _signature(request)
-        excursion_actions.excursion_approve(
+    post = request.POST
+    return _step(
+        request,
+        pk,
+        "approve",
+        lambda excursion: excursion_actions.excursion_approve(
             excursion,
             request.user,
-            sig["password"],
-            request,
-            comment=request.POST.get("comment", ""),
-            username=sig["username"],
-        )
-
-    return _step(request, pk, "approve", act, "Closing approved and signed.")
+            post.get("password", ""),
+            comment=post.get("comment", ""),
+            **_signed(request),
+        ),
+        "Closing approved and signed.",
+    )
 
 
 @require_POST
