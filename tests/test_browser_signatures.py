@@ -73,7 +73,22 @@ def test_a_qa_user_signs_an_excursion_in_the_browser(live_server, browser):
     assert "Ada Quality" in row and "Acknowledged" in row and " UTC" in row and "Linked" in row
     # The next step asks for the password only: the session's first signature gave the user name.
     assert page.locator("input[name=username]").count() == 0
-    assert page.locator("#investigate-assignee").count() == 1
     shoot(page, "excursion-signed")
+
+    # Under investigation: a note is signed with the password only, and listed with its author and time.
+    page.select_option("#investigate-assignee", label="Ada Quality (qa)")
+    page.click("button:has-text('Start the investigation')")
+    page.locator("#note-text").wait_for()
+    page.fill("#note-text", "Door seal worn; product moved to the spare fridge")
+    page.fill("#note-password", PASSWORD)
+    page.click("text=Add the note and sign")
+    page.locator("article.note").wait_for()
+    assert "Door seal worn" in page.locator("article.note").inner_text()
+    assert page.locator(".signature-list tbody tr").count() == 2
+    assert "Investigated" in page.locator(".signature-list tbody tr").nth(1).inner_text()
+    # Segregation of duties: the acknowledger is told someone else closes it, with no form to try.
+    assert "someone else closes it" in page.locator("#excursion-actions").inner_text()
+    assert page.locator("#close-password").count() == 0
+    shoot(page, "excursion-under-investigation")
     assert errors == []
     context.close()
