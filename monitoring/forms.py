@@ -194,6 +194,8 @@ class SignedAcknowledgeForm(AcknowledgeForm):
     """An excursion's acknowledgement is an electronic signature: the user's password again."""
 
     password = forms.CharField(label="Your password (signature)", widget=forms.PasswordInput, strip=False)
+    # Asked at the first signature of a session (monitoring.signatures): the service says if it is missing.
+    username = forms.CharField(label="Your user name", required=False, max_length=150)
 
 
 class GroupForm(forms.Form):

@@ -24,6 +24,7 @@ from django.utils import timezone
 from monitoring import reports
 from monitoring.models import DeploymentGroup, ExcursionReportFile
 from monitoring.models.reports import ReportFormat, ReportState
+from monitoring.signature_records import signatures_csv
 
 logger = logging.getLogger("monitoring.report_files")
 
@@ -100,7 +101,12 @@ def build(report_id: int) -> str:
 
         pdf = row.format == ReportFormat.PDF
         report = reports.build_report(row.start, row.end, row.group, charts=pdf, progress=progress)
-        content = reports.render_pdf(report) if pdf else reports.render_csv(report)
+        if pdf:
+            content = reports.render_pdf(report)
+        elif row.format == ReportFormat.SIGNATURES:
+            content = signatures_csv(item.excursion for item in report.items)
+        else:
+            content = reports.render_csv(report)
     except SoftTimeLimitExceeded:
         rows.update(state=ReportState.FAILED, error="It took too long: narrow the range and ask again.")
         return ReportState.FAILED

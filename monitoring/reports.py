@@ -39,6 +39,7 @@ from monitoring.models import (
 )
 from monitoring.models.excursions import DEFAULT_ACTIVATION_ENERGY, ExcursionKind
 from monitoring.notifications import render_subject, render_text, send_message_once, site_link
+from monitoring.signature_records import signature_lines, signatures_csv
 
 # fpdf2 subsets fonts through fontTools, which logs every glyph at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -203,6 +204,7 @@ def build_report(
     excursions = list(
         _excursions(devices, start, end)
         .select_related("channel__device__group", "rule")
+        .prefetch_related("signatures__note", "signatures__user")
         .order_by("started_at")
     )
     items = []
@@ -387,6 +389,8 @@ def render_pdf(report: ExcursionReport) -> bytes:
         ]
         if item.device.kind == DeviceKind.VEHICLE:
             lines.append(f"Started at {_where(item.start_position)}; ended at {_where(item.end_position)}.")
+        # The electronic signatures (21 CFR 11.50): printed name, meaning, date and time in UTC.
+        lines += [f"Signed: {line}" for line in signature_lines(e)] or ["Not signed yet."]
         for line in lines:
             pdf.multi_cell(0, 4.5, line, align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.image(io.BytesIO(item.chart_png), w=170)
@@ -404,6 +408,7 @@ def _context(report: ExcursionReport) -> dict:
                 "start_where": _where(item.start_position),
                 "end_where": _where(item.end_position),
                 "is_vehicle": item.device.kind == DeviceKind.VEHICLE,
+                "signatures": signature_lines(item.excursion),
             }
             for item in report.items
         ],
@@ -426,6 +431,9 @@ def build_report_email(report: ExcursionReport, recipients: list[str]) -> EmailM
     stem = f"excursion-report-{report.start:%Y%m%d}-{report.end:%Y%m%d}"
     message.attach(f"{stem}.pdf", render_pdf(report), "application/pdf")
     message.attach(f"{stem}-readings.csv", render_csv(report).decode(), "text/csv")
+    message.attach(
+        f"{stem}-signatures.csv", signatures_csv(i.excursion for i in report.items).decode(), "text/csv"
+    )
     return message
 
 

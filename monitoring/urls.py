@@ -40,7 +40,20 @@ urlpatterns += [
         excursion_views.excursion_acknowledge,
         name="excursion_acknowledge",
     ),
+    path(
+        "excursions/<int:pk>/investigate/",
+        excursion_views.excursion_investigate,
+        name="excursion_investigate",
+    ),
+    path("excursions/<int:pk>/note/", excursion_views.excursion_note, name="excursion_note"),
     path("excursions/<int:pk>/close/", excursion_views.excursion_close, name="excursion_close"),
+    path("excursions/<int:pk>/approve/", excursion_views.excursion_approve, name="excursion_approve"),
+    path("excursions/<int:pk>/reopen/", excursion_views.excursion_reopen, name="excursion_reopen"),
+    path(
+        "excursions/<int:pk>/signatures.csv",
+        excursion_views.excursion_signatures_csv,
+        name="excursion_signatures_csv",
+    ),
     path("excursions/report/", report_views.excursion_report, name="excursion_report"),
     path("excursions/report/<int:pk>/", report_views.excursion_report_status, name="excursion_report_status"),
     path(

@@ -421,9 +421,15 @@ def test_a_vendor_alert_is_acknowledged_in_place_with_a_required_comment(qa, ale
 def test_an_excursion_is_acknowledged_with_a_comment_and_a_signature(qa, alerts_data):
     _, excursion = alerts_data
     url = f"/alerts/excursion/{excursion.pk}/acknowledge/"
-    wrong = qa.post(url, {"comment": "Checked", "password": "nope"}, headers={"HX-Request": "true"})
+    wrong = qa.post(
+        url, {"comment": "Checked", "username": "qa", "password": "nope"}, headers={"HX-Request": "true"}
+    )
     assert wrong.status_code == 400 and "password" in wrong.content.decode()
-    ok = qa.post(url, {"comment": "Checked the load", "password": PASSWORD}, headers={"HX-Request": "true"})
+    ok = qa.post(
+        url,
+        {"comment": "Checked the load", "username": "qa", "password": PASSWORD},
+        headers={"HX-Request": "true"},
+    )
     assert ok.status_code == 200 and "Acknowledged by qa" in ok.content.decode()
 
 
@@ -431,7 +437,11 @@ def test_refused_signatures_in_place_end_with_the_lockout_page_in_the_whole_wind
     _, excursion = alerts_data
     url = f"/alerts/excursion/{excursion.pk}/acknowledge/"
     answers = [
-        qa.post(url, {"comment": "Checked", "password": f"guess {n}"}, headers={"HX-Request": "true"})
+        qa.post(
+            url,
+            {"comment": "Checked", "username": "qa", "password": f"guess {n}"},
+            headers={"HX-Request": "true"},
+        )
         for n in range(settings.AXES_FAILURE_LIMIT)
     ]
     assert [a.status_code for a in answers] == [400] * (settings.AXES_FAILURE_LIMIT - 1) + [429]

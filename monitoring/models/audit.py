@@ -16,7 +16,13 @@ class AuditAction(models.TextChoices):
     DELETE = "delete", "Deleted"
     ACKNOWLEDGE = "acknowledge", "Acknowledged (signed)"
     CLOSE = "close", "Closed (signed)"
-    SIGNATURE_REFUSED = "sign_refused", "Signature refused (wrong password)"
+    # The excursion lifecycle (monitoring/excursion_actions.py).
+    INVESTIGATE = "investigate", "Investigation started"
+    ASSIGN = "assign", "Assigned"
+    NOTE = "note", "Investigation note (signed)"
+    APPROVE = "approve", "Approved (signed)"
+    REOPEN = "reopen", "Reopened"
+    SIGNATURE_REFUSED = "sign_refused", "Signature refused"
     LOCKED_OUT = "locked_out", "Locked out (too many refused signatures)"
     # Accounts and sessions (users/): codes stay within the column's 12 characters.
     LOGIN = "login", "Logged in"

@@ -22,9 +22,14 @@ class ExcursionKind(models.TextChoices):
 
 
 class ExcursionState(models.TextChoices):
+    """open -> acknowledged -> under investigation -> closed (-> approved, where approval is required);
+    a closed or approved excursion can be reopened (back under investigation)."""
+
     OPEN = "open", "Open"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    INVESTIGATING = "investigating", "Under investigation"
     CLOSED = "closed", "Closed"
+    APPROVED = "approved", "Approved"
 
 
 class Disposition(models.TextChoices):
@@ -32,6 +37,15 @@ class Disposition(models.TextChoices):
     QUARANTINED = "product_quarantined", "Product quarantined"
     DISCARDED = "product_discarded", "Product discarded"
     OTHER = "other", "Other"
+
+
+class ProductImpact(models.TextChoices):
+    """What became of the product the excursion touched, stated at closing."""
+
+    RELEASED = "released", "Released"
+    QUARANTINED = "quarantined", "Quarantined"
+    DESTROYED = "destroyed", "Destroyed"
+    NOT_AFFECTED = "not_affected", "Not affected"
 
 
 class AlarmProfile(models.Model):
@@ -139,7 +153,9 @@ class Excursion(models.Model):
     mkt = models.FloatField(
         null=True, blank=True, help_text="Mean kinetic temperature over the excursion, °C."
     )
-    state = models.CharField(max_length=12, choices=ExcursionState.choices, default=ExcursionState.OPEN)
+    state = models.CharField(max_length=16, choices=ExcursionState.choices, default=ExcursionState.OPEN)
+    # 1, then one more at each reopening: signatures of an earlier cycle belong to a closing since undone.
+    cycle = models.PositiveIntegerField(default=1)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -149,8 +165,25 @@ class Excursion(models.Model):
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who investigates it.",
+    )
+    investigation_started_at = models.DateTimeField(null=True, blank=True)
     disposition = models.CharField(max_length=20, choices=Disposition.choices, blank=True)
     root_cause = models.TextField(blank=True)
+    product_impact = models.CharField(max_length=16, choices=ProductImpact.choices, blank=True)
+    approval_required = models.BooleanField(
+        default=False, help_text="Set at closing (EXCURSION_APPROVAL_REQUIRED): the closing awaits approval."
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reminded_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -160,6 +193,7 @@ class Excursion(models.Model):
         permissions = [
             ("acknowledge_excursion", "Can acknowledge excursions"),
             ("close_excursion", "Can close excursions"),
+            ("approve_excursion", "Can approve the closing of excursions"),
         ]
         indexes = [
             models.Index(fields=["channel", "started_at"]),
@@ -174,14 +208,41 @@ class Excursion(models.Model):
         return (self.ended_at - self.started_at) if self.ended_at else None
 
 
+class ExcursionNote(models.Model):
+    """A note of the investigation: written once, audited, signed ("Investigated")."""
+
+    excursion = models.ForeignKey(Excursion, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Note {self.pk} on excursion {self.excursion_id}"
+
+
 class ExcursionSignature(models.Model):
-    """An electronic signature (21 CFR Part 11): who, when, and what it means."""
+    """An electronic signature (21 CFR Part 11): who, when, and what it means (11.50), linked to the
+    content it signed by a SHA-256 of that content (11.70; ``monitoring.signature_records``)."""
 
     excursion = models.ForeignKey(Excursion, on_delete=models.PROTECT, related_name="signatures")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     full_name = models.CharField(max_length=300)
     meaning = models.CharField(max_length=100, help_text='e.g. "Acknowledged", "Closed: no product impact"')
     signed_at = models.DateTimeField()
+    # What was signed: the state the signing put the excursion in, its cycle, the note (for a note).
+    state = models.CharField(max_length=16, choices=ExcursionState.choices, blank=True)
+    cycle = models.PositiveIntegerField(default=1)
+    note = models.ForeignKey(
+        ExcursionNote, null=True, blank=True, on_delete=models.PROTECT, related_name="signatures"
+    )
+    content_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the signed content; empty for signatures made before.",
+    )
 
     class Meta:
         ordering = ["signed_at"]

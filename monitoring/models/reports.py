@@ -21,6 +21,7 @@ class ReportState(models.TextChoices):
 class ReportFormat(models.TextChoices):
     PDF = "pdf", "PDF: summary, excursions and their charts"
     CSV = "csv", "CSV: the readings inside the excursions"
+    SIGNATURES = "sig", "CSV: the excursions' electronic signatures"
 
 
 class ExcursionReportFile(models.Model):
@@ -55,9 +56,12 @@ class ExcursionReportFile(models.Model):
 
     @property
     def filename(self) -> str:
+        stem = f"excursion-report-{self.start:%Y%m%d}-{self.end:%Y%m%d}"
+        if self.format == ReportFormat.SIGNATURES:
+            return f"{stem}-signatures.csv"
         readings = "-readings" if self.format == ReportFormat.CSV else ""
-        return f"excursion-report-{self.start:%Y%m%d}-{self.end:%Y%m%d}{readings}.{self.format}"
+        return f"{stem}{readings}.{self.format}"
 
     @property
     def content_type(self) -> str:
-        return "text/csv; charset=utf-8" if self.format == ReportFormat.CSV else "application/pdf"
+        return "application/pdf" if self.format == ReportFormat.PDF else "text/csv; charset=utf-8"

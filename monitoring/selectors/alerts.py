@@ -102,7 +102,7 @@ def alert_rows(filters: AlertFilters, limit: int = ALERT_LIMIT) -> list[AlertRow
         alerts = alerts.filter(acknowledged_at__isnull=True)
     elif filters.state == ExcursionState.ACKNOWLEDGED:
         alerts = alerts.filter(acknowledged_at__isnull=False)
-    elif filters.state == ExcursionState.CLOSED:
+    elif filters.state:  # under investigation, closed, approved: states a vendor alert never has
         alerts = alerts.none()
     if filters.state:
         excursions = excursions.filter(state=filters.state)

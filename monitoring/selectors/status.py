@@ -42,7 +42,7 @@ STATUSES = {
     "in_range": Status("in_range", "In range", "ok"),
 }
 STATUS_CHOICES = [(s.slug, s.label) for s in STATUSES.values()]
-NOT_CLOSED = [ExcursionState.OPEN, ExcursionState.ACKNOWLEDGED]
+NOT_CLOSED = [ExcursionState.OPEN, ExcursionState.ACKNOWLEDGED, ExcursionState.INVESTIGATING]
 
 
 def _near_limit(value: float, rule: AlarmRule) -> bool:

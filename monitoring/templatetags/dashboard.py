@@ -39,6 +39,15 @@ def when(moment: datetime | None) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
+@register.filter
+def when_seconds(moment: datetime | None) -> str:
+    """To the second, in the active zone, naming it: "2026-11-20 14:05:09 EET" (signatures)."""
+    if moment is None:
+        return "—"
+    local = timezone.localtime(moment)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+
+
 @register.simple_tag(takes_context=True)
 def query_with(context, **changes) -> str:
     """The current query string with some parameters changed (for links that keep the filters)."""

@@ -12,7 +12,7 @@ from coldchain.security import lockout_response
 from monitoring import excursion_actions, selectors
 from monitoring.forms import AcknowledgeForm, AlertFilterForm, SignedAcknowledgeForm
 from monitoring.models import Excursion, VendorAlert
-from monitoring.signatures import SignatureLockedOut
+from monitoring.signatures import SignatureLockedOut, user_name_required
 from monitoring.views.common import form_errors, page_or_fragment, problem
 
 PERMISSIONS = {
@@ -28,7 +28,12 @@ def alerts(request):
         return problem(request, form_errors(form))
     filters = form.filters() if form.is_bound else selectors.AlertFilters()
     rows = selectors.alert_rows(filters)
-    context = {"rows": rows, "form": form, "limit": selectors.ALERT_LIMIT}
+    context = {
+        "rows": rows,
+        "form": form,
+        "limit": selectors.ALERT_LIMIT,
+        "username_required": user_name_required(request, request.user),
+    }
     return render(request, page_or_fragment(request, "monitoring/alerts.html", "alert-list"), context)
 
 
@@ -65,6 +70,7 @@ def alert_acknowledge(request, source: str, pk: int):
                     form.cleaned_data["comment"],
                     form.cleaned_data["password"],
                     request=request,
+                    username=form.cleaned_data["username"],
                 )
         except SignatureLockedOut:
             return lockout_response(request)
@@ -85,6 +91,11 @@ def alert_acknowledge(request, source: str, pk: int):
     return render(
         request,
         "monitoring/alerts.html#alert-row",
-        {"row": row, "ack_form": form, "open": True},
+        {
+            "row": row,
+            "ack_form": form,
+            "open": True,
+            "username_required": user_name_required(request, request.user),
+        },
         status=status,
     )
