@@ -282,42 +282,91 @@ def _transparent(colour: str) -> str:
     return f"rgba({red}, {green}, {blue}, 0.18)"
 
 
-def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> go.Figure:
-    """``tracks``: {device: [TrackPoint]}. The map style (tiles) is added in the browser from settings."""
+# The map's temperature colours follow the vehicle's rule, not the data's own range: a freezer at -16 °C
+# inside its limits is as calm as a fridge at 5 °C.
+TEMPERATURE_CLASSES = {
+    "in_range": ("In range", "#2e7d32"),
+    "too_warm": ("Too warm", "#d93025"),
+    "too_cold": ("Too cold", "#1a56db"),
+    "no_limits": ("No limits set", "#8e6ac8"),
+    "no_temperature": ("No temperature", NO_TEMPERATURE),
+}
+
+
+def temperature_class(temperature: float | None, rule) -> str:
+    if temperature is None:
+        return "no_temperature"
+    low = getattr(rule, "low_limit", None)
+    high = getattr(rule, "high_limit", None)
+    if low is None and high is None:
+        return "no_limits"
+    if high is not None and temperature > high:
+        return "too_warm"
+    if low is not None and temperature < low:
+        return "too_cold"
+    return "in_range"
+
+
+def _limits_text(rule) -> str:
+    low = getattr(rule, "low_limit", None)
+    high = getattr(rule, "high_limit", None)
+    if low is None and high is None:
+        return "no limits set"
+    if low is None:
+        return f"limit: at most {high:g} °C"
+    if high is None:
+        return f"limit: at least {low:g} °C"
+    return f"limits {low:g} to {high:g} °C"
+
+
+def map_bounds(tracks: dict, vehicles: list, chosen=None) -> list[float] | None:
+    """[west, south, east, north] of what the map shows: the chosen vehicle's track (or its latest
+    position), else every track and every vehicle's latest position. None when there is nothing."""
+    points = [(p.longitude, p.latitude) for device, track in tracks.items() for p in track]
+    latest = [
+        (v.longitude, v.latitude)
+        for v in ([chosen] if chosen is not None else vehicles)
+        if v.latitude is not None and v.longitude is not None
+    ]
+    if chosen is None or not points:
+        points += latest
+    if not points:
+        return None
+    lons = [p[0] for p in points]
+    lats = [p[1] for p in points]
+    return [min(lons), min(lats), max(lons), max(lats)]
+
+
+def vehicle_map(
+    tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo, rules: dict | None = None, chosen=None
+) -> go.Figure:
+    """``tracks``: {device: [TrackPoint]}; ``rules``: {device id: the rule of its temperature channel}.
+    The base map (tiles, or the offline Natural Earth map) is added in the browser (``static/js/app.js``),
+    which fits the view to ``layout.meta.bounds``."""
+    rules = rules or {}
     figure = go.Figure()
-    lats: list[float] = []
-    lons: list[float] = []
-    temperatures = [p.temperature for points in tracks.values() for p in points if p.temperature is not None]
-    colour_range = (min(temperatures), max(temperatures)) if temperatures else (0, 10)
-    first = True
+    classes: dict[str, dict[str, list]] = {k: {"lat": [], "lon": [], "text": []} for k in TEMPERATURE_CLASSES}
     for device, points in tracks.items():
         if not points:
             continue
-        lats += [p.latitude for p in points]
-        lons += [p.longitude for p in points]
+        rule = rules.get(device.pk)
         figure.add_trace(
             go.Scattermap(
                 lat=[p.latitude for p in points],
                 lon=[p.longitude for p in points],
-                mode="lines+markers",
-                name=f"{device.name} track",
+                mode="lines",
+                name=device.name,
+                legendgroup="tracks",
                 line={"color": "#5f6368", "width": 2},
-                marker={
-                    "size": 7,
-                    # A position with no temperature read near it has no colour on the scale: grey.
-                    "color": [p.temperature if p.temperature is not None else NO_TEMPERATURE for p in points],
-                    "colorscale": "RdYlBu",
-                    "reversescale": True,
-                    "cmin": colour_range[0],
-                    "cmax": colour_range[1],
-                    "showscale": first,
-                    "colorbar": {"title": {"text": "°C"}, "thickness": 12},
-                },
-                text=[_point_text(device, p, zone) for p in points],
-                hovertemplate="%{text}<extra></extra>",
+                hoverinfo="skip",
             )
         )
-        first = False
+        limits = _limits_text(rule)
+        for p in points:
+            bucket = classes[temperature_class(p.temperature, rule)]
+            bucket["lat"].append(p.latitude)
+            bucket["lon"].append(p.longitude)
+            bucket["text"].append(f"{_point_text(device, p, zone)}<br>{limits}")
         segments = _excursion_segments(points)
         if segments:
             lat, lon, text = [], [], []
@@ -331,11 +380,26 @@ def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> 
                     lon=lon,
                     mode="lines",
                     name=f"{device.name}: excursion",
-                    line={"color": "#b3261e", "width": 5},
+                    line={"color": "#8c1d18", "width": 5},
                     text=text,
                     hovertemplate="Excursion<br>%{text}<extra></extra>",
                 )
             )
+    for key, (label, colour) in TEMPERATURE_CLASSES.items():
+        bucket = classes[key]
+        if not bucket["lat"]:
+            continue
+        figure.add_trace(
+            go.Scattermap(
+                lat=bucket["lat"],
+                lon=bucket["lon"],
+                mode="markers",
+                name=label,
+                marker={"size": 8, "color": colour},
+                text=bucket["text"],
+                hovertemplate="%{text}<extra>" + label + "</extra>",
+            )
+        )
     if alerts:
         figure.add_trace(
             go.Scattermap(
@@ -348,8 +412,6 @@ def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> 
                 hovertemplate="%{text}<extra>Vendor alert</extra>",
             )
         )
-        lats += [a.latitude for a in alerts]
-        lons += [a.longitude for a in alerts]
     latest = [v for v in vehicles if v.latitude is not None and v.longitude is not None]
     if latest:
         figure.add_trace(
@@ -364,15 +426,15 @@ def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> 
                 hovertemplate="%{text}<br>last seen %{customdata}<extra>Latest position</extra>",
             )
         )
-        lats += [v.latitude for v in latest]
-        lons += [v.longitude for v in latest]
-    center, zoom = _view(lats, lons)
+    bounds = map_bounds(tracks, vehicles, chosen)
+    center, zoom = _view(bounds)
     figure.update_layout(
         template=SMALL_TEMPLATE,
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
         height=560,
         legend={"orientation": "h", "y": 0, "bgcolor": "rgba(255,255,255,0.8)"},
         map={"center": center, "zoom": zoom},
+        meta={"bounds": bounds},
     )
     return figure
 
@@ -416,10 +478,11 @@ def _alert_text(alert, zone) -> str:
     return "<br>".join(p for p in parts if p)
 
 
-def _view(lats: list[float], lons: list[float]) -> tuple[dict, float]:
-    if not lats:
+def _view(bounds: list[float] | None) -> tuple[dict, float]:
+    """A first view for the bounds (the browser fits them exactly to the map's size)."""
+    if not bounds:
         return {"lat": 60.17, "lon": 24.94}, 3
-    south, north, west, east = min(lats), max(lats), min(lons), max(lons)
+    west, south, east, north = bounds
     span = max(north - south, (east - west) / 2, 0.01)
     zoom = 8
     for level, degrees in ((2, 60), (3, 30), (4, 15), (5, 7), (6, 3.5), (7, 1.7)):

@@ -15,6 +15,13 @@ from vendors.simulators import SimulatorServer, World
 FIXED_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def no_tile_server(settings):
+    """No test reaches another host: the map's tile server is a closed port here, unless a test sets its
+    own (the map then draws its offline base map)."""
+    settings.MAP_TILE_URL = "http://127.0.0.1:9/{z}/{x}/{y}.png"
+
+
 @pytest.fixture
 def world() -> World:
     return World(seed=7, clock=lambda: FIXED_NOW.timestamp())
