@@ -7,12 +7,14 @@ A ``None`` in a series is a hole: traces use ``connectgaps=False``, so no line c
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+import math
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 import plotly.graph_objects as go
 
 from monitoring.choices import Quantity
+from monitoring.models.excursions import ExcursionKind
 from monitoring.partitions import add_months, month_start
 from monitoring.selectors import Series, TrackPoint
 
@@ -153,9 +155,23 @@ def device_chart(
                     width=0.8,
                     axis=axis,
                     legendgroup=name,
-                    fill="tonexty",
-                    fillcolor=_transparent(colour),
                     hover=f"min %{{y:.2f}} {unit}<extra>{name}</extra>",
+                )
+            )
+            band_x, band_y = _band(times, series.minimum, series.maximum)
+            figure.add_trace(
+                go.Scatter(
+                    x=band_x,
+                    y=band_y,
+                    name=f"{name}: min to max",
+                    mode="lines",
+                    line={"width": 0},
+                    fill="toself",  # each run between holes closes on itself: no band across a gap
+                    fillcolor=_transparent(colour),
+                    yaxis=axis,
+                    legendgroup=name,
+                    showlegend=False,
+                    hoverinfo="skip",
                 )
             )
             figure.add_trace(
@@ -184,18 +200,7 @@ def device_chart(
                     hovertemplate="%{text}<extra>Sensor error</extra>",
                 )
             )
-    for excursion in excursions:
-        shapes.append(
-            _period(
-                max(excursion.started_at, start),
-                min(excursion.ended_at or end, end),
-                zone,
-                "Excursion",
-                EXCURSION_FILL,
-            )
-        )
-    for gap in gaps:
-        shapes.append(_period(max(gap.start, start), min(gap.end, end), zone, "No data", GAP_FILL))
+    shapes += _period_shapes(series_list, excursions, gaps, zone, start, end)
     zone_name = getattr(zone, "key", str(zone))
     right_axes = len(axes) - 1
     layout = {
@@ -212,8 +217,11 @@ def device_chart(
         "shapes": shapes,
         "uirevision": "keep",
     }
-    for axis, title in axes.values():
+    spans = _axis_spans(series_list, rules, axes)
+    for key, (axis, title) in axes.items():
         properties: dict = {"title": {"text": title}}
+        if key in spans:
+            properties.update(_round_ticks(*spans[key]))
         if axis != "y":
             properties.update(overlaying="y", side="right", showgrid=False)
         if axis not in ("y", "y2"):
@@ -257,7 +265,132 @@ def _limit_shapes(channel, rule, axis: str, unit: str) -> list[dict]:
     return shapes
 
 
-def _period(x0: datetime, x1: datetime, zone, text: str, fill: str) -> dict:
+def _band(times: list[str], low: list, high: list) -> tuple[list, list]:
+    """The min-to-max band as one closed outline per run of buckets with data, runs apart by a None."""
+    x: list = []
+    y: list = []
+    run: list[int] = []
+    for index in [*range(len(times)), None]:
+        if index is not None and low[index] is not None and high[index] is not None:
+            run.append(index)
+            continue
+        if run:
+            if x:
+                x.append(None)
+                y.append(None)
+            x += [times[i] for i in run] + [times[i] for i in reversed(run)]
+            y += [round(high[i], 2) for i in run] + [round(low[i], 2) for i in reversed(run)]
+            run = []
+    return x, y
+
+
+def _series_end(series: Series) -> tuple[datetime | None, timedelta]:
+    """The time of the series' last value, and how long a silence after it is still no hole."""
+    values = series.values if series.kind == "raw" else series.mean
+    last = next(
+        (t for t, v in zip(reversed(series.times), reversed(values), strict=True) if v is not None), None
+    )
+    if series.kind != "raw":
+        return last, 2 * (series.bucket or timedelta(hours=1))
+    stamps = [t for t, v in zip(series.times, values, strict=True) if v is not None]
+    steps = sorted((b - a) for a, b in zip(stamps, stamps[1:], strict=False))
+    usual = steps[len(steps) // 2] if steps else timedelta(minutes=10)
+    return last, max(usual * 2.5, timedelta(minutes=15))
+
+
+def no_data_periods(series_list: list[Series], excursions: list, gaps: list, start: datetime, end: datetime):
+    """Every stretch without data in the range, each once: the vendor's gaps, the no-data excursions, and
+    the silence from the last reading to the end of the range (up to now: still open), merged where they
+    overlap. [(start, end, open)]."""
+    periods = [(max(g.start, start), min(g.end, end), False) for g in gaps]
+    for excursion in excursions:
+        if excursion.kind == ExcursionKind.NO_DATA:
+            periods.append((max(excursion.started_at, start), min(excursion.ended_at or end, end), False))
+    ends = [_series_end(s) for s in series_list if s.times]
+    lasts = [last for last, _ in ends if last is not None]
+    if series_list and not lasts:
+        periods.append((start, end, True))
+    elif lasts:
+        last = max(lasts)
+        allowed = max(allowance for _, allowance in ends)
+        if end - last > allowed:
+            periods.append((last, end, True))
+    merged: list[list] = []
+    for first, last, still_open in sorted(p for p in periods if p[1] > p[0]):
+        if merged and first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], last)
+            merged[-1][2] = merged[-1][2] or still_open
+        else:
+            merged.append([first, last, still_open])
+    return [tuple(m) for m in merged]
+
+
+# A period's label takes about this share of the chart's width: the next label of its row starts after
+# it, so labels never print over each other (the tables under the chart list every period anyway).
+LABEL_SHARE = 0.12
+
+
+def _period_shapes(series_list, excursions, gaps, zone, start: datetime, end: datetime) -> list[dict]:
+    width = end - start
+    shapes = []
+    rows = {"top": None, "bottom": None}  # where the last label of each row ends
+
+    def add(x0, x1, text, fill, row):
+        labelled = rows[row] is None or x0 >= rows[row]
+        if labelled:
+            rows[row] = x0 + width * LABEL_SHARE
+        shapes.append(_period(x0, x1, zone, text if labelled else "", fill, row))
+
+    for excursion in excursions:
+        if excursion.kind == ExcursionKind.NO_DATA:
+            continue  # drawn below, once, with the other stretches without data
+        add(
+            max(excursion.started_at, start),
+            min(excursion.ended_at or end, end),
+            "Excursion",
+            EXCURSION_FILL,
+            "top",
+        )
+    for first, last, still_open in no_data_periods(series_list, excursions, gaps, start, end):
+        since = first.astimezone(zone)
+        text = f"No data since {since:%H:%M}" if still_open and first > start else "No data"
+        add(first, last, text, GAP_FILL, "bottom")
+    return shapes
+
+
+def _axis_spans(series_list: list[Series], rules: dict, axes: dict) -> dict[str, tuple[float, float]]:
+    """{axis key: (lowest, highest)} of the values and limits drawn on each axis."""
+    spans: dict[str, list[float]] = {}
+    for series in series_list:
+        key = _axis_key(series.channel)
+        values = [v for v in (*series.values, *series.minimum, *series.maximum) if v is not None]
+        rule = rules.get(series.channel.pk)
+        for limit in (getattr(rule, "low_limit", None), getattr(rule, "high_limit", None)):
+            if limit is not None:
+                values.append(limit)
+        if values:
+            spans.setdefault(key, []).extend((min(values), max(values)))
+    return {key: (min(v), max(v)) for key, v in spans.items() if key in axes}
+
+
+def _round_ticks(low: float, high: float, ticks: int = 6) -> dict:
+    """A range on round numbers and ticks every 1, 2, 2.5 or 5 times a power of ten: 45, 50, 55, never
+    47.78."""
+    if high - low < 1e-9:
+        low, high = low - 1, high + 1
+    raw = (high - low) / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    bottom = math.floor(low / step) * step
+    top = math.ceil(high / step) * step
+    if top - high < step * 0.15:
+        top += step
+    if low - bottom < step * 0.15:
+        bottom -= step
+    return {"range": [bottom, top], "tick0": 0, "dtick": step, "tickmode": "linear"}
+
+
+def _period(x0: datetime, x1: datetime, zone, text: str, fill: str, row: str = "top") -> dict:
     return _shape(
         xref="x",
         yref="paper",
@@ -267,7 +400,7 @@ def _period(x0: datetime, x1: datetime, zone, text: str, fill: str) -> dict:
         y1=1,
         fillcolor=fill,
         line_width=0,
-        label={"text": text, "textposition": "top left", "font": {"size": 10}},
+        label={"text": text, "textposition": f"{row} left", "font": {"size": 10}},
     )
 
 

@@ -274,6 +274,42 @@ def test_a_gap_in_the_readings_is_a_hole_in_the_line_never_a_line_across_it(qa, 
     assert any(s.get("label", {}).get("text") == "No data" for s in figure["layout"]["shapes"])
 
 
+def test_each_stretch_without_data_is_shaded_once_up_to_now_with_round_ticks(qa, fridge):
+    temp, humd = fridge.channels.get(name="temp"), fridge.channels.get(name="humd")
+    start = timezone.now() - timedelta(hours=20)
+    fill_readings(temp, start, 120)
+    fill_readings(temp, start + timedelta(hours=5), 600)  # then silent for the last 5 hours
+    fill_readings(humd, start, 300, value=lambda i: 47.78 + (i % 9) / 4, step=5)
+    # The vendor's gap and our no-data excursion cover the same hours: one shaded stretch, one label.
+    DataGap.objects.create(
+        device=fridge, start=start + timedelta(hours=2), end=start + timedelta(hours=5), reason="id jump"
+    )
+    Excursion.objects.create(
+        channel=temp,
+        kind="no_data",
+        started_at=start + timedelta(hours=2, minutes=30),
+        ended_at=start + timedelta(hours=5),
+    )
+    figure = figure_of(qa.get(f"/devices/{fridge.pk}/"), "device-chart-data")
+    periods = [s for s in figure["layout"]["shapes"] if s.get("yref") == "paper"]
+    labels = [s["label"]["text"] for s in periods]
+    assert len(periods) == 2 and labels[0] == "No data"
+    assert labels[1].startswith("No data since ")  # the open stretch from the last reading to now
+    assert periods[1]["x1"] == figure["layout"]["xaxis"]["range"][1]
+    humidity = figure["layout"]["yaxis2"]  # 47.78 to 49.78 %RH, limits 20 and 70: ticks 10 apart
+    assert (humidity["dtick"], humidity["range"]) == (10, [10, 80])
+
+
+def test_the_min_max_band_of_a_year_never_bridges_a_gap(qa, fridge):
+    temp = fridge.channels.get(name="temp")
+    start = timezone.now() - timedelta(days=200)
+    fill_readings(temp, start, 60 * 1440, step=60)
+    fill_readings(temp, start + timedelta(days=120), 60 * 1440, step=60)
+    figure = figure_of(qa.get(f"/devices/{fridge.pk}/", {"range": "1y"}), "device-chart-data")
+    band = next(t for t in figure["data"] if t["name"].endswith("min to max"))
+    assert band["fill"] == "toself" and band["x"].count(None) == 1  # two outlines, apart
+
+
 def test_sensor_errors_are_marked_and_excursions_shaded(qa, fridge):
     temp = fridge.channels.get(name="temp")
     start = timezone.now() - timedelta(hours=3)
