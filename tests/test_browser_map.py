@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from monitoring.models import AlarmRule, Position
+from monitoring.models import AlarmRule, Excursion, Position
 from tests.factories import PASSWORD, make_account, make_user
 from tests.test_browser_dashboard import TABLET, browser, pytestmark, shoot, wait_for_chart  # noqa: F401
 from tests.test_dashboard import fill_readings, make_device
@@ -80,4 +80,16 @@ def test_choosing_a_vehicle_fits_the_offline_map_to_its_track(live_server, truck
     names = page.evaluate("document.getElementById('vehicle-map').data.map(t => t.name)")
     assert {"In range", "Too warm"} <= set(names) and "Too cold" not in names
     shoot(page, "map-offline-one-vehicle")
+
+    # The page of an excursion of that truck: its chart draws, the device is one click away.
+    channel = helsinki.channels.get()
+    started = timezone.now() - timedelta(hours=2)
+    excursion = Excursion.objects.create(
+        channel=channel, low_limit=2, high_limit=8, started_at=started, peak_value=9.9, peak_at=started
+    )
+    page.goto(f"{live_server.url}/excursions/{excursion.pk}/")
+    wait_for_chart(page, "excursion-chart")
+    assert page.locator("h1 a", has_text="Truck Helsinki").count() == 1
+    assert page.get_by_text("ongoing for 2 h").count() == 1
+    shoot(page, "excursion")
     assert problems == [] and failed == []
