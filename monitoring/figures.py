@@ -555,7 +555,7 @@ def vehicle_map(
                 name="Latest position",
                 marker={"size": 15, "color": "#12355b"},
                 text=[v.name for v in latest],
-                customdata=[_when(v.last_seen, zone) for v in latest],
+                customdata=[_when(v.last_heard, zone) for v in latest],
                 hovertemplate="%{text}<br>last seen %{customdata}<extra>Latest position</extra>",
             )
         )

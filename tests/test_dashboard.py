@@ -733,3 +733,14 @@ def test_a_group_for_an_unknown_account_gets_a_message_and_a_400(admin_client):
     response = admin_client.post("/groups/new/", {"name": "Cold room", "account": "424242"})
     assert response.status_code == 400 and "valid choice" in response.content.decode()
     assert not DeploymentGroup.objects.exists()
+
+
+def test_a_device_without_a_vendor_last_seen_is_last_seen_at_its_newest_reading_everywhere(qa):
+    # Thermotrack reports no "last seen": the newest reading says it, on the list and the device page.
+    fridge = make_device(make_account(), "Thermotrack fridge", humidity=False)
+    assert fridge.last_seen is None
+    fill_readings(fridge.channels.get(), timezone.now() - timedelta(minutes=30), 28)
+    newest = timezone.localtime(fridge.channels.get().last_reading_at).strftime("%Y-%m-%d %H:%M")
+    listed = qa.get("/devices/").content.decode()
+    page = qa.get(f"/devices/{fridge.pk}/").content.decode()
+    assert newest in listed and newest in page and "3 min ago" in page
