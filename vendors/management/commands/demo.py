@@ -101,7 +101,17 @@ class Command(BaseCommand):
             simulators = self.start(
                 children,
                 "simulators",
-                ["manage.py", "simulate", "--port", str(simulator_port), "--vendors", *SLUGS],
+                [
+                    "manage.py",
+                    "simulate",
+                    "--port",
+                    str(simulator_port),
+                    "--vendors",
+                    *SLUGS,
+                    # A door left open, a compressor failure, a silent logger: around now.
+                    "--scene-at",
+                    str(int(time.time())),
+                ],
                 capture=True,
             )
             self.create_accounts(simulators)
