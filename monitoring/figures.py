@@ -374,13 +374,13 @@ def _axis_spans(series_list: list[Series], rules: dict, axes: dict) -> dict[str,
 
 
 def _round_ticks(low: float, high: float, ticks: int = 6) -> dict:
-    """A range on round numbers and ticks every 1, 2, 2.5 or 5 times a power of ten: 45, 50, 55, never
+    """A range on round numbers and ticks every 1, 2 or 5 times a power of ten: 45, 50, 55, never
     47.78."""
     if high - low < 1e-9:
         low, high = low - 1, high + 1
     raw = (high - low) / ticks
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     bottom = math.floor(low / step) * step
     top = math.ceil(high / step) * step
     if top - high < step * 0.15:
