@@ -3,10 +3,15 @@ vehicle's track, and not one console error or failed request. Screenshots go to 
 
 from __future__ import annotations
 
+import copy
+import http.server
+import io
+import threading
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from PIL import Image
 
 from monitoring.models import AlarmRule, Excursion, Position
 from tests.factories import PASSWORD, make_account, make_user
@@ -93,3 +98,61 @@ def test_choosing_a_vehicle_fits_the_offline_map_to_its_track(live_server, truck
     assert page.get_by_text("ongoing for 2 h").count() == 1
     shoot(page, "excursion")
     assert problems == [] and failed == []
+
+
+@pytest.fixture
+def tile_server():
+    """A tile server on this machine: every tile is the same light grey PNG."""
+    picture = io.BytesIO()
+    Image.new("RGB", (256, 256), (225, 230, 235)).save(picture, format="PNG")
+    tile = picture.getvalue()
+
+    class Tiles(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.end_headers()
+            self.wfile.write(tile)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_with_a_tile_server_the_map_fits_the_chosen_vehicle(
+    live_server,
+    trucks,
+    browser,  # noqa: F811
+    settings,
+    tile_server,
+):
+    helsinki, _oulu = trucks
+    settings.MAP_TILE_URL = tile_server + "/{z}/{x}/{y}.png"
+    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+    for directive in ("img-src", "connect-src"):
+        policy["DIRECTIVES"][directive] = [*policy["DIRECTIVES"][directive], tile_server]
+    settings.CONTENT_SECURITY_POLICY = policy
+    page = browser.new_context(viewport=TABLET).new_page()
+    problems = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.goto(f"{live_server.url}/map/?vehicle={helsinki.pk}")
+    page.fill("#id_username", "qa")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    wait_for_chart(page, "vehicle-map")
+    assert page.get_attribute("#vehicle-map", "data-offline") is None
+    bounds = page.evaluate(
+        """(() => { const b = document.getElementById('vehicle-map')._fullLayout.map._subplot.map.getBounds();
+            return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; })()"""
+    )
+    west, south, east, north = bounds
+    assert west < 24.75 and east > 25.14 and south < 60.15 and north > 60.34  # the whole track
+    assert east - west < 2 and north - south < 1  # and not much more
+    shoot(page, "map-tiles-one-vehicle")
+    assert problems == []
