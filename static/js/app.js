@@ -156,7 +156,8 @@
     if (note) note.hidden = false;
     return loadBasemap(element).then(function (cities) {
       var copy = JSON.parse(JSON.stringify(figure));
-      var width = element.clientWidth || 800, height = copy.layout.height || 560;
+      /* The legend under the map takes about 60 px of its height. */
+      var width = element.clientWidth || 800, height = (copy.layout.height || 560) - 60;
       return plot(element, asOfflineMap(copy, cities, width, height));
     });
   }
