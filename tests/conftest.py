@@ -29,6 +29,13 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, r
             test["NAME"] = f"{test.get('NAME') or 'test_' + database['NAME']}_half{group}"
 
 
+@pytest.fixture(autouse=True)
+def no_tile_server(settings):
+    """No test reaches another host: the map's tile server is a closed port here, unless a test sets its
+    own (the map then draws its offline base map)."""
+    settings.MAP_TILE_URL = "http://127.0.0.1:9/{z}/{x}/{y}.png"
+
+
 @pytest.fixture
 def world() -> World:
     return World(seed=7, clock=lambda: FIXED_NOW.timestamp())

@@ -274,6 +274,42 @@ def test_a_gap_in_the_readings_is_a_hole_in_the_line_never_a_line_across_it(qa, 
     assert any(s.get("label", {}).get("text") == "No data" for s in figure["layout"]["shapes"])
 
 
+def test_each_stretch_without_data_is_shaded_once_up_to_now_with_round_ticks(qa, fridge):
+    temp, humd = fridge.channels.get(name="temp"), fridge.channels.get(name="humd")
+    start = timezone.now() - timedelta(hours=20)
+    fill_readings(temp, start, 120)
+    fill_readings(temp, start + timedelta(hours=5), 600)  # then silent for the last 5 hours
+    fill_readings(humd, start, 300, value=lambda i: 47.78 + (i % 9) / 4, step=5)
+    # The vendor's gap and our no-data excursion cover the same hours: one shaded stretch, one label.
+    DataGap.objects.create(
+        device=fridge, start=start + timedelta(hours=2), end=start + timedelta(hours=5), reason="id jump"
+    )
+    Excursion.objects.create(
+        channel=temp,
+        kind="no_data",
+        started_at=start + timedelta(hours=2, minutes=30),
+        ended_at=start + timedelta(hours=5),
+    )
+    figure = figure_of(qa.get(f"/devices/{fridge.pk}/"), "device-chart-data")
+    periods = [s for s in figure["layout"]["shapes"] if s.get("yref") == "paper"]
+    labels = [s["label"]["text"] for s in periods]
+    assert len(periods) == 2 and labels[0] == "No data"
+    assert labels[1].startswith("No data since ")  # the open stretch from the last reading to now
+    assert periods[1]["x1"] == figure["layout"]["xaxis"]["range"][1]
+    humidity = figure["layout"]["yaxis2"]  # 47.78 to 49.78 %RH, limits 20 and 70: ticks 10 apart
+    assert (humidity["dtick"], humidity["range"]) == (10, [10, 80])
+
+
+def test_the_min_max_band_of_a_year_never_bridges_a_gap(qa, fridge):
+    temp = fridge.channels.get(name="temp")
+    start = timezone.now() - timedelta(days=200)
+    fill_readings(temp, start, 60 * 1440, step=60)
+    fill_readings(temp, start + timedelta(days=120), 60 * 1440, step=60)
+    figure = figure_of(qa.get(f"/devices/{fridge.pk}/", {"range": "1y"}), "device-chart-data")
+    band = next(t for t in figure["data"] if t["name"].endswith("min to max"))
+    assert band["fill"] == "toself" and band["x"].count(None) == 1  # two outlines, apart
+
+
 def test_sensor_errors_are_marked_and_excursions_shaded(qa, fridge):
     temp = fridge.channels.get(name="temp")
     start = timezone.now() - timedelta(hours=3)
@@ -489,17 +525,40 @@ def truck(db):
     return vehicle
 
 
-def test_the_map_draws_tracks_coloured_by_temperature_alerts_and_latest_positions(qa, truck):
+def test_the_map_draws_tracks_coloured_by_the_vehicles_limits_alerts_and_latest_positions(qa, truck):
+    AlarmRule.objects.create(name="Truck 2-6", device=truck, low_limit=2, high_limit=6)
     response = qa.get("/map/")
     assert response.status_code == 200
     figure = figure_of(response, "vehicle-map-data")
     names = [t["name"] for t in figure["data"]]
-    assert names == ["Truck 7 track", "Vendor alerts", "Latest position"]
-    track = figure["data"][0]
-    assert track["type"] == "scattermap" and None not in track["marker"]["color"]
-    assert "88 km/h" in figure["data"][1]["text"][0] and "Main street 1" in figure["data"][1]["text"][0]
+    assert names == ["Truck 7", "In range", "Too warm", "Vendor alerts", "Latest position"]
+    in_range, too_warm = figure["data"][1], figure["data"][2]
+    # 4 + i/100 °C: inside 2-6 °C until minute 200, then too warm; one calm colour, one alarming one.
+    assert len(in_range["lat"]) == 41 and len(too_warm["lat"]) == 19
+    assert in_range["marker"]["color"] != too_warm["marker"]["color"]
+    assert "limits 2 to 6 °C" in in_range["text"][0]
+    assert "88 km/h" in figure["data"][3]["text"][0] and "Main street 1" in figure["data"][3]["text"][0]
+    # The view takes in the track and the latest position (24.9 E, 60.2 N).
+    assert figure["layout"]["meta"]["bounds"] == [24, 60, 24.9, pytest.approx(60.295)]
     tiles = json.loads(re.search(r'id="map-tiles"[^>]*>(.*?)</script>', response.content.decode()).group(1))
-    assert tiles == {"scheme": "https", "path": "tile.openstreetmap.org/{z}/{x}/{y}.png"}
+    # The test's tile server is a closed port: the page is told so, and draws its offline map.
+    assert tiles == {"scheme": "http", "path": "127.0.0.1:9/{z}/{x}/{y}.png", "answers": False}
+
+
+def test_a_freezer_truck_inside_its_limits_is_in_range_beside_a_warm_fridge_truck(qa, truck):
+    AlarmRule.objects.create(name="Fridge", device=truck, low_limit=2, high_limit=3)
+    freezer = make_device(truck.account, "Freezer 1", kind="vehicle", humidity=False)
+    AlarmRule.objects.create(name="Freezer", device=freezer, low_limit=-25, high_limit=-15)
+    start = timezone.now() - timedelta(hours=2)
+    fill_readings(freezer.channels.get(), start, 60, value=lambda i: -16)
+    Position.objects.bulk_create(
+        Position(device=freezer, timestamp=start + timedelta(minutes=i), latitude=61, longitude=25 + i / 100)
+        for i in range(0, 60, 10)
+    )
+    figure = figure_of(qa.get("/map/"), "vehicle-map-data")
+    classes = {t["name"]: len(t["lat"]) for t in figure["data"] if t["mode"] == "markers"}
+    assert classes["In range"] == 6  # the freezer at -16 °C
+    assert classes["Too warm"] == 60  # the fridge truck at 4-7 °C
 
 
 def test_a_truck_whose_positions_have_no_temperature_still_draws_in_grey(qa, truck):
@@ -511,9 +570,10 @@ def test_a_truck_whose_positions_have_no_temperature_still_draws_in_grey(qa, tru
     )
     response = qa.get("/map/", {"vehicle": truck.pk, "range": "24h"})
     assert response.status_code == 200
-    track = figure_of(response, "vehicle-map-data")["data"][0]
-    assert track["marker"]["color"][:5] == [figures.NO_TEMPERATURE] * 5
-    assert all(isinstance(c, float) for c in track["marker"]["color"][5:])
+    figure = figure_of(response, "vehicle-map-data")
+    grey = next(t for t in figure["data"] if t["name"] == "No temperature")
+    assert grey["marker"]["color"] == figures.NO_TEMPERATURE and len(grey["lat"]) == 5
+    assert len(next(t for t in figure["data"] if t["name"] == "No limits set")["lat"]) == 60
 
 
 def test_the_gpx_export_is_valid_gpx_1_1(qa, truck):
@@ -683,3 +743,14 @@ def test_a_group_for_an_unknown_account_gets_a_message_and_a_400(admin_client):
     response = admin_client.post("/groups/new/", {"name": "Cold room", "account": "424242"})
     assert response.status_code == 400 and "valid choice" in response.content.decode()
     assert not DeploymentGroup.objects.exists()
+
+
+def test_a_device_without_a_vendor_last_seen_is_last_seen_at_its_newest_reading_everywhere(qa):
+    # Thermotrack reports no "last seen": the newest reading says it, on the list and the device page.
+    fridge = make_device(make_account(), "Thermotrack fridge", humidity=False)
+    assert fridge.last_seen is None
+    fill_readings(fridge.channels.get(), timezone.now() - timedelta(minutes=30), 28)
+    newest = timezone.localtime(fridge.channels.get().last_reading_at).strftime("%Y-%m-%d %H:%M")
+    listed = qa.get("/devices/").content.decode()
+    page = qa.get(f"/devices/{fridge.pk}/").content.decode()
+    assert newest in listed and newest in page and "3 min ago" in page

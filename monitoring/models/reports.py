@@ -33,6 +33,11 @@ class ExcursionReportFile(models.Model):
         "monitoring.DeploymentGroup", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     format = models.CharField(max_length=3, choices=ReportFormat.choices, default=ReportFormat.PDF)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="The requester's zone when asked: the report's times are in it.",
+    )
     state = models.CharField(max_length=8, choices=ReportState.choices, default=ReportState.QUEUED)
     excursions_done = models.PositiveIntegerField(default=0)
     excursions_total = models.PositiveIntegerField(default=0)

@@ -38,7 +38,7 @@ from monitoring.selectors.status import (
     groups_with_counts,
     overview_devices,
 )
-from monitoring.selectors.tracks import TrackPoint, track, vehicle_alerts, vehicles
+from monitoring.selectors.tracks import TrackPoint, temperature_channel, track, vehicle_alerts, vehicles
 
 __all__ = [
     "ALERT_LIMIT",
@@ -66,6 +66,7 @@ __all__ = [
     "installation_history",
     "latest_readings",
     "overview_devices",
+    "temperature_channel",
     "track",
     "vehicle_alerts",
     "vehicles",

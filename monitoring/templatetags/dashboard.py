@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import template
 from django.urls import reverse
@@ -46,6 +46,26 @@ def when_seconds(moment: datetime | None) -> str:
         return "—"
     local = timezone.localtime(moment)
     return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+
+
+def duration_in_words(span: timedelta | None) -> str:
+    """A duration as a person says it: "3 h 20 min", "2 d 4 h", "12 min", "40 s"."""
+    if span is None:
+        return "—"
+    seconds = int(span.total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)} s"
+    minutes = seconds // 60
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+register.filter("duration_words", duration_in_words)
 
 
 @register.simple_tag(takes_context=True)

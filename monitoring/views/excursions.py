@@ -6,6 +6,8 @@ page. The excursion report: ``monitoring.views.reports``."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,14 +18,16 @@ from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from coldchain.security import lockout_response
-from monitoring import excursion_actions
+from monitoring import excursion_actions, figures, selectors
+from monitoring.audit_sentences import excursion_trail
 from monitoring.csv_cells import csv_lines
-from monitoring.models import AuditRecord, Excursion
+from monitoring.models import Excursion
 from monitoring.models.excursions import Disposition, ExcursionState, ProductImpact
 from monitoring.signature_records import SIGNATURE_COLUMNS, signature_rows, signature_views
 from monitoring.signatures import SignatureLockedOut, user_name_required
@@ -93,11 +97,43 @@ def _lifecycle_context(request, excursion: Excursion, failed: str = "", error: s
     }
 
 
-def _render_detail(request, excursion: Excursion, status: int = 200, failed: str = "", error: str = ""):
-    trail = AuditRecord.objects.filter(model="monitoring.excursion", object_id=str(excursion.pk)).order_by(
-        "at"
+def excursion_window(excursion: Excursion) -> tuple:
+    """The excursion and some time around it: half its length each side, at least an hour, at most a
+    day."""
+    end = excursion.ended_at or timezone.now()
+    margin = min(max((end - excursion.started_at) / 2, timedelta(hours=1)), timedelta(days=1))
+    return excursion.started_at - margin, min(end + margin, max(timezone.now(), end))
+
+
+def excursion_chart(excursion: Excursion) -> str:
+    """The excursion's channel around it, with the limits in force when it was found (rules change)."""
+    channel = excursion.channel
+    start, end = excursion_window(excursion)
+    gaps = selectors.gaps_between(channel.device, start, end)
+    series = [selectors.channel_series(channel, start, end, gaps)]
+    limits = SimpleNamespace(low_limit=excursion.low_limit, high_limit=excursion.high_limit)
+    figure = figures.device_chart(
+        series,
+        rules={channel.pk: limits},
+        excursions=selectors.excursions_between([channel], start, end),
+        gaps=gaps,
+        zone=timezone.get_current_timezone(),
+        start=start,
+        end=end,
     )
-    context = {"trail": trail, **_lifecycle_context(request, excursion, failed, error)}
+    figure.update_layout(height=360)
+    return figures.figure_json(figure)
+
+
+def _render_detail(request, excursion: Excursion, status: int = 200, failed: str = "", error: str = ""):
+    records, sentences = excursion_trail(excursion)
+    context = {
+        "trail": records,
+        "sentences": sentences,
+        "figure_json": excursion_chart(excursion),
+        "lasted": excursion.duration or (timezone.now() - excursion.started_at),
+        **_lifecycle_context(request, excursion, failed, error),
+    }
     return render(request, "monitoring/excursion_detail.html", context, status=status)
 
 

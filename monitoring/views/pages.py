@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Max
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -29,7 +30,8 @@ def overview(request):
 @require_GET
 def devices(request):
     """Every device with its installation status (retired ones too) and group."""
-    rows = selectors.devices_for_groups()
+    # "Last seen" as the device page says it: the vendor's, or the newest reading if later.
+    rows = selectors.devices_for_groups().annotate(last_reading=Max("channels__last_reading_at"))
     status = request.GET.get("status", "")
     if status and status not in InstallationStatus.values:
         return problem(request, f"{status!r} is not an installation status.")
