@@ -24,10 +24,29 @@ from typing import NamedTuple
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
+from django.utils import timezone
 
-from monitoring.models import Channel, DataGap, Device, Position, Reading, ReadingRollup, VendorAlert
+from monitoring.models import (
+    Channel,
+    DataGap,
+    DeploymentGroup,
+    Device,
+    InstallationEvent,
+    Position,
+    Reading,
+    ReadingRollup,
+    VendorAlert,
+)
+from monitoring.signals import readings_stored
 from vendors.clients.parsing import all_finite
-from vendors.clients.records import AlertRecord, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
+from vendors.clients.records import (
+    AlertRecord,
+    DeviceInfo,
+    GapRecord,
+    PositionRecord,
+    ReadingBatch,
+    ReadingRecord,
+)
 
 # -- Vendor strings in our columns ------------------------------------------------------------------
 # A vendor may send a name, a group, a message of any length and with any character: each is made to fit
@@ -77,6 +96,87 @@ def _storable(value: object) -> str:
     return text
 
 
+# -- Devices and channels ---------------------------------------------------------------------------
+
+
+def ingest_device(account, info: DeviceInfo) -> Device:
+    """Create or update our copy of a device and its channels from what the vendor says.
+
+    Every vendor string is made to fit its column (``fit_text``, ``fit_key``): ids and names that must
+    stay unique keep a digest of the whole when they are cut."""
+    client_class = account.client_class
+    capabilities = client_class.capabilities
+    group = None
+    if info.group:
+        group_name = fit_key(DeploymentGroup, "name", info.group)
+        if capabilities.keeps_groups:  # the vendor's own group of this account
+            group, _ = DeploymentGroup.objects.get_or_create(
+                account=account,
+                vendor_group_id=fit_key(DeploymentGroup, "vendor_group_id", info.group),
+                defaults={"name": group_name},
+            )
+        else:
+            group, _ = DeploymentGroup.objects.get_or_create(account=None, name=group_name)
+    device_name = fit_text(Device, "name", info.name or info.vendor_id)
+    device, created = Device.objects.get_or_create(
+        account=account,
+        vendor_id=fit_key(Device, "vendor_id", info.vendor_id),
+        defaults={"name": device_name, "kind": info.kind},
+    )
+    changed = []
+    updates = {
+        "name": device_name if info.name else device.name,
+        "kind": info.kind,
+        "battery": info.battery if info.battery is not None else device.battery,
+        "last_seen": max(filter(None, [info.last_seen, device.last_seen]), default=None),
+        "driver": fit_text(Device, "driver", info.driver or ""),
+        "current_value_only": info.current_value_only,
+    }
+    if info.latitude is not None and info.longitude is not None:
+        updates.update(latitude=info.latitude, longitude=info.longitude)
+    if group is not None:
+        updates["group"] = group
+    elif capabilities.keeps_groups and device.group_id:
+        updates["group"] = None  # the vendor says it is in no group
+    if info.installation_status:
+        updates["installation_status"] = info.installation_status
+    for name, value in updates.items():
+        if getattr(device, name) != value:
+            setattr(device, name, value)
+            changed.append(name)
+    if changed:
+        device.save(update_fields=changed)
+    if info.installation_status and (created or "installation_status" in changed):
+        InstallationEvent.objects.get_or_create(
+            device=device,
+            status=info.installation_status,
+            timestamp=info.last_seen or timezone.now(),
+            defaults={"responsible": client_class.label},
+        )
+    _upsert_channels(device, info)
+    return device
+
+
+def _upsert_channels(device: Device, info: DeviceInfo) -> None:
+    """New channels are created; a known one (matched by the vendor's key, never by its label) gets the
+    label the vendor shows now. Quantity and unit stay as first stored: its readings were stored in them."""
+    existing = {c.name: c for c in device.channels.all()}
+    created, relabelled = [], []
+    for c in info.channels:
+        key = fit_key(Channel, "name", c.name)
+        label = fit_text(Channel, "label", c.label or "")
+        channel = existing.get(key)
+        if channel is None:
+            unit = fit_text(Channel, "unit", c.unit)
+            created.append(Channel(device=device, name=key, label=label, quantity=c.quantity, unit=unit))
+            existing[key] = created[-1]  # a key the vendor lists twice is one channel
+        elif channel.label != label:
+            channel.label = label
+            relabelled.append(channel)
+    Channel.objects.bulk_create(created)
+    Channel.objects.bulk_update(relabelled, ["label"])
+
+
 @dataclass
 class NewReadings:
     """What one ingest added: per channel id, the count and the time span of the new readings."""
@@ -119,7 +219,11 @@ class _Column(NamedTuple):
 
 
 def ingest_readings(device: Device, records: Iterable[ReadingRecord | ReadingBatch]) -> NewReadings:
-    """Store readings (records, or batches of one channel's readings in columns) exactly once."""
+    """Store readings (records, or batches of one channel's readings in columns) exactly once.
+
+    Nothing else moves: readings that arrive late, before their channel's evaluation watermark, set the
+    channel's ``pending_from`` in the same transaction, so the engine evaluates them even if this process
+    dies right after the commit. Then ``readings_stored`` is sent (the engine evaluates at once)."""
     channels = {c.name: c for c in device.channels.all()}
     columns = _columns(device, {name: c.pk for name, c in channels.items()}, records)
     if not columns:
@@ -127,8 +231,19 @@ def ingest_readings(device: Device, records: Iterable[ReadingRecord | ReadingBat
     with transaction.atomic():
         new = _insert_readings(columns)
         _update_latest(columns)
+        _note_late_readings(new)
         update_rollups(new)
+    if new.count:
+        readings_stored.send(sender=Reading, channel_ids=sorted(new.spans))
     return new
+
+
+def _note_late_readings(new: NewReadings) -> None:
+    """A channel whose new readings start at or before its watermark is re-evaluated from there."""
+    for channel_id, (first, _last) in new.spans.items():
+        Channel.objects.filter(pk=channel_id, evaluated_until__gte=first).filter(
+            Q(pending_from__isnull=True) | Q(pending_from__gt=first)
+        ).update(pending_from=first)
 
 
 def _columns(device: Device, channel_ids: dict[str, int], records) -> dict[int, _Column]:

@@ -24,7 +24,7 @@ import requests
 from aiosmtpd.controller import Controller
 from django.core.management import CommandError, call_command
 
-from monitoring.ingest import ingest_readings
+from monitoring.ingest import ingest_device, ingest_readings
 from monitoring.models import Channel, DeploymentGroup, Device, VendorAlert
 from tests.conftest import FIXED_NOW
 from tests.factories import make_account, make_user
@@ -279,8 +279,8 @@ def test_two_channels_whose_long_names_differ_only_at_the_end_keep_their_own_rea
         name="Cold room",
         channels=tuple(ChannelInfo(name, TEMPERATURE, CELSIUS) for name in names),
     )
-    device = upsert_device(account, info)
-    assert upsert_device(account, info) == device  # found again, not a second device
+    device = ingest_device(account, info)
+    assert ingest_device(account, info) == device  # found again, not a second device
     ingest_readings(
         device, [ReadingRecord(info.vendor_id, n, FIXED_NOW, float(i)) for i, n in enumerate(names)]
     )

@@ -30,6 +30,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -87,9 +88,23 @@ class NoRateLimiter:
         return None
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a vendor can do, declared once on its client class; the sync, the ingest and the pages read
+    it here and never compare a vendor's name."""
+
+    keeps_groups: bool = False  # deployment groups live at the vendor; a change goes to the vendor first
+    installation_status: bool = False  # the vendor keeps devices' installation statuses (and takes changes)
+    positions: bool = False  # some devices report where they are
+    alerts: bool = False  # the vendor raises alerts of its own (``alerts()``)
+    history: bool = True  # readings come with their history; False: only each device's current value
+    # (a vendor with both kinds says it per device: ``DeviceInfo.current_value_only``)
+
+
 class VendorClient:
     slug: ClassVar[str] = ""
-    label: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # the vendor's name, as pages and messages show it
+    capabilities: ClassVar[Capabilities] = Capabilities()
     credential_fields: ClassVar[tuple[str, ...]] = ()
     default_base_url: ClassVar[str] = ""
     formats: ClassVar[tuple[str, ...]] = ()  # response formats the vendor offers; the first is the default
@@ -433,6 +448,7 @@ __all__ = [
     "AlertRecord",
     "AnswerTooLarge",
     "AuthenticationError",
+    "Capabilities",
     "DeviceInfo",
     "GapRecord",
     "MemorySessionStore",

@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 
 import requests
 
-from .base import VendorClient
+from .base import Capabilities, VendorClient
 from .errors import ParseError, RateLimited, RequestRefused
 from .parsing import all_finite, finite_number, paused_garbage_collection
 from .records import (
@@ -220,6 +220,7 @@ class _Budget:
 class TandDClient(VendorClient):
     slug = "tandd"
     label = "T&D WebStorage"
+    capabilities = Capabilities()  # some units have no history API: DeviceInfo.current_value_only
     credential_fields = ("api_key", "login_id", "login_pass")
     default_base_url = "https://api.webstorage-service.com"
 

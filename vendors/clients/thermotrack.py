@@ -22,7 +22,7 @@ from xml.etree.ElementTree import ParseError as XMLSyntaxError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from .base import VendorClient
+from .base import Capabilities, VendorClient
 from .errors import ParseError, RateLimited
 from .records import (
     CELSIUS,
@@ -68,6 +68,7 @@ ONE_SECOND = timedelta(seconds=1)
 class ThermotrackClient(VendorClient):
     slug = "thermotrack"
     label = "Thermotrack Webserve"
+    capabilities = Capabilities(positions=True)
     credential_fields = ("api_key",)
     default_base_url = "https://www.thermotrack-webserve.com"
     formats = ("json", "xml")

@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 import requests
 
-from .base import VendorClient
+from .base import Capabilities, VendorClient
 from .errors import AuthenticationError, ParseError, RateLimited, RequestRefused
 from .records import (
     CELSIUS,
@@ -124,6 +124,7 @@ def parse_number(raw: Any) -> float | None:
 class ThingseeClient(VendorClient):
     slug = "thingsee"
     label = "Thingsee"
+    capabilities = Capabilities(keeps_groups=True, installation_status=True, alerts=True)
     credential_fields = ("client_id", "client_secret")
     default_base_url = ""  # NOTES.md: none, each deployment has its own (…/prod/v1)
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import requests
 
-from .base import VendorClient
+from .base import Capabilities, VendorClient
 from .errors import AuthenticationError, ParseError, RateLimited, RequestRefused
 from .parsing import finite_number
 from .records import (
@@ -238,7 +238,8 @@ def _utc(seconds: float) -> datetime | None:
 
 class TrackGPSClient(VendorClient):
     slug = "trackgps"
-    label = "TrackGPS"
+    label = "TrackGPS (GPSWOX)"
+    capabilities = Capabilities(positions=True, alerts=True)
     credential_fields = ("email", "password")
     default_base_url = "https://trackgps.id"
 

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from .base import VendorClient
+from .base import Capabilities, VendorClient
 from .errors import ParseError, RateLimited, RequestRefused
 from .parsing import finite_number
 from .records import (
@@ -175,6 +175,7 @@ def alert_id(alarm_id: Any, unit_id: str, triggered_at: datetime) -> str:
 class TrackunitClient(VendorClient):
     slug = "trackunit"
     label = "Trackunit Classic"
+    capabilities = Capabilities(positions=True, alerts=True)
     credential_fields = ("token",)
     default_base_url = "https://api.trackunit.com/public"
     formats = ("json",)
