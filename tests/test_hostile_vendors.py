@@ -33,7 +33,6 @@ from tests.test_sync import stored_readings, true_readings
 from vendors.clients.records import CELSIUS, TEMPERATURE, ChannelInfo, DeviceInfo, ReadingRecord
 from vendors.models import VendorAccount
 from vendors.simulators import simulator_class
-from vendors.sync import upsert_device
 from vendors.tasks import sync_account as sync_account_task
 
 SINCE = FIXED_NOW - timedelta(hours=12)
