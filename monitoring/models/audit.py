@@ -6,7 +6,10 @@ Records are written once and never changed: a database trigger refuses UPDATE an
 
 from __future__ import annotations
 
-from django.db import models
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 
@@ -52,3 +55,18 @@ class AuditRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.model} {self.object_repr}"
+
+
+@contextmanager
+def purge_allowed() -> Iterator[None]:
+    """Deletes of readings (and audit records) are allowed inside, for an explicit purge only, such as
+    removing a vendor account with all its data. This sets ``coldchain.allow_purge`` for the current
+    transaction only (``SET LOCAL``); updates stay refused even then."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL coldchain.allow_purge = 'on'")
+        yield
+        # SET LOCAL lasts to the end of the outermost transaction: switch it off again, so that a purge
+        # nested in a longer transaction opens no door for what follows.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL coldchain.allow_purge = 'off'")
