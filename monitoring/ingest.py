@@ -1,8 +1,9 @@
 """Store what the vendor clients yield, exactly once, and say what was new.
 
-Readings are the big table. They come one ``ReadingRecord`` each or, from a client that reads them in
-bulk (T&D's 65,535 readings an answer), as a ``ReadingBatch`` of one channel's readings in columns, which
-goes to the database without a Python object per reading when it is in order with clean values. A
+Readings are the big table. They come in one shape, ``ReadingBatch``: one channel's readings in columns
+(T&D's 65,535 readings an answer as they came; the records of a vendor that answers row by row grouped by
+the client's base class), which go to the database without a Python object per reading when they are in
+order with clean values; order and finiteness are checked here, once. A
 batch whose time span holds no stored reading is COPYed straight into the table; otherwise the readings
 are COPYed into a staging table and moved with ``INSERT ... ON CONFLICT DO NOTHING``. Either way a
 re-sync of the same period adds nothing, and the caller learns which channels got new readings in which
@@ -45,7 +46,6 @@ from vendors.clients.records import (
     GapRecord,
     PositionRecord,
     ReadingBatch,
-    ReadingRecord,
 )
 
 # -- Vendor strings in our columns ------------------------------------------------------------------
@@ -197,12 +197,8 @@ class NewReadings:
         self.count += other.count
 
 
-def _clean_value(record: ReadingRecord) -> tuple[float | None, str]:
-    """A value that is not a finite number is never stored as a temperature."""
-    return _clean(record.value, record.error)
-
-
 def _clean(value: float | None, error: str) -> tuple[float | None, str]:
+    """A value that is not a finite number is never stored as a temperature."""
     if error:
         return None, fit_text(Reading, "error", error)
     if value is None or type(value) is bool or not math.isfinite(value):
@@ -218,14 +214,14 @@ class _Column(NamedTuple):
     errors: list[str]
 
 
-def ingest_readings(device: Device, records: Iterable[ReadingRecord | ReadingBatch]) -> NewReadings:
-    """Store readings (records, or batches of one channel's readings in columns) exactly once.
+def ingest_readings(device: Device, batches: Iterable[ReadingBatch]) -> NewReadings:
+    """Store readings (``ReadingBatch``es: each one channel's readings in columns) exactly once.
 
     Nothing else moves: readings that arrive late, before their channel's evaluation watermark, set the
     channel's ``pending_from`` in the same transaction, so the engine evaluates them even if this process
     dies right after the commit. Then ``readings_stored`` is sent (the engine evaluates at once)."""
     channels = {c.name: c for c in device.channels.all()}
-    columns = _columns(device, {name: c.pk for name, c in channels.items()}, records)
+    columns = _columns(device, {name: c.pk for name, c in channels.items()}, batches)
     if not columns:
         return NewReadings()
     with transaction.atomic():
@@ -246,64 +242,55 @@ def _note_late_readings(new: NewReadings) -> None:
         ).update(pending_from=first)
 
 
-def _columns(device: Device, channel_ids: dict[str, int], records) -> dict[int, _Column]:
-    """Per channel id, its readings sorted by time, the first of each time only, values cleaned.
+def _columns(
+    device: Device, channel_ids: dict[str, int], batches: Iterable[ReadingBatch]
+) -> dict[int, _Column]:
+    """Per channel id, its readings sorted by time, the first of each time only, values cleaned: the one
+    check of order and finiteness on the way to the database.
 
-    A channel's single batch that is already in order with clean values is taken as it is (a backfill's
-    usual case: no Python step per reading); anything else goes one reading at a time.
+    A channel's readings that are in order with clean values are taken as they are (a backfill's usual
+    case: no Python step per reading); anything else goes one reading at a time.
     """
-    records = records if isinstance(records, list) else list(records)
-    batches: dict[int, list[ReadingBatch]] = {}
-    loose: set[int] = set()
-    for record in records:
-        channel_id = channel_ids.get(record.channel)
+    joined: dict[int, ReadingBatch] = {}
+    for batch in batches:
+        if type(batch) is not ReadingBatch:
+            raise TypeError(f"{device}: the ingest takes ReadingBatch, not {type(batch).__name__}")
+        if not (len(batch.timestamps) == len(batch.values) == len(batch.errors)):
+            raise ValueError(f"{batch.device_id} {batch.channel}: a batch's columns differ in length")
+        channel_id = channel_ids.get(batch.channel)
         if channel_id is None:  # a name too long for its column is stored as its key
-            channel_id = channel_ids[record.channel] = channel_ids.get(
-                fit_key(Channel, "name", record.channel)
-            )
+            channel_id = channel_ids[batch.channel] = channel_ids.get(fit_key(Channel, "name", batch.channel))
         if channel_id is None:
-            raise ValueError(f"{device}: reading for unknown channel {record.channel!r}")
-        if type(record) is ReadingBatch:
-            batches.setdefault(channel_id, []).append(record)
-        else:
-            loose.add(channel_id)
-    columns: dict[int, _Column] = {}
-    for channel_id, (*more, batch) in batches.items():
-        if not more and channel_id not in loose and batch.timestamps:
-            column = _clean_batch(batch)
-            if column is not None:
-                columns[channel_id] = column
-    rows: dict[int, dict[datetime, tuple[float | None, str]]] = {}
-    for record in records:
-        channel_id = channel_ids[record.channel]
-        if channel_id in columns:
+            raise ValueError(f"{device}: reading for unknown channel {batch.channel!r}")
+        if not batch.timestamps:
             continue
-        by_time = rows.setdefault(channel_id, {})
-        if type(record) is ReadingBatch:
-            for timestamp, value, error in zip(record.timestamps, record.values, record.errors, strict=True):
-                if timestamp not in by_time:
-                    by_time[timestamp] = _clean(value, error)
-        elif record.timestamp not in by_time:
-            by_time[record.timestamp] = _clean_value(record)
-    for channel_id, by_time in rows.items():
-        if by_time:
-            timestamps = sorted(by_time)
-            values, errors = zip(*(by_time[t] for t in timestamps), strict=True)
-            columns[channel_id] = _Column(timestamps, list(values), list(errors))
-    return columns
+        before = joined.get(channel_id)
+        if before is None:
+            joined[channel_id] = batch
+        else:  # a second batch of the channel: one column of both, in the order they came
+            joined[channel_id] = before._replace(
+                timestamps=before.timestamps + batch.timestamps,
+                values=before.values + batch.values,
+                errors=before.errors + batch.errors,
+            )
+    return {channel_id: _clean_column(batch) for channel_id, batch in joined.items()}
 
 
-def _clean_batch(batch: ReadingBatch) -> _Column | None:
-    """The batch as a column: as it is when its values are finite floats with no error, cleaned one by
-    one otherwise; None when its times are not strictly increasing (then it goes the long way)."""
+def _clean_column(batch: ReadingBatch) -> _Column:
+    """The batch as a column: as it is when its times strictly increase and its values are finite floats
+    with no error; else cleaned one by one, sorted, the first reading of each time kept."""
     timestamps, values, errors = batch.timestamps, batch.values, batch.errors
-    if not (len(timestamps) == len(values) == len(errors)):
-        raise ValueError(f"{batch.device_id} {batch.channel}: a batch's columns differ in length")
-    if not all(map(lt, timestamps, islice(timestamps, 1, None))):
-        return None
-    if any(errors) or set(map(type, values)) != {float} or not all_finite(values):
-        values, errors = map(list, zip(*map(_clean, values, errors), strict=True))
-    return _Column(timestamps, values, errors)
+    if all(map(lt, timestamps, islice(timestamps, 1, None))):
+        if any(errors) or set(map(type, values)) != {float} or not all_finite(values):
+            values, errors = map(list, zip(*map(_clean, values, errors), strict=True))
+        return _Column(timestamps, values, errors)
+    by_time: dict[datetime, tuple[float | None, str]] = {}
+    for timestamp, value, error in zip(timestamps, values, errors, strict=True):
+        if timestamp not in by_time:
+            by_time[timestamp] = _clean(value, error)
+    ordered = sorted(by_time)
+    values, errors = zip(*(by_time[t] for t in ordered), strict=True)
+    return _Column(ordered, list(values), list(errors))
 
 
 def _insert_readings(columns: dict[int, _Column]) -> NewReadings:

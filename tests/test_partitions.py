@@ -32,7 +32,7 @@ from monitoring.models import (
 )
 from monitoring.partitions import add_months, first_of_month, month_start, partition_name
 from tests.factories import make_account, make_user
-from vendors.clients.records import PositionRecord, ReadingRecord
+from vendors.clients.records import PositionRecord, ReadingRecord, batches_of
 
 READINGS, POSITIONS = "monitoring_reading", "monitoring_position"
 _OUR_TABLES = r"^monitoring_(reading|position)_(y[0-9]{4}m[0-9]{2}|archived_[0-9]{4}_[0-9]{2})$"
@@ -88,7 +88,7 @@ def make_device(name: str = "Fridge 1", kind: str = "fixed") -> Device:
 
 
 def reading_at(device: Device, moment: datetime, value: float = 5.0, channel: str = "temp") -> Reading:
-    ingest_readings(device, [ReadingRecord(device.vendor_id, channel, moment, value)])
+    ingest_readings(device, batches_of([ReadingRecord(device.vendor_id, channel, moment, value)]))
     return Reading.objects.get(channel__device=device, channel__name=channel, timestamp=moment)
 
 
@@ -162,7 +162,7 @@ def test_making_a_month_whose_rows_wait_in_the_default_partition_moves_them_ther
     month = add_months(first_of_month(timezone.now()), 6)  # beyond the months made ahead
     moments = [month_start(month) + timedelta(days=3, minutes=k) for k in range(5)]
     ingest_readings(
-        device, [ReadingRecord(device.vendor_id, "temp", t, 1.0 + k) for k, t in enumerate(moments)]
+        device, batches_of(ReadingRecord(device.vendor_id, "temp", t, 1.0 + k) for k, t in enumerate(moments))
     )
     far = reading_at(device, timezone.now() + timedelta(days=365 * 20))
     stored = list(
@@ -219,7 +219,10 @@ def test_the_unique_key_holds_across_the_partitioned_table():
     device = make_device()
     reading = reading_at(device, timezone.now())
     assert (
-        ingest_readings(device, [ReadingRecord(device.vendor_id, "temp", reading.timestamp, 9.0)]).count == 0
+        ingest_readings(
+            device, batches_of([ReadingRecord(device.vendor_id, "temp", reading.timestamp, 9.0)])
+        ).count
+        == 0
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         Reading.objects.create(channel=reading.channel, timestamp=reading.timestamp, value=9.0)

@@ -31,7 +31,7 @@ from coldchain.security import redact_known_secrets
 from monitoring.ingest import ingest_alerts, ingest_device, ingest_gaps, ingest_positions, ingest_readings
 from vendors.clients.base import VendorClient
 from vendors.clients.errors import AuthenticationError, UnexpectedError, VendorError
-from vendors.clients.records import GapRecord, PositionRecord, ReadingBatch, ReadingRecord
+from vendors.clients.records import GapRecord, PositionRecord, ReadingBatch
 from vendors.models import VendorAccount
 from vendors.ratelimit import RateLimiter
 
@@ -275,7 +275,7 @@ def _sync_alerts(client, account, devices, result, alert_start, until) -> None:
 
 
 def _sync_device(client, device, info, start, until, result, progress) -> None:
-    readings: list[ReadingRecord | ReadingBatch] = []
+    readings: list[ReadingBatch] = []
     positions: list[PositionRecord] = []
     gaps: list[GapRecord] = []
     stored: dict[str, datetime] = {}  # the latest stored time per stream
@@ -283,12 +283,12 @@ def _sync_device(client, device, info, start, until, result, progress) -> None:
     def flush() -> None:
         if readings:
             result.readings += ingest_readings(device, readings).count
-            _note_latest(stored, "readings", readings)
+            _note_latest(stored, "readings", (max(batch.timestamps, default=None) for batch in readings))
             progress("readings", account=device.account, device=device, count=len(readings))
             readings.clear()
         if positions:
             result.positions += ingest_positions(device, positions)
-            _note_latest(stored, "positions", positions)
+            _note_latest(stored, "positions", (position.timestamp for position in positions))
             positions.clear()
         if gaps:
             result.gaps += ingest_gaps(device, gaps)
@@ -298,10 +298,7 @@ def _sync_device(client, device, info, start, until, result, progress) -> None:
         buffered = 0
         for record in client.history_batches(info, start, until):
             kind = type(record)
-            if kind is ReadingRecord:
-                readings.append(record)
-                buffered += 1
-            elif kind is ReadingBatch:
+            if kind is ReadingBatch:
                 readings.append(record)
                 buffered += len(record.timestamps)
             elif kind is PositionRecord:
@@ -334,10 +331,9 @@ def _sync_device(client, device, info, start, until, result, progress) -> None:
             device.save(update_fields=changed)
 
 
-def _note_latest(stored: dict, stream: str, records) -> None:
+def _note_latest(stored: dict, stream: str, times) -> None:
     latest = stored.get(stream)
-    for record in records:
-        timestamp = max(record.timestamps, default=None) if type(record) is ReadingBatch else record.timestamp
+    for timestamp in times:
         if timestamp is not None and (latest is None or timestamp > latest):
             latest = timestamp
     if latest is not None:

@@ -8,9 +8,10 @@ Implement, per vendor:
 - ``devices()`` -> list of ``DeviceInfo`` (with their channels);
 - ``history(device, since, until)`` -> ``ReadingRecord``, ``PositionRecord`` and ``GapRecord`` of one
   device with ``since <= timestamp <= until`` (aware UTC datetimes), in any order, each exactly once;
-  ``readings()`` and ``positions()`` filter it; a client that reads readings in bulk also gives
-  ``history_batches()``, the same with a ``ReadingBatch`` (one channel's readings in columns) in place
-  of their ``ReadingRecord``s, which the sync engine stores without a Python object per reading;
+  or, for a vendor that answers in bulk, ``history_batches()``: the same with each channel's readings
+  in ``ReadingBatch``es (columns). The sync engine reads ``history_batches()`` only: by default it
+  groups ``history()``'s records, so readings reach the ingest in one shape whatever the vendor;
+  ``readings()`` and ``positions()`` filter ``history()``;
 - ``alerts(since, until)`` -> ``AlertRecord`` of the account (default: none);
 - where the vendor has them, group and installation operations.
 
@@ -52,7 +53,15 @@ from .errors import (
     VendorError,
     VendorTimeout,
 )
-from .records import AlertRecord, DeviceInfo, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
+from .records import (
+    AlertRecord,
+    DeviceInfo,
+    GapRecord,
+    PositionRecord,
+    ReadingBatch,
+    ReadingRecord,
+    batches_of,
+)
 
 logger = logging.getLogger("vendors.clients")
 
@@ -61,6 +70,8 @@ logger = logging.getLogger("vendors.clients")
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
 REQUEST_DEADLINE = 90.0
 CHUNK_BYTES = 64 * 1024
+# A channel's readings read row by row go to the sync in batches of this many.
+BATCH_READINGS = 5_000
 # An error answer is read for its message only: its first bytes are enough.
 ERROR_TEXT_CHARACTERS = 64 * 1024
 
@@ -154,14 +165,42 @@ class VendorClient:
     def history(
         self, device: DeviceInfo, since: datetime, until: datetime
     ) -> Iterator[ReadingRecord | PositionRecord | GapRecord]:
-        raise NotImplementedError
+        """A client implements this (a vendor that answers row by row) or ``history_batches`` (a vendor
+        that answers in bulk); each defaults to the other."""
+        for item in self.history_batches(device, since, until):
+            if type(item) is ReadingBatch:
+                yield from item.records()
+            else:
+                yield item
 
     def history_batches(
         self, device: DeviceInfo, since: datetime, until: datetime
-    ) -> Iterator[ReadingBatch | ReadingRecord | PositionRecord | GapRecord]:
-        """What the sync engine reads: ``history``, where a client may put a ``ReadingBatch`` in place of
-        its readings' records (by default, ``history`` itself)."""
-        return iter(self.history(device, since, until))
+    ) -> Iterator[ReadingBatch | PositionRecord | GapRecord]:
+        """What the sync engine reads: ``history`` with its readings grouped per channel into
+        ``ReadingBatch``es of at most ``BATCH_READINGS`` (positions and gaps as they come). Should the
+        vendor fail halfway, the readings grouped so far come first, then the error."""
+        grouped: dict[str, list[ReadingRecord]] = {}
+
+        def the_rest() -> Iterator[ReadingBatch]:
+            for rows in grouped.values():
+                if rows:
+                    yield from batches_of(rows)
+            grouped.clear()
+
+        try:
+            for item in self.history(device, since, until):
+                if type(item) is not ReadingRecord:
+                    yield item
+                    continue
+                rows = grouped.setdefault(item.channel, [])
+                rows.append(item)
+                if len(rows) >= BATCH_READINGS:
+                    yield from batches_of(rows)
+                    rows.clear()
+        except VendorError:
+            yield from the_rest()  # what arrived is true data: the sync stores it, then sees the error
+            raise
+        yield from the_rest()
 
     def readings(self, device: DeviceInfo, since: datetime, until: datetime) -> Iterator[ReadingRecord]:
         return (r for r in self.history(device, since, until) if isinstance(r, ReadingRecord))

@@ -53,7 +53,6 @@ from .records import (
     DeviceInfo,
     GapRecord,
     ReadingBatch,
-    ReadingRecord,
 )
 
 logger = logging.getLogger("vendors.clients.tandd")
@@ -246,19 +245,9 @@ class TandDClient(VendorClient):
             self._device(item, refused) for item in devices if isinstance(item, dict) and item.get("serial")
         ]
 
-    def history(
-        self, device: DeviceInfo, since: datetime, until: datetime
-    ) -> Iterator[ReadingRecord | GapRecord]:
-        """Readings and data-id gaps of ``since <= time <= until``: ``history_batches`` a record each."""
-        for item in self.history_batches(device, since, until):
-            if type(item) is ReadingBatch:
-                yield from item.records()
-            else:
-                yield item
-
     def history_batches(
         self, device: DeviceInfo, since: datetime, until: datetime
-    ) -> Iterator[ReadingBatch | ReadingRecord | GapRecord]:
+    ) -> Iterator[ReadingBatch | GapRecord]:
         """The period's data-id gaps and each channel's readings in columns, span by span, oldest first;
         of a unit that is current value only, its current value when its time is in the period.
 
@@ -348,7 +337,7 @@ class TandDClient(VendorClient):
 
     def _current_readings(
         self, device: DeviceInfo, since: datetime, until: datetime
-    ) -> Iterator[ReadingRecord]:
+    ) -> Iterator[ReadingBatch]:
         """The current value of each channel (from /current) as a reading, when its time is in the period:
         all there is of a unit that has no history API."""
         timestamp = device.last_seen
@@ -356,7 +345,7 @@ class TandDClient(VendorClient):
             return
         for key, current in device.extra.get("current", {}).items():
             if current["value"] is not None or current["error"]:
-                yield ReadingRecord(device.vendor_id, key, timestamp, current["value"], current["error"])
+                yield ReadingBatch(device.vendor_id, key, [timestamp], [current["value"]], [current["error"]])
 
     # -- units whose history endpoint refused them ------------------------------------------------
 
