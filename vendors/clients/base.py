@@ -30,6 +30,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,6 +124,14 @@ class VendorClient:
     read_timeout: ClassVar[float] = 30.0
     max_answer_bytes: ClassVar[int] = MAX_ANSWER_BYTES
     request_deadline: ClassVar[float] = REQUEST_DEADLINE
+    # The one retry policy of a 429 (``request``): every worker of the limiter key is held back for the
+    # wait (Retry-After, else ``backoff_base`` doubled at each retry); this worker waits and asks again at
+    # most ``retries_after_429`` times, and never waits longer than ``max_wait`` (then RateLimited: the
+    # task retries later and the worker is given back). Each client sets what its vendor's documents say.
+    retries_after_429: ClassVar[int] = 0
+    backoff_base: ClassVar[float] = 60.0
+    min_wait: ClassVar[float] = 0.0
+    max_wait: ClassVar[float] = 90.0
 
     def __init__(
         self,
@@ -156,6 +165,12 @@ class VendorClient:
 
     def __repr__(self) -> str:  # never show credentials
         return f"<{type(self).__name__} {self.base_url}>"
+
+    @property
+    def limiter_key(self) -> str:
+        """The shared rate limiter's key of this account's requests (a client whose vendor counts per
+        device passes its own key to ``request``). Never a secret."""
+        return f"{self.slug}:{self.account_key}"
 
     # -- the contract ----------------------------------------------------------------------------
 
@@ -236,13 +251,53 @@ class VendorClient:
         path: str,
         *,
         ok_statuses: tuple[int, ...] = (200,),
+        limiter_key: str | None = None,
+        turn: tuple[int, float] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send one request; return the response if its status is in ``ok_statuses``.
+        """Send a request; return the response if its status is in ``ok_statuses``.
 
-        Raises ``VendorTimeout``, ``UnavailableError``, ``RateLimited``, ``AuthenticationError`` or
-        ``RequestRefused``. ``error_message(response)`` gives the vendor's own words for an error.
+        ``turn`` (limit, period): first wait for a turn of the shared limiter under ``limiter_key`` (by
+        default the account's). A 429 follows the retry policy above. Raises ``VendorTimeout``,
+        ``UnavailableError``, ``RateLimited``, ``AuthenticationError`` or ``RequestRefused``;
+        ``error_message(response)`` gives the vendor's own words for an error.
         """
+        key = limiter_key or self.limiter_key
+        attempt = 0
+        while True:
+            self.before_request(key)
+            if turn is not None:
+                self.rate_limiter.wait_turn(key, *turn)
+            try:
+                return self._request_once(method, path, ok_statuses=ok_statuses, limiter_key=key, **kwargs)
+            except RateLimited as exc:
+                wait = exc.retry_after if exc.retry_after is not None else self.backoff_base * 2**attempt
+                wait = max(wait, self.min_wait)
+                self.rate_limiter.block_for(
+                    key, wait
+                )  # every worker of the key holds back, not only this one
+                if attempt >= self.retries_after_429 or wait > self.max_wait:
+                    raise RateLimited(exc.message, status=429, retry_after=max(wait, 1.0)) from None
+                logger.info("%s: rate limited on %s, waiting %.2f s", self.label, path.split("?")[0], wait)
+                self.sleep(wait)
+                attempt += 1
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def before_request(self, limiter_key: str) -> None:
+        """Called before each attempt: a client whose vendor announces its budget waits here for it."""
+
+    def note_limits(self, limiter_key: str, response: requests.Response) -> None:
+        """Called with every answer, a 429 too: a client whose vendor announces its budget reads it here."""
+
+    def retry_after(self, response: requests.Response) -> float | None:
+        """How long a 429 asks us to wait (Retry-After); a vendor that says it otherwise overrides this."""
+        return _retry_after(response)
+
+    def _request_once(
+        self, method: str, path: str, *, ok_statuses: tuple[int, ...], limiter_key: str, **kwargs: Any
+    ) -> requests.Response:
         url = f"{self.base_url}{path}"
         kwargs.setdefault("timeout", (self.connect_timeout, self.read_timeout))
         auth = kwargs.get("auth")
@@ -274,12 +329,13 @@ class VendorClient:
             raise self._past_deadline(where)
         status = response.status_code
         logger.debug("%s: %s -> %s", self.label, where, status)
+        self.note_limits(limiter_key, response)
         if status in ok_statuses:
             return response
         self._redact_body(response)
         detail = self.redact(self.error_message(response))[:300]
         if status == 429:
-            retry_after = _retry_after(response)
+            retry_after = self.retry_after(response)
             raise RateLimited(
                 f"{self.label}: rate limited ({detail})", status=status, retry_after=retry_after
             )

@@ -42,7 +42,7 @@ import requests
 
 from .base import Capabilities, VendorClient
 from .errors import ParseError, RateLimited, RequestRefused
-from .parsing import all_finite, finite_number, paused_garbage_collection
+from .parsing import all_finite, finite_number, paused_garbage_collection, utc_from_epoch
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -227,6 +227,8 @@ class TandDClient(VendorClient):
     span_seconds: int = 30 * 86400  # history reads long periods in spans of this length, oldest first
     max_wait: float = 90.0  # longer waits raise RateLimited so the worker is given back
     retries_after_429: int = 3
+    backoff_base: float = 2.0
+    min_wait: float = 1.0
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -320,7 +322,7 @@ class TandDClient(VendorClient):
             channels=tuple(channels),
             group=str(group["name"]) if group.get("name") else None,
             battery=battery_percent(item.get("battery")),
-            last_seen=_utc(last) if last else None,
+            last_seen=utc_from_epoch(last) if last else None,
             current_value_only=path is None,
             extra={
                 "model": str(item.get("model") or ""),
@@ -431,32 +433,29 @@ class TandDClient(VendorClient):
             "login-pass": self.credential("login_pass"),
             **params,
         }
-        attempt = 0
-        while True:
-            self._wait_for_budget(name)
-            self.rate_limiter.wait_turn(name, limit, period)
-            response = self.request(
-                "POST",
-                path,
-                json=body,
-                headers={"X-HTTP-Method-Override": "GET", "Accept": "application/json"},
-                ok_statuses=(200, 429),
-            )
-            self._read_budget(name, response)
-            if response.status_code == 200:
-                with paused_garbage_collection():
-                    body = self.json_body(response)
-                    return read(body) if read else body
-            attempt += 1
-            wait = _header_number(response, "X-RateLimit-Reset") or _header_number(response, "Retry-After")
-            wait = max(1.0, wait or 2.0**attempt)
-            self.rate_limiter.block_for(name, wait)
-            if attempt > self.retries_after_429 or wait > self.max_wait:
-                raise RateLimited(
-                    f"{self.label}: rate limited, try again in {wait:.0f} s", status=429, retry_after=wait
-                )
-            logger.info("%s: rate limited on %s, waiting %.1f s", self.label, path, wait)
-            time.sleep(wait)
+        response = self.request(
+            "POST",
+            path,
+            json=body,
+            headers={"X-HTTP-Method-Override": "GET", "Accept": "application/json"},
+            limiter_key=name,
+            turn=(limit, period),
+        )
+        with paused_garbage_collection():
+            body = self.json_body(response)
+            return read(body) if read else body
+
+    # The budget the vendor announces in its headers, read from every answer and waited for before each
+    # request; a 429's wait is its X-RateLimit-Reset (else Retry-After, else 2 s, 4 s, 8 s).
+
+    def before_request(self, limiter_key: str) -> None:
+        self._wait_for_budget(limiter_key)
+
+    def note_limits(self, limiter_key: str, response: requests.Response) -> None:
+        self._read_budget(limiter_key, response)
+
+    def retry_after(self, response: requests.Response) -> float | None:
+        return _header_number(response, "X-RateLimit-Reset") or _header_number(response, "Retry-After")
 
     def _read_budget(self, name: str, response: requests.Response) -> None:
         reset = _header_number(response, "X-RateLimit-Reset")
@@ -543,7 +542,7 @@ def _parse_data(body: Any, label: str) -> list[_Row]:
         if unixtime is None:
             raise ParseError(f"{label}: a data row has no unixtime")
         # NOTES.md [A]: unixtime is UTC epoch seconds.
-        timestamp = _utc(unixtime)
+        timestamp = utc_from_epoch(unixtime)
         if timestamp is None:
             raise ParseError(f"{label}: a data row's unixtime is out of range")
         values = []
@@ -771,14 +770,6 @@ _number = finite_number  # NOTES.md [C]: values arrive as strings
 
 
 _from_epoch = functools.partial(datetime.fromtimestamp, tz=UTC)
-
-
-def _utc(seconds: float) -> datetime | None:
-    """The UTC instant of epoch seconds, or None past the years datetime can hold."""
-    try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, ValueError, OSError):
-        return None
 
 
 def _list(value: Any) -> list:

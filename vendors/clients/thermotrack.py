@@ -23,7 +23,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from .base import Capabilities, VendorClient
-from .errors import ParseError, RateLimited
+from .errors import ParseError
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -217,12 +217,9 @@ class ThermotrackClient(VendorClient):
         """POST one method; the parsed JSON object or XML root element."""
         fmt = self.response_format or "json"
         form = {"method": method, "api_key": self.credential("api_key"), "format": fmt, **params}
-        try:
-            response = self.request("POST", API_PATH, data=form)
-        except RateLimited as exc:
-            # Not documented, but a proxy in front may say so: every worker of the account waits.
-            self.rate_limiter.block_for(f"{self.slug}:{self.account_key}", exc.retry_after or 60.0)
-            raise
+        # A 429 is not documented, but a proxy in front may say so: every worker of the account waits
+        # (``request``'s policy: one minute when it says no Retry-After).
+        response = self.request("POST", API_PATH, data=form)
         if fmt == "xml":
             root = parse_xml(response.content, self.label)
             error = root.find("error")

@@ -37,7 +37,8 @@ from urllib.parse import quote
 import requests
 
 from .base import Capabilities, VendorClient
-from .errors import AuthenticationError, ParseError, RateLimited, RequestRefused
+from .errors import AuthenticationError, ParseError, RequestRefused
+from .parsing import utc_from_epoch
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -125,6 +126,7 @@ class ThingseeClient(VendorClient):
     slug = "thingsee"
     label = "Thingsee"
     capabilities = Capabilities(keeps_groups=True, installation_status=True, alerts=True)
+    backoff_base = DEFAULT_RETRY_AFTER  # a 429 without Retry-After: every worker waits this long
     credential_fields = ("client_id", "client_secret")
     default_base_url = ""  # NOTES.md: none, each deployment has its own (…/prod/v1)
 
@@ -155,14 +157,9 @@ class ThingseeClient(VendorClient):
         return token
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One request; a 429 blocks every worker of this account for the time the vendor asks."""
-        try:
-            return self.request(method, path, **kwargs)
-        except RateLimited as exc:
-            self.rate_limiter.block_for(
-                f"{self.slug}:{self.account_key}", exc.retry_after or DEFAULT_RETRY_AFTER
-            )
-            raise
+        """One request; a 429 blocks every worker of this account for the time the vendor asks
+        (``request``'s policy, ``backoff_base`` when it says no Retry-After)."""
+        return self.request(method, path, **kwargs)
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """An authorized request; one new token after a 401, then a 401 is an AuthenticationError."""
@@ -252,7 +249,7 @@ class ThingseeClient(VendorClient):
                     group=group,
                     installation_status=status,
                     battery=parse_number(info.get("battery_level")),
-                    last_seen=_utc(last_seen) if last_seen is not None else None,
+                    last_seen=utc_from_epoch(last_seen) if last_seen is not None else None,
                     latitude=parse_number(location.get("lat")),
                     longitude=parse_number(location.get("lon")),
                     extra={k: info[k] for k in ("gateway_tuid", "version") if isinstance(info.get(k), str)},
@@ -475,11 +472,3 @@ def split_window(first: int, last: int, seen: list[int]) -> list[tuple[int, int]
 def _segment(value: str) -> str:
     """A tuid or group id as one path segment (a lone surrogate from a JSON escape is sent as is)."""
     return quote(str(value), safe="", errors="surrogatepass")
-
-
-def _utc(seconds: int) -> datetime | None:
-    """The UTC instant of epoch seconds, or None past the years datetime can hold."""
-    try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    except (OverflowError, ValueError, OSError):
-        return None

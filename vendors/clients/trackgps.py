@@ -38,8 +38,8 @@ from typing import Any
 import requests
 
 from .base import Capabilities, VendorClient
-from .errors import AuthenticationError, ParseError, RateLimited, RequestRefused
-from .parsing import finite_number
+from .errors import AuthenticationError, ParseError, RequestRefused
+from .parsing import finite_number, utc_from_epoch
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -228,14 +228,6 @@ def fahrenheit_to_celsius(value: float) -> float:
 _number = finite_number  # coordinates, speeds, timestamps: numbers or numeric strings [C]
 
 
-def _utc(seconds: float) -> datetime | None:
-    """The UTC instant of epoch seconds, or None past the years datetime can hold."""
-    try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    except (OverflowError, ValueError, OSError):
-        return None
-
-
 class TrackGPSClient(VendorClient):
     slug = "trackgps"
     label = "TrackGPS (GPSWOX)"
@@ -314,12 +306,9 @@ class TrackGPSClient(VendorClient):
         raise AssertionError("unreachable")
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """``request()``; a 429 also tells the shared rate limiter to hold every worker back."""
-        try:
-            return self.request(method, path, **kwargs)
-        except RateLimited as exc:
-            self.rate_limiter.block_for(f"{self.slug}:{self.account_key}", exc.retry_after or 60)
-            raise
+        """``request()``: a 429 holds every worker of the account back (``request``'s policy, a minute
+        when the vendor says no Retry-After)."""
+        return self.request(method, path, **kwargs)
 
     # -- devices ---------------------------------------------------------------------------------
 
@@ -409,7 +398,7 @@ class TrackGPSClient(VendorClient):
         (``time`` missing or ``"-"``, ``timestamp`` 0) or a time we cannot read: never a failure."""
         timestamp = _number(item.get("timestamp"))
         if timestamp:
-            return _utc(timestamp)
+            return utc_from_epoch(timestamp)
         try:
             return self.parse_time(item.get("time"))
         except ParseError:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -26,7 +25,7 @@ from typing import Any, ClassVar
 import requests
 
 from .base import Capabilities, VendorClient
-from .errors import ParseError, RateLimited, RequestRefused
+from .errors import ParseError, RequestRefused
 from .parsing import finite_number
 from .records import (
     CELSIUS,
@@ -188,43 +187,23 @@ class TrackunitClient(VendorClient):
     rate_period: ClassVar[float] = 1.0
     # On a 429: wait (Retry-After, or 0.5 s, 1 s, 2 s...) and retry at most this many times. The documents
     # say an excess is delayed "for up to 3 seconds", so a longer wait is not worth blocking a worker for.
-    max_429_retries: ClassVar[int] = 3
+    retries_after_429: ClassVar[int] = 3
     backoff_base: ClassVar[float] = 0.5
-    max_backoff: ClassVar[float] = 3.0
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.sleep = time.sleep
-
-    @property
-    def limiter_key(self) -> str:
-        return f"{self.slug}:{self.account_key}"
+    max_wait: ClassVar[float] = 3.0
 
     # -- HTTP ------------------------------------------------------------------------------------
 
     def get(self, path: str, params: dict[str, str] | None = None) -> list:
-        """GET one resource; returns the envelope's ``list``. Waits out a 429 a few times."""
-        attempt = 0
-        while True:
-            self.rate_limiter.wait_turn(self.limiter_key, self.rate_limit, self.rate_period)
-            try:
-                response = self.request(
-                    "GET",
-                    path,
-                    params=params,
-                    auth=("API", self.credential("token")),
-                    headers={"Accept": "application/json"},
-                )
-            except RateLimited as exc:
-                wait = exc.retry_after if exc.retry_after is not None else self.backoff_base * 2**attempt
-                self.rate_limiter.block_for(self.limiter_key, wait)
-                if attempt >= self.max_429_retries or wait > self.max_backoff:
-                    raise RateLimited(exc.message, status=429, retry_after=max(wait, 1.0)) from None
-                logger.info("%s: rate limited, waiting %.2f s", self.label, wait)
-                self.sleep(wait)
-                attempt += 1
-                continue
-            return self.envelope_list(response)
+        """GET one resource; returns the envelope's ``list`` (a 429 is waited out by ``request``)."""
+        response = self.request(
+            "GET",
+            path,
+            params=params,
+            auth=("API", self.credential("token")),
+            headers={"Accept": "application/json"},
+            turn=(self.rate_limit, self.rate_period),
+        )
+        return self.envelope_list(response)
 
     def envelope_list(self, response: requests.Response) -> list:
         body = self.json_body(response)
