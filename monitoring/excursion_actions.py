@@ -19,9 +19,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from monitoring.audit import acknowledging, audit_context, record
+from monitoring.choices import AuditAction, Disposition, ExcursionState
 from monitoring.models import Excursion, ExcursionSignature, VendorAlert
-from monitoring.models.audit import AuditAction
-from monitoring.models.excursions import Disposition, ExcursionState
 from monitoring.signatures import check_signature_password
 
 

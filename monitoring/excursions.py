@@ -46,10 +46,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from monitoring.choices import InstallationStatus, Quantity
+from monitoring.choices import ExcursionKind, InstallationStatus, Quantity
 from monitoring.mkt import mean_kinetic_temperature
 from monitoring.models import AlarmRule, Channel, Excursion, Reading
-from monitoring.models.excursions import ExcursionKind
 from monitoring.rules import rules_for_channels
 
 logger = logging.getLogger("monitoring.excursions")

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from monitoring.choices import Quantity
 from monitoring.partitions import add_months, month_start
-from monitoring.selectors import Series, TrackPoint
+from monitoring.selectors import AlertOnMap, Series, TrackPoint
 
 COLOURS = ["#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb"]
 EXCURSION_FILL = "rgba(179, 38, 30, 0.16)"
@@ -283,7 +283,8 @@ def _transparent(colour: str) -> str:
 
 
 def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> go.Figure:
-    """``tracks``: {device: [TrackPoint]}. The map style (tiles) is added in the browser from settings."""
+    """``tracks``: {device: [TrackPoint]}; ``alerts``: [AlertOnMap]. The map style (tiles) is added in the
+    browser from settings."""
     figure = go.Figure()
     lats: list[float] = []
     lons: list[float] = []
@@ -339,8 +340,8 @@ def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> 
     if alerts:
         figure.add_trace(
             go.Scattermap(
-                lat=[a.latitude for a in alerts],
-                lon=[a.longitude for a in alerts],
+                lat=[a.alert.latitude for a in alerts],
+                lon=[a.alert.longitude for a in alerts],
                 mode="markers",
                 name="Vendor alerts",
                 marker={"size": 13, "color": "#e8710a"},
@@ -348,8 +349,8 @@ def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> 
                 hovertemplate="%{text}<extra>Vendor alert</extra>",
             )
         )
-        lats += [a.latitude for a in alerts]
-        lons += [a.longitude for a in alerts]
+        lats += [a.alert.latitude for a in alerts]
+        lons += [a.alert.longitude for a in alerts]
     latest = [v for v in vehicles if v.latitude is not None and v.longitude is not None]
     if latest:
         figure.add_trace(
@@ -403,12 +404,13 @@ def _point_text(device, point: TrackPoint, zone) -> str:
     return f"{device.name}<br>{_when(point.timestamp, zone)}<br>{temperature}, {speed}"
 
 
-def _alert_text(alert, zone) -> str:
+def _alert_text(row: AlertOnMap, zone) -> str:
+    alert = row.alert
     parts = [
         alert.alert_type,
         _when(alert.started_at, zone),
         alert.device.name if alert.device else "",
-        f"{alert.temperature:.1f} °C" if getattr(alert, "temperature", None) is not None else "",
+        f"{row.temperature:.1f} °C" if row.temperature is not None else "",
         f"{alert.speed_kmh:.0f} km/h" if alert.speed_kmh is not None else "",
         alert.address,
         alert.message[:120],

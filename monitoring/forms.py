@@ -9,10 +9,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from monitoring.choices import InstallationStatus
+from monitoring.choices import ExcursionState, InstallationStatus, ReportFormat, Severity
 from monitoring.models import DeploymentGroup, Device
-from monitoring.models.excursions import ExcursionState, Severity
-from monitoring.models.reports import ReportFormat
 from monitoring.selectors import STATUS_CHOICES, AlertFilters, OverviewFilters
 from vendors.models import VendorAccount
 from vendors.registry import VENDOR_CHOICES, slugs_that

@@ -5,33 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from monitoring.choices import Quantity
+from monitoring.choices import Disposition, ExcursionKind, ExcursionState, Quantity, Severity
 
 DEFAULT_ACTIVATION_ENERGY = 83.144  # kJ/mol, USP <1160>
-
-
-class Severity(models.TextChoices):
-    WARNING = "warning", "Warning"
-    ALARM = "alarm", "Alarm"
-
-
-class ExcursionKind(models.TextChoices):
-    OUT_OF_RANGE = "out_of_range", "Out of range"
-    NO_DATA = "no_data", "No data"
-    BUDGET = "budget", "Daily budget exceeded"
-
-
-class ExcursionState(models.TextChoices):
-    OPEN = "open", "Open"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
-    CLOSED = "closed", "Closed"
-
-
-class Disposition(models.TextChoices):
-    NO_PRODUCT_IMPACT = "no_product_impact", "No product impact"
-    QUARANTINED = "product_quarantined", "Product quarantined"
-    DISCARDED = "product_discarded", "Product discarded"
-    OTHER = "other", "Other"
 
 
 class AlarmProfile(models.Model):

@@ -11,8 +11,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from coldchain.security import lockout_response
 from monitoring import excursion_actions
+from monitoring.choices import Disposition
 from monitoring.models import AuditRecord, Excursion
-from monitoring.models.excursions import Disposition
 from monitoring.signatures import SignatureLockedOut
 
 
