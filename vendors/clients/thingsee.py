@@ -3,14 +3,15 @@
 - A token from ``POST /auth/client-token`` lives 15 minutes [C]; it is kept with its expiry in the session
   store (shared by every worker), reused, renewed a minute before it runs out, and renewed once more
   after a 401 (a second 401 means the credentials are refused).
-- Things are found through the deployment groups [C] (Haltian's own app, NOTES.md): every group of
+- Things are found through the deployment groups [C] (Haltian's own app, docs/vendors.md): every group of
   ``GET /groups`` not marked ``deleted``, plus ``unassigned`` for things in no group. ``GET
   /groups/{id}/things`` answers ``{"data": {"group_id", "tuids": [...]}}``; the older guess of a list of
   ``{"tuid"}`` objects is still read.
 - Installation statuses are the vendor's words (``new``, ``installed``, ``uninstalled``, ``quarantine``,
   ``retired`` [C]).
 - Readings come from ``/things/{tuid}/messages`` (12100: ``temp`` and ``humd``). The order of an answer is
-  not documented and a real server may answer newest first (NOTES.md [A]), so paging never depends on it:
+  not documented and a real server may answer newest first (docs/vendors.md [A]), so paging never depends on
+  it:
   a window that returns ``limit`` messages may be cut at either end, so it is narrowed (split, guided by
   the span the full answer covered) until every window answers fewer than ``limit``; each window keeps
   only its own seconds, so nothing is skipped or doubled in either order. One second holding ``limit``
@@ -54,11 +55,11 @@ from .records import (
 
 logger = logging.getLogger("vendors.clients.thingsee")
 
-# [C] NOTES.md: a token expires 15 minutes after it was created; the answer does not say so itself.
+# [C] docs/vendors.md: a token expires 15 minutes after it was created; the answer does not say so itself.
 TOKEN_LIFETIME = 15 * 60
 TOKEN_RENEW_MARGIN = 60  # renew this long before the token runs out
 
-# [C] NOTES.md message ids; the channels of a 12100 environment message we keep.
+# [C] docs/vendors.md message ids; the channels of a 12100 environment message we keep.
 ENVIRONMENT_MESSAGE = 12100
 BATTERY_MESSAGE = 1110
 CHANNELS = (ChannelInfo("temp", TEMPERATURE, CELSIUS), ChannelInfo("humd", HUMIDITY, PERCENT_RH))
@@ -74,13 +75,14 @@ MAX_MESSAGE_REQUESTS = 20_000
 # ends and keeps only its own seconds, so either reading of the bounds loses nothing.
 BOUND_MARGIN = 1
 
-# NOTES.md [C]: things in no group are listed under this group id.
+# docs/vendors.md [C]: things in no group are listed under this group id.
 UNASSIGNED = "unassigned"
 
 # [C] thingsee.txt and Haltian's app: the installation statuses a thing may have.
 INSTALLATION_STATUSES = ("new", "installed", "uninstalled", "quarantine", "retired")
 
-# [A] Alert times: "YYYY-MM-DDTHH:MM:SS" without a zone, wall-clock time in the account's zone (NOTES.md).
+# [A] Alert times: "YYYY-MM-DDTHH:MM:SS" without a zone, wall-clock time in the account's zone
+# (docs/vendors.md).
 ALERT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 _TOKEN = re.compile(r"[\x21-\x7e]+")
@@ -128,7 +130,7 @@ class ThingseeClient(VendorClient):
     capabilities = Capabilities(keeps_groups=True, installation_status=True, alerts=True)
     backoff_base = DEFAULT_RETRY_AFTER  # a 429 without Retry-After: every worker waits this long
     credential_fields = ("client_id", "client_secret")
-    default_base_url = ""  # NOTES.md: none, each deployment has its own (…/prod/v1)
+    default_base_url = ""  # docs/vendors.md: none, each deployment has its own (…/prod/v1)
 
     page_size = MESSAGE_PAGE_SIZE
 
@@ -264,7 +266,8 @@ class ThingseeClient(VendorClient):
     ) -> Iterator[dict]:
         """Every message of a thing with since <= tsmTs <= until, oldest first, each once.
 
-        Independent of the order the vendor answers in (NOTES.md [A]): an answer of fewer than ``limit``
+        Independent of the order the vendor answers in (docs/vendors.md [A]): an answer of fewer than
+        ``limit``
         messages is the whole window; a full one may be cut at either end, so its window is split and
         each part asked again, until every part answers fewer than ``limit``. The parts never share a
         second, and each keeps only its own seconds (``BOUND_MARGIN``), so nothing is doubled.

@@ -1,6 +1,6 @@
 """TrackGPS (trackgps.id), a white-label of the GPSWOX server API.
 
-Sources: ../shared/vendor-docs/trackgps.txt and NOTES.md (section "TrackGPS"): GPSWOX's own API
+Sources: docs/vendors.md (section "TrackGPS"): GPSWOX's own API
 specification (``Jhamnerx/gpswox-api``, ``stoplight1.json``) and its Android client
 (``ZWVAPPS/GPSWOX-Android-Client_source``) are [C] and win over the document.
 
@@ -74,7 +74,8 @@ MAX_PAGES = 10_000
 WALL_CLOCK_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d-%m-%Y %H:%M:%S")
 SESSION_KEY = "user_api_hash"
 
-# -- recognising a cold-chain sensor (NOTES.md [C]: the type may be missing; then unit, suffix or name) --
+# -- recognising a cold-chain sensor (docs/vendors.md [C]: the type may be missing; then unit, suffix or
+# name) --
 
 FAHRENHEIT = "F"  # a temperature sensor read in °F: its values are converted to °C
 # GPSWOX sensor types: these two carry cold-chain readings ("temperature_calibration" is a temperature
@@ -145,7 +146,7 @@ def sensor_quantity(sensor_type: Any, unit: Any, name: Any) -> tuple[str, str] |
     """(quantity, unit) of a GPSWOX sensor, or None when it is no cold-chain reading.
 
     The unit is CELSIUS, FAHRENHEIT (values to convert) or PERCENT_RH. The type decides where there is one
-    (NOTES.md [C]); where there is none (or "numerical"), the unit or suffix; where neither, the name.
+    (docs/vendors.md [C]); where there is none (or "numerical"), the unit or suffix; where neither, the name.
     """
     kind = sensor_type.strip().lower() if isinstance(sensor_type, str) else ""
     unit_is = unit_kind(unit)
@@ -187,7 +188,8 @@ def value_unit(value: Any) -> str | None:
 def parse_measurement(value: Any, scale: str = CELSIUS) -> tuple[float | None, str] | None:
     """A sensor value -> (number, "") or (None, error code), or None for GPSWOX's "no value".
 
-    Numbers arrive as numbers or strings, a string may carry its unit (NOTES.md [C]); a °F value (by its
+    Numbers arrive as numbers or strings, a string may carry its unit (docs/vendors.md [C]); a °F value (by
+    its
     own unit, or by ``scale``, the sensor's unit) is converted to °C. ``"-"`` alone or with a unit is "no
     value" [A]: no reading at all. Anything else that is not a finite number is a sensor error, stored as
     the vendor wrote it (the simulator writes "ERR"), and so is a value whose unit contradicts its sensor

@@ -1,11 +1,12 @@
-"""Trackunit Classic API client (../shared/vendor-docs/trackunit-classic.txt and NOTES.md).
+"""Trackunit Classic API client (docs/vendors.md, "Trackunit Classic").
 
 - HTTP Basic auth, user ``API``, password = the token. The token never goes in a URL (the documents
   allow it; we do not need it).
 - ``GET /Unit`` -> devices; ``GET /Report/UnitHistory`` -> temperatures (``temperature1`` front probe,
   ``temperature2`` rear probe) and GPS positions; ``GET /Report/AlarmHistory`` -> alerts. Every report is
   asked for in windows of at most 31 days, the documented maximum.
-- Unit ids are strings (``"3331359"``, NOTES.md [C]); a number is read as its digits. History rows carry
+- Unit ids are strings (``"3331359"``, docs/vendors.md [C]); a number is read as its digits. History rows
+carry
   more than we read (``event``, ``keyId``, ``heading``, ``km``, ``run1``-``run4``, inputs [C]): only
   ``time``, the probes, ``location`` (or flat ``latitude``/``longitude``) and ``speed`` are read, the
   rest is ignored whatever its type.
@@ -41,7 +42,7 @@ from .records import (
 logger = logging.getLogger("vendors.clients.trackunit")
 
 # The documents: "There is a maximum timespan of 31 days for API calls" (a longer one gets 400
-# invalidParameter, field To: NOTES.md [A]). Every report request covers at most this much.
+# invalidParameter, field To: docs/vendors.md [A]). Every report request covers at most this much.
 MAX_SPAN = timedelta(days=31)
 
 # The temperature probes a unit may have: temperature1 is the front probe, temperature2 the rear one.
@@ -55,7 +56,7 @@ _TIME_RE = re.compile(
 def parse_time(value: Any, tz) -> datetime | None:
     """A Trackunit time (``2014-09-01T07:12:00.0000000Z``: seven fractional digits, which Python's
     datetime cannot hold, so they are cut to six) as an aware UTC datetime. A time without a zone is
-    wall-clock time in ``tz`` (NOTES.md). None if it is not a time."""
+    wall-clock time in ``tz`` (docs/vendors.md). None if it is not a time."""
     if not isinstance(value, str):
         return None
     m = _TIME_RE.match(value.strip())
@@ -97,7 +98,8 @@ def parse_measurement(raw: Any) -> tuple[float | None, str] | None:
     - ``None`` (or a missing key): no probe fitted, no reading at all -> None. [A] The documents are silent;
       the one-probe units we model send ``temperature2: null``.
     - a finite number (or a string holding one) -> (value, "").
-    - anything else (``"NaN"``, ``"Infinity"``, a word, a bool) is a sensor error (NOTES.md: "a value that is
+    - anything else (``"NaN"``, ``"Infinity"``, a word, a bool) is a sensor error (docs/vendors.md: "a value
+    that is
       not a finite number where a measurement belongs is a sensor error") -> (None, the raw value as text).
     """
     if raw is None:
@@ -179,7 +181,8 @@ class TrackunitClient(VendorClient):
     default_base_url = "https://api.trackunit.com/public"
     formats = ("json",)
 
-    # The documented limit is 50 requests a second per account (NOTES.md [A]: more gets 429). The shared
+    # The documented limit is 50 requests a second per account (docs/vendors.md [A]: more gets 429). The
+    # shared
     # limiter counts fixed windows, and two adjacent windows can fall in one sliding second, so each
     # window gets less than half the limit: no second can ever hold more than 2 x 22 = 44 requests, with
     # room for clock skew between workers. Tests set these to match a simulator with a lowered limit.
