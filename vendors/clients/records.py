@@ -36,6 +36,8 @@ class DeviceInfo:
     longitude: float | None = None
     driver: str | None = None  # the driver the vendor links to a vehicle
     current_value_only: bool = False  # the vendor keeps no history of it: each sync stores its current value
+    # What the client itself needs again when it reads the device's history (T&D's endpoint and base
+    # unit, GPSWOX's °F sensors); nothing is kept here only for show.
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 

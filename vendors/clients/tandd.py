@@ -335,12 +335,8 @@ class TandDClient(VendorClient):
             extra={
                 "model": str(item.get("model") or ""),
                 "base_serial": str(base.get("serial") or ""),
-                "base_model": str(base.get("model") or ""),
                 "history": path or "",
-                "rssi": _number(item.get("rssi")),
                 "time_diff": offsets.time_diff,
-                "std_bias": offsets.std_bias,
-                "dst_bias": offsets.dst_bias,
                 "current": current,
             },
         )

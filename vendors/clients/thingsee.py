@@ -254,7 +254,7 @@ class ThingseeClient(VendorClient):
                     last_seen=utc_from_epoch(last_seen) if last_seen is not None else None,
                     latitude=parse_number(location.get("lat")),
                     longitude=parse_number(location.get("lon")),
-                    extra={k: info[k] for k in ("gateway_tuid", "version") if isinstance(info.get(k), str)},
+                    extra={k: info[k] for k in ("gateway_tuid",) if isinstance(info.get(k), str)},
                 )
             )
         return out
@@ -374,11 +374,6 @@ class ThingseeClient(VendorClient):
             out.extend(self.thing_alerts(tuid, since, until))
         return out
 
-    def alerting_tuids(self) -> list[str]:
-        data = self.get_data("/things/alerts", dict)
-        tuids = data.get("alerting_tuids")
-        return [str(t) for t in tuids] if isinstance(tuids, list) else []
-
     # -- groups and installations (called by the dashboard) --------------------------------------
 
     def create_group(self, group_id: str, description: str = "") -> dict:
@@ -409,18 +404,6 @@ class ThingseeClient(VendorClient):
         params = {"limit": limit} if limit else {}
         rows = self.get_data(f"/things/{_segment(tuid)}/installations", list, **params)
         return [row for row in rows if isinstance(row, dict)]
-
-    def send_commands(self, tuid: str, commands: list[dict]) -> dict:
-        """Send commands (message ids 1500, 1501, 12200, 13200 only); ``{"responsible", "commands"}``."""
-        return self._data(self.call("POST", f"/things/{_segment(tuid)}/commands", json=commands), dict)
-
-    def commands(self, tuid: str, limit: int | None = None) -> list[dict]:
-        params = {"limit": limit} if limit else {}
-        return [
-            c
-            for c in self.get_data(f"/things/{_segment(tuid)}/commands", list, **params)
-            if isinstance(c, dict)
-        ]
 
 
 def installation_status(raw: Any) -> str | None:

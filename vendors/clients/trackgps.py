@@ -374,12 +374,8 @@ class TrackGPSClient(VendorClient):
             data = item.get("driver_data")
             if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"]:
                 driver = data["name"]
-        data = item.get("device_data") if isinstance(item.get("device_data"), dict) else {}
-        extra = {k: data.get(k) for k in ("imei", "plate_number", "device_model") if data.get(k)}
-        if item.get("online") is not None:
-            extra["online"] = item["online"]
-        if fahrenheit:
-            extra["fahrenheit_sensors"] = fahrenheit
+        # What the history parser needs of the device (its sensors in °F); nothing only for show.
+        extra = {"fahrenheit_sensors": fahrenheit} if fahrenheit else {}
         lat, lng = _number(item.get("lat")), _number(item.get("lng"))
         has_position = lat is not None and lng is not None and (lat, lng) != (0.0, 0.0)
         return DeviceInfo(

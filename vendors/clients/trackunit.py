@@ -268,7 +268,6 @@ class TrackunitClient(VendorClient):
                     last_seen=parse_time(unit.get("gpsFixTime"), self.timezone),
                     latitude=location[0] if location else None,
                     longitude=location[1] if location else None,
-                    extra={"serialNumber": str(unit.get("serialNumber") or "")},
                 )
             )
         return out
