@@ -10,6 +10,11 @@
   others, whatever broke it: an unexpected error (a bug in a parser, data the database refused) is
   recorded like a vendor error, as an ``UnexpectedError`` naming its type.
 
+Everything goes to the database through ``monitoring.ingest`` (devices and channels, readings as
+``ReadingBatch``es, positions, gaps, alerts), the one module of monitoring this one imports: what happens
+to stored readings next (the excursion engine, its emails) is monitoring's business, started by the
+ingest's commit and by a beat, so a sync that dies halfway can never leave readings unevaluated.
+
 The Celery tasks and the ``sync`` command both call ``sync_account``.
 """
 

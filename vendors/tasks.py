@@ -1,7 +1,9 @@
 """Celery tasks. Beat only starts work: ``sync_due_accounts`` fans out one ``sync_account`` per account.
 
 Tasks get account ids, never credentials. They are idempotent (a re-run re-reads and dedupes), so
-``acks_late`` redelivery after a crashed worker is safe.
+``acks_late`` redelivery after a crashed worker is safe. An account whose credentials were refused, or
+whose sync broke on an unexpected error, is announced with a signal (``vendors.signals``): monitoring
+emails the administrators, this app never calls up into it.
 """
 
 from __future__ import annotations
