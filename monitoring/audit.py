@@ -9,8 +9,9 @@ user the change is recorded as made by "system" (the engine, scheduled tasks).
 
 Readings and audit records are never updated or deleted; database triggers refuse it (see migration
 0005). The one exception is an explicit purge (removing a vendor account and all its data), which must run
-inside ``purge_allowed()``. A vendor alert's acknowledgement is written once, by the acknowledge action
-inside ``acknowledging()``; PostgreSQL refuses any other change to it (migration 0010).
+inside ``purge_allowed()`` (kept with the model, ``models/audit.py``). A vendor alert's acknowledgement is
+written once, by the acknowledge action inside ``acknowledging()``; PostgreSQL refuses any other change to
+it (migration 0010).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from monitoring.models import (
     ReportSubscription,
     VendorAlert,
 )
-from monitoring.models.audit import AuditAction
+from monitoring.models.audit import AuditAction, purge_allowed  # noqa: F401 - the service names it too
 from vendors.models import VendorAccount
 
 _user: contextvars.ContextVar = contextvars.ContextVar("audit_user", default=None)
@@ -212,21 +213,6 @@ def connect_signals() -> None:
     m2m_changed.connect(
         _groups_changed, sender=get_user_model().groups.through, dispatch_uid="audit-user-groups"
     )
-
-
-@contextmanager
-def purge_allowed() -> Iterator[None]:
-    """Deletes of readings (and audit records) are allowed inside, for an explicit purge only, such as
-    removing a vendor account with all its data. This sets ``coldchain.allow_purge`` for the current
-    transaction only (``SET LOCAL``); updates stay refused even then."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL coldchain.allow_purge = 'on'")
-        yield
-        # SET LOCAL lasts to the end of the outermost transaction: switch it off again, so that a purge
-        # nested in a longer transaction opens no door for what follows.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL coldchain.allow_purge = 'off'")
 
 
 @contextmanager

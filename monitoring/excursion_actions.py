@@ -27,9 +27,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from monitoring.audit import acknowledging, audit_context, record
+from monitoring.choices import AuditAction, Disposition, ExcursionState, ProductImpact
 from monitoring.models import Excursion, ExcursionNote, ExcursionSignature, VendorAlert
-from monitoring.models.audit import AuditAction
-from monitoring.models.excursions import Disposition, ExcursionState, ProductImpact
 from monitoring.signature_records import content_hash, signed_content
 from monitoring.signatures import check_signature
 

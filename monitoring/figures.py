@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from monitoring.choices import Quantity
 from monitoring.models.excursions import ExcursionKind
 from monitoring.partitions import add_months, month_start
-from monitoring.selectors import Series, TrackPoint
+from monitoring.selectors import AlertOnMap, Series, TrackPoint
 
 COLOURS = ["#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb"]
 EXCURSION_FILL = "rgba(179, 38, 30, 0.16)"
@@ -473,9 +473,9 @@ def map_bounds(tracks: dict, vehicles: list, chosen=None) -> list[float] | None:
 def vehicle_map(
     tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo, rules: dict | None = None, chosen=None
 ) -> go.Figure:
-    """``tracks``: {device: [TrackPoint]}; ``rules``: {device id: the rule of its temperature channel}.
-    The base map (tiles, or the offline Natural Earth map) is added in the browser (``static/js/app.js``),
-    which fits the view to ``layout.meta.bounds``."""
+    """``tracks``: {device: [TrackPoint]}; ``alerts``: [AlertOnMap]; ``rules``: {device id: the rule of its
+    temperature channel}. The base map (tiles, or the offline Natural Earth map) is added in the browser
+    (``static/js/app.js``), which fits the view to ``layout.meta.bounds``."""
     rules = rules or {}
     figure = go.Figure()
     classes: dict[str, dict[str, list]] = {k: {"lat": [], "lon": [], "text": []} for k in TEMPERATURE_CLASSES}
@@ -536,8 +536,8 @@ def vehicle_map(
     if alerts:
         figure.add_trace(
             go.Scattermap(
-                lat=[a.latitude for a in alerts],
-                lon=[a.longitude for a in alerts],
+                lat=[a.alert.latitude for a in alerts],
+                lon=[a.alert.longitude for a in alerts],
                 mode="markers",
                 name="Vendor alerts",
                 marker={"size": 13, "color": "#e8710a"},
@@ -598,12 +598,13 @@ def _point_text(device, point: TrackPoint, zone) -> str:
     return f"{device.name}<br>{_when(point.timestamp, zone)}<br>{temperature}, {speed}"
 
 
-def _alert_text(alert, zone) -> str:
+def _alert_text(row: AlertOnMap, zone) -> str:
+    alert = row.alert
     parts = [
         alert.alert_type,
         _when(alert.started_at, zone),
         alert.device.name if alert.device else "",
-        f"{alert.temperature:.1f} °C" if getattr(alert, "temperature", None) is not None else "",
+        f"{row.temperature:.1f} °C" if row.temperature is not None else "",
         f"{alert.speed_kmh:.0f} km/h" if alert.speed_kmh is not None else "",
         alert.address,
         alert.message[:120],

@@ -9,13 +9,11 @@ from django import forms
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from monitoring.choices import InstallationStatus
+from monitoring.choices import ExcursionState, InstallationStatus, ReportFormat, Severity
 from monitoring.models import DeploymentGroup, Device
-from monitoring.models.excursions import ExcursionState, Severity
-from monitoring.models.reports import ReportFormat
 from monitoring.selectors import STATUS_CHOICES, AlertFilters, OverviewFilters
 from vendors.models import VendorAccount
-from vendors.registry import VENDOR_CHOICES
+from vendors.registry import VENDOR_CHOICES, slugs_that
 
 MAX_RANGE = timedelta(days=731)  # two years
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)  # a day outside these is a typing mistake
@@ -202,7 +200,9 @@ class GroupForm(forms.Form):
     name = forms.CharField(label="Name", max_length=100, strip=True)
     # Empty: a group kept by us. A Thingsee account: the group is created at Thingsee first.
     account = forms.ModelChoiceField(
-        queryset=VendorAccount.objects.filter(vendor="thingsee"), required=False, label="Kept by"
+        queryset=VendorAccount.objects.filter(vendor__in=slugs_that("keeps_groups")),
+        required=False,
+        label="Kept by",
     )
 
 

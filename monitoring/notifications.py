@@ -20,8 +20,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from monitoring.choices import ExcursionState
 from monitoring.models import Excursion, SentNotification
-from monitoring.models.excursions import ExcursionState
 from vendors.models import VendorAccount
 
 logger = logging.getLogger("monitoring.notifications")

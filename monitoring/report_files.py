@@ -23,8 +23,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from monitoring import reports
+from monitoring.choices import ReportFormat, ReportState
 from monitoring.models import DeploymentGroup, ExcursionReportFile
-from monitoring.models.reports import ReportFormat, ReportState
 from monitoring.signature_records import signatures_csv
 
 logger = logging.getLogger("monitoring.report_files")

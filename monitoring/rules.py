@@ -64,7 +64,3 @@ def rules_for_channels(channels: Iterable[Channel]) -> dict[int, AlarmRule | Non
             None,
         )
     return result
-
-
-def rule_for_channel(channel: Channel) -> AlarmRule | None:
-    return rules_for_channels([channel])[channel.pk]

@@ -28,7 +28,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from monitoring.audit import record
-from monitoring.models.audit import AuditAction
+from monitoring.choices import AuditAction
 from monitoring.notifications import administrators_emails, send_once, site_link
 from users.sessions import STARTED_KEY
 

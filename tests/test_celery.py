@@ -87,6 +87,7 @@ def test_tasks_have_time_limits_and_late_acknowledgement():
 TASK_QUEUES = {
     "vendors.tasks.sync_due_accounts": "sync",  # the beat's fan-out
     "vendors.tasks.sync_account": "sync",
+    "monitoring.tasks.evaluate_readings": "evaluation",  # the beat that no crash can skip
     "monitoring.tasks.open_no_data_excursions": "evaluation",
     "monitoring.tasks.send_excursion_reminders": "notifications",
     "monitoring.tasks.notify_accounts": "notifications",

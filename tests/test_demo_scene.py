@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from monitoring.excursions import evaluate_channel, open_no_data_excursions
 from monitoring.models import Channel, Excursion
-from monitoring.rules import rule_for_channel
+from monitoring.rules import rules_for_channels
 from tests.conftest import FIXED_NOW
 from tests.factories import make_account
 from vendors.management.commands.demo import assign_demo_profiles
@@ -43,7 +43,9 @@ def test_a_demo_account_starts_with_its_excursions_open(serve, db):
     assert sync_account(account, since=FIXED_NOW - timedelta(hours=6), until=FIXED_NOW).ok
     assign_demo_profiles()
     for channel in Channel.objects.filter(quantity="temperature").select_related("device"):
-        evaluate_channel(channel, rule_for_channel(channel), FIXED_NOW - timedelta(hours=6), FIXED_NOW)
+        evaluate_channel(
+            channel, rules_for_channels([channel])[channel.pk], FIXED_NOW - timedelta(hours=6), FIXED_NOW
+        )
     open_no_data_excursions(now=FIXED_NOW)
     ongoing = {
         (e.channel.device.name, e.kind)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from monitoring.audit import purge_allowed
+from monitoring.models.audit import purge_allowed
 from vendors.models import VendorAccount
 from vendors.registry import client_class
 

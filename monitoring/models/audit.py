@@ -6,37 +6,13 @@ Records are written once and never changed: a database trigger refuses UPDATE an
 
 from __future__ import annotations
 
-from django.db import models
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, models, transaction
 from django.utils import timezone
 
-
-class AuditAction(models.TextChoices):
-    CREATE = "create", "Created"
-    UPDATE = "update", "Changed"
-    DELETE = "delete", "Deleted"
-    ACKNOWLEDGE = "acknowledge", "Acknowledged (signed)"
-    CLOSE = "close", "Closed (signed)"
-    # The excursion lifecycle (monitoring/excursion_actions.py).
-    INVESTIGATE = "investigate", "Investigation started"
-    ASSIGN = "assign", "Assigned"
-    NOTE = "note", "Investigation note (signed)"
-    APPROVE = "approve", "Approved (signed)"
-    REOPEN = "reopen", "Reopened"
-    SIGNATURE_REFUSED = "sign_refused", "Signature refused"
-    LOCKED_OUT = "locked_out", "Locked out (too many refused signatures)"
-    # Accounts and sessions (users/): codes stay within the column's 12 characters.
-    LOGIN = "login", "Logged in"
-    LOGOUT = "logout", "Logged out"
-    SESSION_EXPIRED = "session_end", "Session expired"
-    PASSWORD_CHANGED = "password", "Password changed"
-    PASSWORD_CHANGE_REQUIRED = "pw_required", "Password change required"
-    PASSWORD_CHANGE_CLEARED = "pw_cleared", "Password change no longer required"
-    # The steps of archiving a month of readings or positions (monitoring/archive.py).
-    ARCHIVE = "archive", "Archived to a file"
-    VERIFY = "verify", "Archive verified"
-    REFUSE = "refuse", "Archive refused"
-    DETACH = "detach", "Partition detached"
-    DROP = "drop", "Detached partition dropped"
+from monitoring.choices import AuditAction
 
 
 class AuditRecord(models.Model):
@@ -58,3 +34,18 @@ class AuditRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.model} {self.object_repr}"
+
+
+@contextmanager
+def purge_allowed() -> Iterator[None]:
+    """Deletes of readings (and audit records) are allowed inside, for an explicit purge only, such as
+    removing a vendor account with all its data. This sets ``coldchain.allow_purge`` for the current
+    transaction only (``SET LOCAL``); updates stay refused even then."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL coldchain.allow_purge = 'on'")
+        yield
+        # SET LOCAL lasts to the end of the outermost transaction: switch it off again, so that a purge
+        # nested in a longer transaction opens no door for what follows.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL coldchain.allow_purge = 'off'")

@@ -110,6 +110,12 @@ class Channel(models.Model):
     last_reading_at = models.DateTimeField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
     last_error = models.CharField(max_length=100, blank=True)
+    # How far the excursion engine has evaluated this channel's readings, by event time: every reading up
+    # to ``evaluated_until`` was evaluated, except those from ``pending_from`` on, which arrived late
+    # (the ingest sets it, in the transaction that stores them). Only the engine moves the watermark, in
+    # the transaction that stores the excursions it found; a crash anywhere leaves it behind, never ahead.
+    evaluated_until = models.DateTimeField(null=True, blank=True, editable=False)
+    pending_from = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["device", "quantity", "name"]

@@ -5,47 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from monitoring.choices import Quantity
+from monitoring.choices import Disposition, ExcursionKind, ExcursionState, ProductImpact, Quantity, Severity
 
 DEFAULT_ACTIVATION_ENERGY = 83.144  # kJ/mol, USP <1160>
-
-
-class Severity(models.TextChoices):
-    WARNING = "warning", "Warning"
-    ALARM = "alarm", "Alarm"
-
-
-class ExcursionKind(models.TextChoices):
-    OUT_OF_RANGE = "out_of_range", "Out of range"
-    NO_DATA = "no_data", "No data"
-    BUDGET = "budget", "Daily budget exceeded"
-
-
-class ExcursionState(models.TextChoices):
-    """open -> acknowledged -> under investigation -> closed (-> approved, where approval is required);
-    a closed or approved excursion can be reopened (back under investigation)."""
-
-    OPEN = "open", "Open"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
-    INVESTIGATING = "investigating", "Under investigation"
-    CLOSED = "closed", "Closed"
-    APPROVED = "approved", "Approved"
-
-
-class Disposition(models.TextChoices):
-    NO_PRODUCT_IMPACT = "no_product_impact", "No product impact"
-    QUARANTINED = "product_quarantined", "Product quarantined"
-    DISCARDED = "product_discarded", "Product discarded"
-    OTHER = "other", "Other"
-
-
-class ProductImpact(models.TextChoices):
-    """What became of the product the excursion touched, stated at closing."""
-
-    RELEASED = "released", "Released"
-    QUARANTINED = "quarantined", "Quarantined"
-    DESTROYED = "destroyed", "Destroyed"
-    NOT_AFFECTED = "not_affected", "Not affected"
 
 
 class AlarmProfile(models.Model):

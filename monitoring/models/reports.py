@@ -10,18 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-
-class ReportState(models.TextChoices):
-    QUEUED = "queued", "Waiting for a worker"
-    RUNNING = "running", "Being built"
-    DONE = "done", "Ready"
-    FAILED = "failed", "Failed"
-
-
-class ReportFormat(models.TextChoices):
-    PDF = "pdf", "PDF: summary, excursions and their charts"
-    CSV = "csv", "CSV: the readings inside the excursions"
-    SIGNATURES = "sig", "CSV: the excursions' electronic signatures"
+from monitoring.choices import ReportFormat, ReportState
 
 
 class ExcursionReportFile(models.Model):

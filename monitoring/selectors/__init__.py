@@ -38,10 +38,19 @@ from monitoring.selectors.status import (
     groups_with_counts,
     overview_devices,
 )
-from monitoring.selectors.tracks import TrackPoint, temperature_channel, track, vehicle_alerts, vehicles
+from monitoring.selectors.tracks import (
+    AlertOnMap,
+    TrackPoint,
+    alerts_on_map,
+    temperature_channel,
+    track,
+    vehicle_alerts,
+    vehicles,
+)
 
 __all__ = [
     "ALERT_LIMIT",
+    "AlertOnMap",
     "STATUSES",
     "STATUS_CHOICES",
     "AlertFilters",
@@ -53,6 +62,7 @@ __all__ = [
     "account_progress",
     "accounts_with_counts",
     "alert_devices",
+    "alerts_on_map",
     "alert_rows",
     "all_groups",
     "channel_series",

@@ -7,12 +7,12 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from monitoring.choices import ExcursionState, Severity
 from monitoring.models import (
     Device,
     Excursion,
     VendorAlert,
 )
-from monitoring.models.excursions import ExcursionState, Severity
 
 
 @dataclass

@@ -8,14 +8,13 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from monitoring.choices import InstallationStatus, Quantity
+from monitoring.choices import ExcursionState, InstallationStatus, Quantity
 from monitoring.models import (
     AlarmRule,
     Channel,
     DeploymentGroup,
     Device,
 )
-from monitoring.models.excursions import ExcursionState
 from monitoring.rules import rules_for_channels
 
 LOW_BATTERY_PERCENT = 20

@@ -68,19 +68,6 @@ def duration_in_words(span: timedelta | None) -> str:
 register.filter("duration_words", duration_in_words)
 
 
-@register.simple_tag(takes_context=True)
-def query_with(context, **changes) -> str:
-    """The current query string with some parameters changed (for links that keep the filters)."""
-    query = context["request"].GET.copy()
-    for key, value in changes.items():
-        if value in (None, ""):
-            query.pop(key, None)
-        else:
-            query[key] = value
-    encoded = query.urlencode()
-    return f"?{encoded}" if encoded else "?"
-
-
 def _channel_value(channel, now) -> str:
     if channel.last_error:
         value = format_html('<span class="status bad">sensor error: {}</span>', channel.last_error)

@@ -11,10 +11,10 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from monitoring.choices import AuditAction
 from monitoring.csv_cells import csv_lines
 from monitoring.forms import parse_moment
 from monitoring.models import AuditRecord
-from monitoring.models.audit import AuditAction
 
 PAGE_SIZE = 100
 

@@ -26,9 +26,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from coldchain.security import lockout_response
 from monitoring import excursion_actions, figures, selectors
 from monitoring.audit_sentences import excursion_trail
+from monitoring.choices import Disposition, ExcursionState, ProductImpact
 from monitoring.csv_cells import csv_lines
 from monitoring.models import Excursion
-from monitoring.models.excursions import Disposition, ExcursionState, ProductImpact
 from monitoring.signature_records import SIGNATURE_COLUMNS, signature_rows, signature_views
 from monitoring.signatures import SignatureLockedOut, user_name_required
 

@@ -14,9 +14,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseStopPolling
 
 from monitoring import report_files
+from monitoring.choices import ReportState
 from monitoring.forms import ReportRequestForm
 from monitoring.models import ExcursionReportFile
-from monitoring.models.reports import ReportState
 
 VIEW = "monitoring.view_excursion"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 from xml.sax.saxutils import escape, quoteattr
 
 from django.http import Http404, HttpResponse
@@ -30,16 +29,6 @@ def _chosen_vehicles(request, vehicles):
     if not picked:
         raise Http404("No vehicle with this id.")
     return picked, picked[0]
-
-
-def _alert_temperatures(alerts, tracks) -> None:
-    """Each alert gets the temperature of its vehicle's track point at or just before it."""
-    by_device = {device.pk: points for device, points in tracks.items()}
-    for alert in alerts:
-        points = by_device.get(alert.device_id) or []
-        stamps = [p.timestamp for p in points]
-        at = bisect.bisect_right(stamps, alert.started_at) - 1
-        alert.temperature = points[at].temperature if at >= 0 else None
 
 
 def _temperature_rules(vehicles) -> dict:
@@ -72,8 +61,7 @@ def vehicle_map(request):
         return render(request, template, context, status=400)
     start, end = form.span
     tracks = {v: selectors.track(v, start, end) for v in shown}
-    alerts = selectors.vehicle_alerts(shown, start, end)
-    _alert_temperatures(alerts, tracks)
+    alerts = selectors.alerts_on_map(selectors.vehicle_alerts(shown, start, end), tracks)
     figure = figures.vehicle_map(
         tracks,
         alerts=alerts,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from coldchain.command_line import parse_iso
 from monitoring import archive
 from monitoring.csv_cells import SafeCsvWriter
 from monitoring.exports import READING_COLUMNS, reading_rows
-from vendors.management.commands.sync import parse_iso
 
 
 class ExportCommand(BaseCommand):

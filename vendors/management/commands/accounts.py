@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import ProtectedError
 
-from monitoring.audit import purge_allowed
+from monitoring.models.audit import purge_allowed
 from vendors.models import VendorAccount
 from vendors.registry import SLUGS, client_class
 
