@@ -4,19 +4,30 @@ whatever the number of devices.
 - ``status``: each device's state, the overview and the groups;
 - ``series``: a device's readings, gaps and excursions, and the chart series;
 - ``tracks``: vehicles and their tracks;
-- ``alerts``: the alerts list;
+- ``alerts``: the Alerts inbox (excursions; vendor events grouped by device and kind);
 - ``accounts``: vendor accounts and their syncs.
 """
 
 from monitoring.selectors.accounts import account_progress, accounts_with_counts
 from monitoring.selectors.alerts import (
-    ALERT_LIMIT,
+    CLOSED_LIMIT,
+    GROUP_EVENTS_LIMIT,
     AlertFilters,
     AlertRow,
+    VendorEventFilters,
+    VendorEventGroup,
+    alert_accounts,
     alert_devices,
-    alert_rows,
+    closed_excursions,
     excursion_row,
+    excursions_needing_attention,
+    group_events,
+    group_queryset,
+    inbox_counts,
+    matching_excursions,
+    matching_vendor_alerts,
     vendor_alert_row,
+    vendor_event_groups,
 )
 from monitoring.selectors.series import (
     Series,
@@ -41,19 +52,29 @@ from monitoring.selectors.status import (
 from monitoring.selectors.tracks import TrackPoint, track, vehicle_alerts, vehicles
 
 __all__ = [
-    "ALERT_LIMIT",
+    "CLOSED_LIMIT",
+    "GROUP_EVENTS_LIMIT",
     "STATUSES",
     "STATUS_CHOICES",
     "AlertFilters",
     "AlertRow",
+    "VendorEventFilters",
+    "VendorEventGroup",
     "OverviewFilters",
     "Series",
     "Status",
     "TrackPoint",
     "account_progress",
     "accounts_with_counts",
+    "alert_accounts",
     "alert_devices",
-    "alert_rows",
+    "closed_excursions",
+    "excursions_needing_attention",
+    "group_events",
+    "group_queryset",
+    "inbox_counts",
+    "matching_excursions",
+    "matching_vendor_alerts",
     "all_groups",
     "channel_series",
     "device_detail",
@@ -70,4 +91,5 @@ __all__ = [
     "vehicle_alerts",
     "vehicles",
     "vendor_alert_row",
+    "vendor_event_groups",
 ]
