@@ -7,7 +7,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from coldchain.security import lockout_response
 from monitoring import excursion_actions
@@ -52,10 +54,9 @@ def excursion_acknowledge(request, pk: int):
     except SignatureLockedOut:
         return lockout_response(request)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return _render_detail(request, excursion, status=400)
+        return _refused(request, excursion, exc, "acknowledge-form")
     messages.success(request, "Excursion acknowledged and signed.")
-    return redirect("excursion_detail", pk=pk)
+    return _to_detail(request, pk)
 
 
 @require_POST
@@ -74,7 +75,27 @@ def excursion_close(request, pk: int):
     except SignatureLockedOut:
         return lockout_response(request)
     except ValidationError as exc:
+        return _refused(request, excursion, exc, "close-form")
+    messages.success(request, "Excursion closed and signed.")
+    return _to_detail(request, pk)
+
+
+def _refused(request, excursion: Excursion, exc: ValidationError, form: str):
+    """A refused signature or missing field: by htmx, the form again with the reason inside it and what
+    was typed (never the password); the page and the rest of it stay as they were."""
+    if not request.htmx:
         messages.error(request, " ".join(exc.messages))
         return _render_detail(request, excursion, status=400)
-    messages.success(request, "Excursion closed and signed.")
+    context = {
+        "excursion": excursion,
+        "dispositions": Disposition.choices,
+        "form_error": " ".join(exc.messages),
+        "posted": {name: request.POST.get(name, "") for name in ("comment", "disposition", "root_cause")},
+    }
+    return render(request, f"monitoring/excursion_detail.html#{form}", context, status=400)
+
+
+def _to_detail(request, pk: int):
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("excursion_detail", args=[pk]))
     return redirect("excursion_detail", pk=pk)
