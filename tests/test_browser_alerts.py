@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from monitoring.models import AuditRecord, Channel, Device, Excursion, ExcursionReportFile, VendorAlert
 from tests.factories import PASSWORD, make_account, make_user
-from tests.test_browser_dashboard import CHROMIUM, TABLET, browser, pytestmark, shoot  # noqa: F401
+from tests.test_browser_dashboard import CHROMIUM, SCREENSHOTS, TABLET, browser, pytestmark, shoot  # noqa: F401
 
 EVENT_CODES = ["zone_in", "overspeed", "stop_duration", "ByZoneEnter"]
 
@@ -99,9 +99,11 @@ def test_a_qa_user_works_through_the_alerts_inbox(live_server, inbox, browser): 
     # A refused form is a 400 by design: Chromium logs its answer, which is no error of the page.
     page.on(
         "console",
-        lambda m: problems.append(m.text)
-        if m.type == "error" and "status of 400 (Bad Request)" not in m.text
-        else None,
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and "status of 400 (Bad Request)" not in m.text
+            else None
+        ),
     )
     url = live_server.url
     page.goto(f"{url}/login/?next=/alerts/")
@@ -196,5 +198,83 @@ def test_a_qa_user_works_through_the_alerts_inbox(live_server, inbox, browser): 
     page.wait_for_selector("#report-form #report-progress")
     assert ExcursionReportFile.objects.filter(requested_by__username="qa").count() == 1
     shoot(page, "alerts-report-asked")
+    context.close()
+    assert problems == []
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_admin_gets_form_errors_in_place_on_the_rules_device_and_excursion_pages(
+    live_server,
+    inbox,
+    browser,  # noqa: F811
+):
+    from django.contrib.auth.models import User
+
+    boss = make_user("boss", role="Admin")
+    User.objects.filter(pk=boss.pk).update(is_staff=True)
+    context = browser.new_context(viewport=TABLET)
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    url = live_server.url
+    page.goto(f"{url}/login/?next=/rules/")
+    page.fill("#id_username", "boss")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/rules/")
+
+    # Rules: every number with its unit; the limits' unit follows the quantity; errors in the form.
+    form = page.locator("#rule-form")
+    assert form.locator(".unit").all_inner_texts().count("°C") == 3
+    page.select_option("#id_quantity", "humidity")
+    assert form.locator(".unit").all_inner_texts().count("% RH") == 3
+    page.select_option("#id_quantity", "temperature")
+    page.fill("#id_name", "Fridges")
+    page.fill("#id_low_limit", "8")
+    page.fill("#id_high_limit", "2")
+    page.fill("#id_reason", "Vaccines")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#rule-form .problem")
+    assert "Choose exactly one of" in page.locator("#rule-form .problem").first.inner_text()
+    assert (
+        page.locator("h1").inner_text() == "Alarm rules"
+        and page.locator("#id_name").input_value() == "Fridges"
+    )
+    shoot(page, "rules-refused")
+    page.select_option("#id_device", label="Vaccine fridge")
+    page.fill("#id_low_limit", "2")
+    page.fill("#id_high_limit", "8")
+    page.locator("#rule-form button[type=submit]").click()
+    page.wait_for_selector("text=Rule “Fridges” added.")
+    assert "2 °C to 8 °C" in page.locator("table").inner_text()
+    shoot(page, "rules")
+
+    # The excursion page: a wrong signature answers inside its form.
+    excursion = inbox["going_on"][0]
+    page.goto(f"{url}/excursions/{excursion.pk}/")
+    page.fill("#ack-comment", "Checked the load")
+    page.fill("#ack-password", "wrong")
+    page.click("button:has-text('Acknowledge and sign')")
+    page.wait_for_selector("form .problem")
+    assert "Signature refused" in page.locator("form .problem").inner_text()
+    assert page.locator("#ack-comment").input_value() == "Checked the load"
+    assert page.locator("h1").inner_text().startswith(f"Excursion #{excursion.pk}")
+    shoot(page, "excursion-wrong-signature")
+
+    # The installation status: changed in place, the history says who.
+    fridge = excursion.channel.device
+    page.goto(f"{url}/devices/{fridge.pk}/")
+    page.select_option("#id_status", "quarantine")
+    page.click("button:has-text('Change status')")
+    page.wait_for_selector("#installation .message.success")
+    assert "Vaccine fridge is now quarantine." in page.locator("#installation").inner_text()
+    assert "boss" in page.locator("#installation table").inner_text()
+    page.locator("#installation").screenshot(path=str(SCREENSHOTS / "installation-changed.png"))
+
+    # The admin, named for the product.
+    page.goto(f"{url}/admin/")
+    assert page.locator("#site-name").inner_text() == "Cold chain administration"
+    assert "Cold chain admin" in page.title()
+    shoot(page, "admin")
     context.close()
     assert problems == []

@@ -89,6 +89,11 @@ class AlarmRuleForm(forms.ModelForm):
         # The page's script changes the limits' unit when the quantity changes.
         self.fields["quantity"].widget.attrs["data-limit-units"] = json.dumps(LIMIT_UNITS)
 
+    def validate_constraints(self):
+        # The database's check says "choose one scope" as a constraint name: ``clean`` has said it in words.
+        if "__all__" not in self._errors:
+            super().validate_constraints()
+
     def limit_unit(self) -> str:
         quantity = self["quantity"].value() or Quantity.TEMPERATURE
         return LIMIT_UNITS.get(quantity, LIMIT_UNITS[Quantity.OTHER])
