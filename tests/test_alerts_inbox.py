@@ -236,3 +236,28 @@ def test_the_admin_is_named_for_the_product_and_every_page_has_our_icon(boss):
     icon = boss.get("/favicon.ico")
     assert icon.status_code == 302 and icon["Location"].endswith("img/favicon.svg")
     assert finders.find("img/favicon.svg")
+
+
+def test_the_inbox_costs_the_same_queries_for_few_or_many_events(qa, fleet):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(params) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert qa.get("/alerts/", params).status_code == 200
+        return len(captured)
+
+    before = (queries({}), queries({"tab": "vendor"}))
+    account, truck = fleet["account"], fleet["truck"]
+    now = timezone.now()
+    for n in range(5):
+        other = Device.objects.create(account=account, vendor_id=f"x{n}", name=f"Truck x{n}", kind="vehicle")
+        probe = Channel.objects.create(device=other, name="temperature1", quantity="temperature", unit="C")
+        Excursion.objects.create(channel=probe, started_at=now - timedelta(days=n + 1), high_limit=8)
+        VendorAlert.objects.create(
+            account=account, device=other, vendor_alert_id=f"x{n}", alert_type="ByTemperature", started_at=now
+        )
+        VendorAlert.objects.create(
+            account=account, device=truck, vendor_alert_id=f"s{n}", alert_type=f"Custom {n}", started_at=now
+        )
+    assert (queries({}), queries({"tab": "vendor"})) == before
