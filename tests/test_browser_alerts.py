@@ -198,6 +198,12 @@ def test_a_qa_user_works_through_the_alerts_inbox(live_server, inbox, browser): 
     page.wait_for_selector("#report-form #report-progress")
     assert ExcursionReportFile.objects.filter(requested_by__username="qa").count() == 1
     shoot(page, "alerts-report-asked")
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=context.storage_state())
+    small = phone.new_page()
+    small.goto(f"{url}/alerts/?tab=vendor")
+    assert small.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+    shoot(small, "alerts-vendor-phone")
+    phone.close()
     context.close()
     assert problems == []
 

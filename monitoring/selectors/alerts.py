@@ -12,6 +12,7 @@ A vendor's temperature alarm and our excursion of the same event are linked (``m
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -112,7 +113,8 @@ class VendorEventGroup:
 
     @property
     def html_id(self) -> str:
-        return "group-" + "-".join(str(ord(c)) if not c.isalnum() else c for c in self.key)
+        # A vendor's code may hold any character: the element's id is a digest of the key.
+        return "group-" + hashlib.sha1(self.key.encode()).hexdigest()[:12]
 
 
 def parse_group_key(key: str) -> tuple[int, int | None, str] | None:

@@ -173,7 +173,7 @@ def alert_acknowledge(request, source: str, pk: int):
     row = _row(source, pk)
     form_class = SignedAcknowledgeForm if source == "excursion" else AcknowledgeForm
     form = form_class(request.POST)
-    status = 200
+    status, covered = 200, 0
     if form.is_valid():
         try:
             if source == "vendor":
