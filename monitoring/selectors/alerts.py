@@ -114,7 +114,7 @@ class VendorEventGroup:
     @property
     def html_id(self) -> str:
         # A vendor's code may hold any character: the element's id is a digest of the key.
-        return "group-" + hashlib.sha1(self.key.encode()).hexdigest()[:12]
+        return "group-" + hashlib.sha256(self.key.encode()).hexdigest()[:12]
 
 
 def parse_group_key(key: str) -> tuple[int, int | None, str] | None:
