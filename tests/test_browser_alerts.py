@@ -173,8 +173,8 @@ def test_a_qa_user_works_through_the_alerts_inbox(live_server, inbox, browser): 
     page.locator("button:has-text('Acknowledge the chosen events')").click()
     page.wait_for_selector(".bulk .problem")
     assert "Choose at least one group" in page.locator(".bulk").inner_text()
-    for box in page.locator("li.event-group input[type=checkbox]").all():
-        box.check()
+    page.check("input[data-check-all]")
+    assert page.locator("li.event-group input[type=checkbox]:checked").count() == 4
     page.fill("#bulk-comment", "Planned route")
     page.locator("button:has-text('Acknowledge the chosen events')").click()
     page.wait_for_selector("text=249 events acknowledged")

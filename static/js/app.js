@@ -172,6 +172,15 @@
     });
   });
 
+  /* "Choose every group" on the Alerts page: ticks (or clears) every checkbox of the bulk form. */
+  document.addEventListener("change", function (event) {
+    var form = event.target.dataset && event.target.dataset.checkAll;
+    if (!form) return;
+    document.querySelectorAll('input[type="checkbox"][form="' + form + '"]').forEach(function (box) {
+      if (box !== event.target) box.checked = event.target.checked;
+    });
+  });
+
   /* A poll (hx-trigger="every ...", fired by a timer, not by the user) says so in X-Poll: the server
      does not count it as activity, so a page left open still logs out when idle (users/sessions.py). */
   document.addEventListener("htmx:configRequest", function (event) {
