@@ -11,6 +11,7 @@ whatever the number of devices.
 from monitoring.selectors.accounts import account_progress, accounts_with_counts
 from monitoring.selectors.alerts import (
     CLOSED_LIMIT,
+    DONE_STATES,
     GROUP_EVENTS_LIMIT,
     AlertFilters,
     AlertRow,
@@ -53,6 +54,7 @@ from monitoring.selectors.tracks import TrackPoint, track, vehicle_alerts, vehic
 
 __all__ = [
     "CLOSED_LIMIT",
+    "DONE_STATES",
     "GROUP_EVENTS_LIMIT",
     "STATUSES",
     "STATUS_CHOICES",

@@ -26,6 +26,8 @@ from monitoring.vendor_events import PLURALS, EventKind, event_kind, may_acknowl
 from vendors.models import VendorAccount
 
 CLOSED_LIMIT = 100
+# The states of an excursion that needs nothing more: history, not the inbox's "to handle".
+DONE_STATES = (ExcursionState.CLOSED,)
 GROUP_EVENTS_LIMIT = 50
 # A vendor's alarm rule and ours have their own delays: an alarm this far outside an excursion's span is
 # still the same event.
@@ -182,11 +184,9 @@ def _excursions(filters: AlertFilters) -> QuerySet[Excursion]:
 def excursions_needing_attention(filters: AlertFilters) -> list[AlertRow]:
     """Every open or acknowledged excursion the filters allow, however old: open ones first, each
     newest first. No limit: a forgotten excursion from last month is exactly what must not be missed."""
-    if filters.state == ExcursionState.CLOSED:
+    if filters.state in DONE_STATES:
         return []
-    excursions = list(
-        _excursions(filters).exclude(state=ExcursionState.CLOSED).order_by("-started_at", "-pk")
-    )
+    excursions = list(_excursions(filters).exclude(state__in=DONE_STATES).order_by("-started_at", "-pk"))
     alarms = vendor_alerts_by_excursion([e for e in excursions if e.state == ExcursionState.OPEN])
     rows = [excursion_row(e) for e in excursions]
     for row in rows:
@@ -197,9 +197,9 @@ def excursions_needing_attention(filters: AlertFilters) -> list[AlertRow]:
 
 def closed_excursions(filters: AlertFilters, limit: int = CLOSED_LIMIT) -> tuple[list[AlertRow], bool]:
     """The newest closed excursions, and whether there are more than ``limit``."""
-    if filters.state and filters.state != ExcursionState.CLOSED:
+    if filters.state and filters.state not in DONE_STATES:
         return [], False
-    excursions = _excursions(filters).filter(state=ExcursionState.CLOSED).order_by("-started_at", "-pk")
+    excursions = _excursions(filters).filter(state__in=DONE_STATES).order_by("-started_at", "-pk")
     found = list(excursions[: limit + 1])
     return [excursion_row(e) for e in found[:limit]], len(found) > limit
 
@@ -374,6 +374,6 @@ def alert_accounts() -> QuerySet[VendorAccount]:
 def inbox_counts() -> dict[str, int]:
     """The figures on the tabs: excursions to acknowledge or close, vendor events to acknowledge."""
     return {
-        "excursions": Excursion.objects.exclude(state=ExcursionState.CLOSED).count(),
+        "excursions": Excursion.objects.exclude(state__in=DONE_STATES).count(),
         "vendor": VendorAlert.objects.filter(acknowledged_at__isnull=True).count(),
     }

@@ -75,6 +75,7 @@ def alerts(request):
         closed_cut=more,
         closed_limit=selectors.CLOSED_LIMIT,
         state=filters.state,
+        done=filters.state in selectors.DONE_STATES,
     )
     if not request.htmx or request.htmx.boosted:
         context.update(counts=selectors.inbox_counts(), report_form=report_form())
