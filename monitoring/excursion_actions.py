@@ -14,11 +14,16 @@ Segregation of duties (``SIGNATURE_SEGREGATION_OF_DUTIES``, on by default): whoe
 excursion does not close it, and whoever closed it does not approve the closing. Every refusal is a
 ``ValidationError`` whose message says what is wrong.
 
+A vendor's temperature alarm of the same event as an excursion (``selectors.matching_vendor_alerts``) is
+acknowledged with the excursion, by the same signed acknowledgement, and audited on both.
+
 What the pages call "open" (needs attention) is a state before closed; whether the excursion is still
 going on (values still out of range) is ``ended_at is None``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -29,8 +34,10 @@ from django.utils import timezone
 from monitoring.audit import acknowledging, audit_context, record
 from monitoring.choices import AuditAction, Disposition, ExcursionState, ProductImpact
 from monitoring.models import Excursion, ExcursionNote, ExcursionSignature, VendorAlert
+from monitoring.selectors.alerts import matching_excursions, matching_vendor_alerts
 from monitoring.signature_records import content_hash, signed_content
 from monitoring.signatures import check_signature
+from monitoring.vendor_events import EventKind, event_kind, may_acknowledge_in_bulk
 
 APPROVE_PERMISSION = "monitoring.approve_excursion"
 INVESTIGATED = "Investigated"
@@ -144,6 +151,7 @@ def excursion_acknowledge(
                 excursion,
                 {"signature": [None, f"{signature.full_name}: Acknowledged"]},
             )
+        _acknowledge_matching_vendor_alerts(excursion, user, comment, signature)
     return excursion
 
 
@@ -210,6 +218,41 @@ def excursion_add_note(
             user=user,
         )
     return note
+
+
+def _acknowledge_matching_vendor_alerts(excursion: Excursion, user, comment: str, signature) -> None:
+    """The vendors' temperature alarms of the same event, acknowledged by the excursion's signature:
+    each audited as a vendor alert's acknowledgement naming the excursion, and the excursion's trail
+    naming them."""
+    alerts = matching_vendor_alerts(excursion)
+    if not alerts:
+        return
+    reason = f"{comment} (with the signed acknowledgement of excursion {excursion.pk})"
+    for alert in alerts:
+        _set_acknowledged(alert, user, comment, reason, at=signature.signed_at)
+    names = ", ".join(f"{a.alert_type} at {a.started_at:%Y-%m-%d %H:%M} UTC" for a in alerts)
+    record(
+        AuditAction.ACKNOWLEDGE,
+        excursion,
+        {"vendor alerts": [None, f"acknowledged with it: {names}"]},
+        reason=comment,
+        user=user,
+    )
+
+
+def _set_acknowledged(alert: VendorAlert, user, comment: str, reason: str, at=None) -> None:
+    with audit_context(user=user, reason=reason), acknowledging():
+        alert.acknowledged_at = at or timezone.now()
+        alert.acknowledged_by = user
+        alert.acknowledgement_comment = comment
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledgement_comment"])
+    record(
+        AuditAction.ACKNOWLEDGE,
+        alert,
+        {"acknowledgement_comment": [None, comment]},
+        reason=reason,
+        user=user,
+    )
 
 
 def excursion_close(
@@ -356,16 +399,41 @@ def vendor_alert_acknowledge(alert: VendorAlert, user, comment: str) -> VendorAl
         alert = VendorAlert.objects.select_for_update().get(pk=alert.pk)
         if alert.acknowledged_at:
             raise ValidationError("This alert is already acknowledged.", code="state")
-        with audit_context(user=user, reason=comment), acknowledging():
-            alert.acknowledged_at = timezone.now()
-            alert.acknowledged_by = user
-            alert.acknowledgement_comment = comment
-            alert.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledgement_comment"])
-        record(
-            AuditAction.ACKNOWLEDGE,
-            alert,
-            {"acknowledgement_comment": [None, comment]},
-            reason=comment,
-            user=user,
-        )
+        excursion = matching_excursions([alert]).get(alert.pk)
+        if excursion is not None and excursion.state == ExcursionState.OPEN:
+            # One event, one signed acknowledgement: the excursion's, which covers this alarm too.
+            raise ValidationError(
+                f"This alarm is the same event as excursion {excursion.pk}: acknowledge the excursion "
+                "(with your signature); that acknowledges this alarm too.",
+                code="signed",
+            )
+        _set_acknowledged(alert, user, comment, comment)
     return alert
+
+
+def vendor_alerts_acknowledge(alerts: Iterable[VendorAlert], user, comment: str) -> int:
+    """Acknowledge many vendor events with one comment (each audited on its own); only events that are
+    not about the product (zones, speed, stops, batteries: ``vendor_events.BULK_KINDS``). Those already
+    acknowledged are skipped. Returns how many were acknowledged."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise ValidationError("A comment is required to acknowledge events.", code="comment")
+    pks = [a.pk for a in alerts]
+    with transaction.atomic():
+        locked = list(
+            VendorAlert.objects.select_for_update()
+            .filter(pk__in=pks, acknowledged_at__isnull=True)
+            .order_by("started_at", "pk")
+        )
+        refused = {event_kind(a.alert_type, a.message) for a in locked} - {
+            kind for kind in EventKind if may_acknowledge_in_bulk(kind)
+        }
+        if refused:
+            words = ", ".join(sorted(EventKind(kind).label.lower() for kind in refused))
+            raise ValidationError(
+                f"Events about the product ({words}) are acknowledged one by one, not in bulk.", code="kind"
+            )
+        now = timezone.now()
+        for alert in locked:
+            _set_acknowledged(alert, user, comment, comment, at=now)
+    return len(locked)

@@ -11,7 +11,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from monitoring.choices import ExcursionState, InstallationStatus, ReportFormat, Severity
 from monitoring.models import DeploymentGroup, Device
-from monitoring.selectors import STATUS_CHOICES, AlertFilters, OverviewFilters
+from monitoring.selectors import STATUS_CHOICES, AlertFilters, OverviewFilters, VendorEventFilters
+from monitoring.selectors.alerts import parse_group_key
+from monitoring.vendor_events import EventKind
 from vendors.models import VendorAccount
 from vendors.registry import VENDOR_CHOICES, slugs_that
 
@@ -160,13 +162,7 @@ class AlertFilterForm(forms.Form):
 
     def filters(self) -> AlertFilters:
         data = self.cleaned_data
-        zone = timezone.get_current_timezone()
-        start = datetime.combine(data["start"], time.min, tzinfo=zone) if data.get("start") else None
-        end = (
-            datetime.combine(data["end"] + timedelta(days=1), time.min, tzinfo=zone)
-            if data.get("end")
-            else None
-        )
+        start, end = _day_span(data)
         return AlertFilters(
             state=data.get("state") or "",
             severity=data.get("severity") or "",
@@ -174,6 +170,84 @@ class AlertFilterForm(forms.Form):
             start=start,
             end=end,
         )
+
+
+def _day_span(data) -> tuple[datetime | None, datetime | None]:
+    """[start, end) of the days chosen, in the user's zone (the end day included)."""
+    zone = timezone.get_current_timezone()
+    start = datetime.combine(data["start"], time.min, tzinfo=zone) if data.get("start") else None
+    end = (
+        datetime.combine(data["end"] + timedelta(days=1), time.min, tzinfo=zone) if data.get("end") else None
+    )
+    return start, end
+
+
+class VendorEventFilterForm(forms.Form):
+    """The vendor events tab: by source (account), kind in words, device, acknowledged or not, days."""
+
+    source = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Source")
+    kind = forms.ChoiceField(required=False, label="Type", choices=[("", "Any type"), *EventKind.choices])
+    device = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Device")
+    state = forms.ChoiceField(
+        required=False,
+        label="State",
+        choices=[("", "Any state"), ("open", "To acknowledge"), ("acknowledged", "Acknowledged")],
+    )
+    start = DayField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = DayField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, data=None, *, accounts=(), devices=(), **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["source"].choices = [("", "Any source")] + [
+            (str(a.pk), f"{a.get_vendor_display()} · {a.name}") for a in accounts
+        ]
+        self.fields["device"].choices = [("", "Any device")] + [(str(d.pk), d.name) for d in devices]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            raise forms.ValidationError("The end date is before the start date.")
+        return data
+
+    def filters(self) -> VendorEventFilters:
+        data = self.cleaned_data
+        start, end = _day_span(data)
+        return VendorEventFilters(
+            account=data.get("source"),
+            kind=data.get("kind") or "",
+            device=data.get("device"),
+            state=data.get("state") or "",
+            start=start,
+            end=end,
+        )
+
+
+class GroupKeysField(forms.Field):
+    """Keys of groups of vendor events (``VendorEventGroup.key``), each a checkbox of the page."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        return [v for v in (value or []) if v]
+
+    def validate(self, value):
+        super().validate(value)
+        if any(parse_group_key(v) is None for v in value):
+            raise forms.ValidationError("Unknown group of events.", code="invalid")
+
+
+class BulkAcknowledgeForm(forms.Form):
+    """Acknowledge the chosen groups of vendor events with one comment; only events seen on the page
+    (``seen_up_to``: the newest event's id when the page was drawn) are acknowledged."""
+
+    group = GroupKeysField(
+        label="Groups", error_messages={"required": "Choose at least one group of events."}
+    )
+    comment = forms.CharField(
+        label="Comment", max_length=2000, strip=True, error_messages={"required": "A comment is required."}
+    )
+    seen_up_to = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
 
 
 class AcknowledgeForm(forms.Form):

@@ -18,6 +18,7 @@ urlpatterns = [
     path("devices/<int:pk>/readings.csv", devices.device_readings_csv, name="device_readings_csv"),
     path("devices/<int:pk>/installation/", devices.device_installation, name="device_installation"),
     path("map/<int:pk>/track.gpx", vehicles.vehicle_track_gpx, name="vehicle_track_gpx"),
+    path("alerts/vendor/acknowledge/", alerts.vendor_events_acknowledge, name="vendor_events_acknowledge"),
     path("alerts/<slug:source>/<int:pk>/acknowledge/", alerts.alert_acknowledge, name="alert_acknowledge"),
     path("groups/new/", groups.group_new, name="group_create"),
     path("groups/<int:pk>/rename/", groups.group_rename_view, name="group_rename"),

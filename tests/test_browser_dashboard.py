@@ -182,10 +182,12 @@ def test_a_qa_user_works_through_every_page_of_the_dashboard(live_server, synced
     assert page.locator("#vehicle-map .scatterlayer .trace").count() >= 2
     shoot(page, "map")
 
-    # Alerts: acknowledge a vendor alert in place, with the required comment.
-    page.goto(f"{url}/alerts/")
+    # Alerts: acknowledge a vendor event in place, with the required comment.
+    page.goto(f"{url}/alerts/?tab=vendor")
+    group = page.locator("li.event-group:has(input[type=checkbox])").first
     if VendorAlert.objects.filter(acknowledged_at__isnull=True).exists():
-        row = page.locator("li.alert-item:has(summary)").filter(has_text="Vendor alert").first
+        group.locator("summary").click()
+        row = group.locator("li.event:has(summary)").first
         row.locator("summary").click()
         row.locator("textarea").fill("Called the driver: door closed again")
         row.locator("button:has-text('Acknowledge')").click()

@@ -431,14 +431,21 @@ def alerts_data(db):
     return alert, excursion
 
 
-def test_alerts_and_excursions_share_one_list_with_filters(qa, alerts_data):
+def test_the_inbox_shows_excursions_and_vendor_events_apart_with_filters(qa, alerts_data):
     html = qa.get("/alerts/").content.decode()
-    assert "Door open" in html and "Out of range" in html and "peak 11.5" in html
+    assert "Out of range" in html and "peak 11.5" in html and "Temperature (temp)" in html
+    assert "Door open" not in html  # vendor events are on their own tab
     warnings = qa.get("/alerts/", {"severity": "warning"}).content.decode()
-    assert "Door open" not in warnings and "Out of range" in warnings
-    assert "Door open" not in qa.get("/alerts/", {"state": "closed"}).content.decode()
+    assert "peak 11.5" in warnings
+    assert "peak 11.5" not in qa.get("/alerts/", {"severity": "alarm"}).content.decode()
+    assert "peak 11.5" not in qa.get("/alerts/", {"state": "closed"}).content.decode()
+    vendor = qa.get("/alerts/", {"tab": "vendor"}).content.decode()
+    assert "1 other event" in vendor and "vendor code Door open" in vendor and "peak 11.5" not in vendor
+    assert "Door open" not in qa.get("/alerts/", {"tab": "vendor", "state": "acknowledged"}).content.decode()
     assert qa.get("/alerts/", {"start": "2026-02-01", "end": "2026-01-01"}).status_code == 400
     assert qa.get("/alerts/", {"device": "999999"}).status_code == 400
+    assert qa.get("/alerts/", {"tab": "vendor", "kind": "nonsense"}).status_code == 400
+    assert qa.get("/alerts/", {"tab": "elsewhere"}).status_code == 400
 
 
 def test_a_vendor_alert_is_acknowledged_in_place_with_a_required_comment(qa, alerts_data):

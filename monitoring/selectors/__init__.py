@@ -4,19 +4,31 @@ whatever the number of devices.
 - ``status``: each device's state, the overview and the groups;
 - ``series``: a device's readings, gaps and excursions, and the chart series;
 - ``tracks``: vehicles and their tracks;
-- ``alerts``: the alerts list;
+- ``alerts``: the Alerts inbox (excursions; vendor events grouped by device and kind);
 - ``accounts``: vendor accounts and their syncs.
 """
 
 from monitoring.selectors.accounts import account_progress, accounts_with_counts
 from monitoring.selectors.alerts import (
-    ALERT_LIMIT,
+    CLOSED_LIMIT,
+    DONE_STATES,
+    GROUP_EVENTS_LIMIT,
     AlertFilters,
     AlertRow,
+    VendorEventFilters,
+    VendorEventGroup,
+    alert_accounts,
     alert_devices,
-    alert_rows,
+    closed_excursions,
     excursion_row,
+    excursions_needing_attention,
+    group_events,
+    group_queryset,
+    inbox_counts,
+    matching_excursions,
+    matching_vendor_alerts,
     vendor_alert_row,
+    vendor_event_groups,
 )
 from monitoring.selectors.series import (
     Series,
@@ -49,36 +61,48 @@ from monitoring.selectors.tracks import (
 )
 
 __all__ = [
-    "ALERT_LIMIT",
-    "AlertOnMap",
+    "CLOSED_LIMIT",
+    "DONE_STATES",
+    "GROUP_EVENTS_LIMIT",
     "STATUSES",
     "STATUS_CHOICES",
     "AlertFilters",
+    "AlertOnMap",
     "AlertRow",
     "OverviewFilters",
     "Series",
     "Status",
     "TrackPoint",
+    "VendorEventFilters",
+    "VendorEventGroup",
     "account_progress",
     "accounts_with_counts",
+    "alert_accounts",
     "alert_devices",
     "alerts_on_map",
-    "alert_rows",
     "all_groups",
     "channel_series",
+    "closed_excursions",
     "device_detail",
     "device_status",
     "devices_for_groups",
     "excursion_row",
     "excursions_between",
+    "excursions_needing_attention",
     "gaps_between",
+    "group_events",
+    "group_queryset",
     "groups_with_counts",
+    "inbox_counts",
     "installation_history",
     "latest_readings",
+    "matching_excursions",
+    "matching_vendor_alerts",
     "overview_devices",
     "temperature_channel",
     "track",
     "vehicle_alerts",
     "vehicles",
     "vendor_alert_row",
+    "vendor_event_groups",
 ]

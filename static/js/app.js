@@ -285,6 +285,27 @@
     drawAll(document);
   });
 
+  /* The rule form: the limits' unit follows the quantity chosen (°C, % RH, the channel's unit). */
+  document.addEventListener("change", function (event) {
+    var units = event.target.dataset && event.target.dataset.limitUnits;
+    if (!units) return;
+    var unit = JSON.parse(units)[event.target.value] || "";
+    var form = event.target.form;
+    if (!form) return;
+    form.querySelectorAll("[data-quantity-unit]").forEach(function (element) {
+      element.textContent = unit;
+    });
+  });
+
+  /* "Choose every group" on the Alerts page: ticks (or clears) every checkbox of the bulk form. */
+  document.addEventListener("change", function (event) {
+    var form = event.target.dataset && event.target.dataset.checkAll;
+    if (!form) return;
+    document.querySelectorAll('input[type="checkbox"][form="' + form + '"]').forEach(function (box) {
+      if (box !== event.target) box.checked = event.target.checked;
+    });
+  });
+
   /* A poll (hx-trigger="every ...", fired by a timer, not by the user) says so in X-Poll: the server
      does not count it as activity, so a page left open still logs out when idle (users/sessions.py). */
   document.addEventListener("htmx:configRequest", function (event) {
