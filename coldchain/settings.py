@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "csp",
     "vendors",
     "monitoring",
+    "alarms",
     # After axes: its login receiver runs before ours (users/logins.py).
     "users",
 ]
@@ -350,6 +351,14 @@ EMAIL_BACKEND = env(
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+
+# -- Alarm notifications (alarms/) -----------------------------------------------------------------
+# A notification channel that fails is tried again after each of these waits (seconds), then the next
+# channel of the recipient is tried. The worker waits in place: keep them short.
+try:
+    ALARM_DELIVERY_RETRY_SECONDS = [float(s) for s in envlist("ALARM_DELIVERY_RETRY_SECONDS", "2,10")]
+except ValueError:
+    raise ImproperlyConfigured("ALARM_DELIVERY_RETRY_SECONDS: expected seconds, comma-separated") from None
 
 # -- Map tiles --------------------------------------------------------------------------------------
 MAP_TILE_URL = env("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")

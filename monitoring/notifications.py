@@ -94,9 +94,17 @@ def _excursion_context(excursion: Excursion) -> dict:
     }
 
 
+def replaced_by_escalation(excursion: Excursion) -> bool:
+    """An excursion with an escalation policy is told by the policy's levels (alarms/), not by the rule's
+    recipients, reminder and escalation emails."""
+    from alarms.models import Escalation
+
+    return Escalation.objects.filter(excursion_id=excursion.pk).exists()
+
+
 def notify_excursion_opened(excursion: Excursion) -> bool:
     rule = excursion.rule
-    if rule is None:
+    if rule is None or replaced_by_escalation(excursion):
         return False
     return send_once(
         f"opened:{excursion.pk}",
@@ -113,7 +121,7 @@ def send_reminders(now: datetime | None = None) -> int:
     sent = 0
     waiting = (
         Excursion.objects.filter(state=ExcursionState.OPEN, rule__reminder_minutes__isnull=False)
-        .filter(escalated_at__isnull=True)
+        .filter(escalated_at__isnull=True, escalation__isnull=True)  # none with a policy (alarms/)
         .select_related("rule", "channel__device")
     )
     for excursion in waiting:

@@ -1,0 +1,286 @@
+"""Escalation policies and their levels, on-call rotas, notification channels, and the log of every notice
+sent (``Notification``): who, how, when, delivered or failed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from vendors.fields import EncryptedJSONField
+
+MINUTES_PER_WEEK = 7 * 24 * 60
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(f"{value!r} is not a time zone name (e.g. Europe/Berlin, America/New_York).")
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class OnCallRota(models.Model):
+    """Who is on call, by weekly shifts in the rota's own time zone (wall-clock times: a shift that starts
+    Monday 08:00 starts at 08:00 local time in summer and in winter)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "on-call rota"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OnCallShift(models.Model):
+    """One weekly shift: from a weekday and time to a weekday and time (Sunday 20:00 to Monday 08:00
+    crosses the week's end). Overlapping shifts put both users on call."""
+
+    rota = models.ForeignKey(OnCallRota, on_delete=models.CASCADE, related_name="shifts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    start_day = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start_time = models.TimeField()
+    end_day = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    end_time = models.TimeField()
+
+    class Meta:
+        ordering = ["rota", "start_day", "start_time"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.user}: {self.get_start_day_display()} {self.start_time:%H:%M} to "
+            f"{self.get_end_day_display()} {self.end_time:%H:%M}"
+        )
+
+    @staticmethod
+    def minute_of_week(day: int, hours: int, minutes: int) -> int:
+        return day * 24 * 60 + hours * 60 + minutes
+
+    def covers(self, local: datetime) -> bool:
+        """Whether the shift holds the local wall-clock time ``local``."""
+        now = self.minute_of_week(local.weekday(), local.hour, local.minute)
+        start = self.minute_of_week(self.start_day, self.start_time.hour, self.start_time.minute)
+        end = self.minute_of_week(self.end_day, self.end_time.hour, self.end_time.minute)
+        if end > start:
+            return start <= now < end
+        return now >= start or now < end  # through the end of the week (or a whole week when equal)
+
+
+class NotificationChannel(models.Model):
+    """A way to reach someone through Apprise (SMS gateways, Teams, Slack, ntfy, webhooks...): a user's own
+    channel, tried in order before their email, or a shared channel a level names. The Apprise URL holds
+    tokens: it is encrypted at rest and never shown, logged or passed to a task."""
+
+    name = models.CharField(max_length=100, help_text='What it is, e.g. "Teams: QA room", "SMS to Ana".')
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notification_channels",
+        help_text="The user it reaches (tried before their email); blank for a shared channel of a level.",
+    )
+    position = models.PositiveSmallIntegerField(default=0, help_text="Lower first.")
+    secret = EncryptedJSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    # Health, shown on the sync status page.
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure = models.CharField(max_length=300, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def url(self) -> str:
+        return self.secret.get("url", "")
+
+    @property
+    def failing(self) -> bool:
+        return self.consecutive_failures > 0
+
+
+class EscalationPolicy(models.Model):
+    """Who hears of an unacknowledged excursion, and when: the levels in turn, then the last level again
+    every ``repeat_minutes`` until someone acknowledges. For a device the nearest policy wins: one naming
+    the device, then its deployment group, then its alarm profile."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    devices = models.ManyToManyField("monitoring.Device", blank=True, related_name="escalation_policies")
+    groups = models.ManyToManyField(
+        "monitoring.DeploymentGroup", blank=True, related_name="escalation_policies"
+    )
+    profiles = models.ManyToManyField(
+        "monitoring.AlarmProfile", blank=True, related_name="escalation_policies"
+    )
+    repeat_minutes = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="The last level repeats this often until the excursion is acknowledged.",
+    )
+    time_zone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone], help_text="Of the quiet hours."
+    )
+    quiet_hours_start = models.TimeField(
+        null=True,
+        blank=True,
+        help_text='Warnings wait until the quiet hours end. Severity "alarm" never waits.',
+    )
+    quiet_hours_end = models.TimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "escalation policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
+            raise ValidationError("Quiet hours need both a start and an end (or neither).")
+
+    def quiet_hours_end_after(self, at: datetime) -> datetime | None:
+        """When the quiet hours holding ``at`` end, or None when ``at`` is outside them."""
+        if self.quiet_hours_start is None or self.quiet_hours_end is None:
+            return None
+        zone = ZoneInfo(self.time_zone)
+        local = at.astimezone(zone)
+        start, end, now = self.quiet_hours_start, self.quiet_hours_end, local.time()
+        inside = (start <= now < end) if start < end else (now >= start or now < end)
+        if not inside:
+            return None
+        day = local.date() if now < end else local.date() + timedelta(days=1)
+        return datetime.combine(day, end, tzinfo=zone)
+
+
+class EscalationLevel(models.Model):
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="levels")
+    position = models.PositiveSmallIntegerField(default=1, help_text="1 first.")
+    delay_minutes = models.PositiveIntegerField(
+        default=0,
+        help_text="Minutes after the previous level (the first level: after the excursion opens).",
+    )
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="+")
+    rota = models.ForeignKey(
+        OnCallRota,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="levels",
+        help_text="Whoever is on call when the level fires.",
+    )
+    channels = models.ManyToManyField(
+        NotificationChannel,
+        blank=True,
+        related_name="levels",
+        help_text="Shared channels of the level, tried in order until one delivers.",
+    )
+
+    class Meta:
+        ordering = ["policy", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "position"], name="one_level_per_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy}: level {self.position}"
+
+
+class EscalationStop(models.TextChoices):
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    CLOSED = "closed", "Closed"
+    NO_LEVELS = "no_levels", "The policy has no levels"
+
+
+class Escalation(models.Model):
+    """Where an excursion's escalation stands: ``step`` levels have fired (past the last level, each step
+    is a repeat of it); the next one is due at ``next_at``."""
+
+    excursion = models.OneToOneField(
+        "monitoring.Excursion", on_delete=models.CASCADE, related_name="escalation"
+    )
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.PROTECT, related_name="escalations")
+    step = models.PositiveIntegerField(default=0)
+    next_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=20, choices=EscalationStop.choices, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_at"], condition=models.Q(stopped_at__isnull=True), name="escalation_due"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Escalation of {self.excursion_id} ({self.policy})"
+
+
+class NotificationKind(models.TextChoices):
+    ESCALATION = "escalation", "Escalation level"
+    REPEAT = "repeat", "Repeat of the last level"
+    BACK_IN_RANGE = "back_in_range", "Back in range"
+    TEST = "test", "Test"
+
+
+class NotificationStatus(models.TextChoices):
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class Notification(models.Model):
+    """One attempt to reach one recipient by one route: an email address or a channel (by name: never its
+    URL). A target (a user, or a level's shared channels) is tried route after route until one delivers;
+    ``target_key`` names it, so a task run twice never reaches the same target twice."""
+
+    excursion = models.ForeignKey(
+        "monitoring.Excursion",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alarm_notifications",
+    )
+    target_key = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
+    level = models.PositiveSmallIntegerField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.ForeignKey(
+        NotificationChannel, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
+    via = models.CharField(max_length=20, help_text='"email" or "apprise".')
+    recipient = models.CharField(max_length=300, help_text="An email address or a channel's name.")
+    status = models.CharField(max_length=10, choices=NotificationStatus.choices)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    error = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        indexes = [models.Index(fields=["target_key"])]
+
+    def __str__(self) -> str:
+        status = self.get_status_display().lower()
+        return f"{self.get_kind_display()} to {self.recipient} by {self.via}: {status}"

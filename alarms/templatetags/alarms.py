@@ -1,0 +1,39 @@
+"""What the pages of other apps show of alarm handling, each in one tag: the notices sent about an
+excursion (its page), the failing notification channels (the sync status page)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+
+from alarms.channels import failing_channels
+from alarms.models import Notification
+
+register = template.Library()
+
+
+@register.filter
+def span(duration: timedelta | None) -> str:
+    """A duration as people say it: "1 h 20 min", "3 d 2 h", "45 min"."""
+    if duration is None:
+        return "ongoing"
+    minutes = int(duration.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    return " ".join(p for p in parts if p) or "under a minute"
+
+
+@register.inclusion_tag("alarms/_excursion_notifications.html")
+def excursion_notifications(excursion) -> dict:
+    notifications = (
+        Notification.objects.filter(excursion=excursion).select_related("user").order_by("sent_at", "id")
+    )
+    escalation = getattr(excursion, "escalation", None) if excursion.pk else None
+    return {"notifications": list(notifications), "escalation": escalation}
+
+
+@register.inclusion_tag("alarms/_failing_channels.html")
+def failing_notification_channels() -> dict:
+    return {"channels": failing_channels()}
