@@ -25,6 +25,9 @@ from django.utils import timezone
 from alarms.models import Notification, NotificationChannel, NotificationStatus
 
 logger = logging.getLogger("alarms.delivery")
+# Apprise's own log lines may name parts of a channel's URL (a host that is a bot token, a path that is a
+# webhook key): they never reach our handlers; each send captures them, cleaned, as its error.
+logging.getLogger("apprise").propagate = False
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def _send_apprise(channel: NotificationChannel, message: Message) -> None:
     if not url:
         raise DeliveryError("no Apprise URL stored")
     notifier = apprise.Apprise()
-    with apprise.LogCapture(level=logging.WARNING) as captured:
+    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
         if not notifier.add(url):
             raise DeliveryError("Apprise does not understand the stored URL (check its schema)")
         delivered = notifier.notify(title=message.subject, body=message.text)
