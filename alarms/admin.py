@@ -14,6 +14,8 @@ from alarms.models import (
     NotificationChannel,
     OnCallRota,
     OnCallShift,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -144,6 +146,110 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status", "via"]
     search_fields = ["recipient", "excursion__id"]
     date_hierarchy = "sent_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    new_url = forms.URLField(
+        required=False,
+        label="Replace the URL",
+        assume_scheme="https",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "size": 80}),
+        help_text="Where the events are POSTed. Leave empty to keep the stored URL (encrypted, never shown).",
+    )
+    new_signing_secret = forms.CharField(
+        required=False,
+        min_length=32,
+        label="Replace the signing secret",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "size": 80}),
+        help_text=(
+            "At least 32 characters, shared with the receiving system, e.g. from "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'. Leave empty to keep the stored "
+            "secret (encrypted, never shown)."
+        ),
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["name", "on_opened", "on_acknowledged", "on_closed", "enabled"]
+
+    def clean(self):
+        cleaned = super().clean()
+        stored = self.instance.secret if self.instance.pk else {}
+        if not cleaned.get("new_url") and not stored.get("url") and "new_url" not in self.errors:
+            self.add_error("new_url", "A URL is required.")
+        if not cleaned.get("new_signing_secret") and not stored.get("signing_secret"):
+            if "new_signing_secret" not in self.errors:
+                self.add_error("new_signing_secret", "A signing secret is required.")
+        return cleaned
+
+    def save(self, commit=True):
+        endpoint = super().save(commit=False)
+        secret = dict(endpoint.secret or {})
+        if self.cleaned_data.get("new_url"):
+            secret["url"] = self.cleaned_data["new_url"]
+        if self.cleaned_data.get("new_signing_secret"):
+            secret["signing_secret"] = self.cleaned_data["new_signing_secret"]
+        endpoint.secret = secret
+        if commit:
+            endpoint.save()
+        return endpoint
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ["name", "enabled", "on_opened", "on_acknowledged", "on_closed", "health"]
+    readonly_fields = ["stored", "last_success_at", "last_failure_at", "last_failure", "consecutive_failures"]
+    fields = [
+        "name",
+        "enabled",
+        "on_opened",
+        "on_acknowledged",
+        "on_closed",
+        "stored",
+        "new_url",
+        "new_signing_secret",
+        *readonly_fields[1:],
+    ]
+
+    @admin.display(description="Stored")
+    def stored(self, endpoint: WebhookEndpoint) -> str:
+        url = "a URL" if endpoint.url else "no URL"
+        secret = "a signing secret" if endpoint.signing_secret else "no signing secret"
+        return f"{url} and {secret} (hidden)"
+
+    @admin.display(description="Health")
+    def health(self, endpoint: WebhookEndpoint) -> str:
+        if endpoint.consecutive_failures:
+            return f"failing ({endpoint.consecutive_failures}): {endpoint.last_failure}"
+        return "ok" if endpoint.last_success_at else "not used yet"
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "endpoint",
+        "event",
+        "excursion",
+        "status",
+        "attempts",
+        "response_status",
+        "error",
+        "delivered_at",
+    ]
+    list_filter = ["status", "event", "endpoint"]
+    search_fields = ["delivery_id", "excursion__id"]
+    date_hierarchy = "created_at"
 
     def has_add_permission(self, request):
         return False

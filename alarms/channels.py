@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from alarms.delivery import Message, deliver, routes_for_channels
-from alarms.models import Notification, NotificationChannel, NotificationKind
+from alarms.models import Notification, NotificationChannel, NotificationKind, WebhookEndpoint
 
 
 def is_apprise_url(url: str) -> bool:
@@ -36,3 +36,7 @@ def failing_channels() -> list[NotificationChannel]:
         .select_related("user")
         .order_by("-last_failure_at")
     )
+
+
+def failing_webhooks() -> list[WebhookEndpoint]:
+    return list(WebhookEndpoint.objects.filter(enabled=True, consecutive_failures__gt=0).order_by("name"))

@@ -284,3 +284,83 @@ class Notification(models.Model):
     def __str__(self) -> str:
         status = self.get_status_display().lower()
         return f"{self.get_kind_display()} to {self.recipient} by {self.via}: {status}"
+
+
+class WebhookEvent(models.TextChoices):
+    OPENED = "excursion.opened", "Excursion opened"
+    ACKNOWLEDGED = "excursion.acknowledged", "Excursion acknowledged"
+    CLOSED = "excursion.closed", "Excursion closed"
+
+
+class WebhookEndpoint(models.Model):
+    """A QMS or ticketing system told of excursions by signed HTTP POSTs (README, "Signed webhooks"). The
+    URL and the signing secret are encrypted at rest and never shown, logged or passed to a task."""
+
+    name = models.CharField(max_length=100, unique=True)
+    secret = EncryptedJSONField(default=dict, blank=True)
+    on_opened = models.BooleanField("Excursion opened", default=True)
+    on_acknowledged = models.BooleanField("Excursion acknowledged", default=True)
+    on_closed = models.BooleanField("Excursion closed", default=True)
+    enabled = models.BooleanField(default=True)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure = models.CharField(max_length=300, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def url(self) -> str:
+        return self.secret.get("url", "")
+
+    @property
+    def signing_secret(self) -> str:
+        return self.secret.get("signing_secret", "")
+
+    def wants(self, event: str) -> bool:
+        return {
+            WebhookEvent.OPENED: self.on_opened,
+            WebhookEvent.ACKNOWLEDGED: self.on_acknowledged,
+            WebhookEvent.CLOSED: self.on_closed,
+        }[event]
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (no retry left)"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the body sent (the same at every try; each try is signed anew), the
+    tries, the last answer."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=30, choices=WebhookEvent.choices)
+    excursion = models.ForeignKey(
+        "monitoring.Excursion",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhook_deliveries",
+    )
+    delivery_id = models.UUIDField(unique=True)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} to {self.endpoint}: {self.get_status_display().lower()}"

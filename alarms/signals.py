@@ -1,6 +1,7 @@
 """The hooks on excursions: opened -> an escalation starts; acknowledged or closed -> it stops in the same
-transaction; ended -> a "back in range" notice. Listening to the model keeps the excursion engine free of
-alarm handling: whatever opens or changes an excursion (ingest, the no-data task, the pages) is covered.
+transaction; ended -> a "back in range" notice; opened, acknowledged, closed -> the signed webhooks.
+Listening to the model keeps the excursion engine free of alarm handling: whatever opens or changes an
+excursion (ingest, the no-data task, the pages) is covered.
 
 The notices themselves go out from the notifications queue after the commit (``alarms.tasks``); a
 broker that cannot be reached only delays them to the next beat (``run_escalations``, every minute)."""
@@ -12,8 +13,14 @@ import logging
 from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 
+from alarms.models import WebhookEvent
 from monitoring.models import Excursion
 from monitoring.models.excursions import ExcursionState
+
+STATE_EVENTS = {
+    ExcursionState.ACKNOWLEDGED: WebhookEvent.ACKNOWLEDGED,
+    ExcursionState.CLOSED: WebhookEvent.CLOSED,
+}
 
 logger = logging.getLogger("alarms.signals")
 
@@ -38,19 +45,22 @@ def _before_save(sender, instance: Excursion, raw=False, update_fields=None, **k
 
 
 def _after_save(sender, instance: Excursion, created: bool, raw=False, **kwargs) -> None:
-    from alarms import escalation, tasks
+    from alarms import escalation, tasks, webhooks
 
     if raw:
         return
     if created:
         if instance.state == ExcursionState.OPEN and escalation.start(instance) is not None:
             _queue(tasks.run_escalations)
+        webhooks.excursion_event(instance, WebhookEvent.OPENED)
         return
     before = getattr(instance, "_alarms_before", None)
     if not before:
         return
     if before["state"] == ExcursionState.OPEN and instance.state != ExcursionState.OPEN:
         escalation.stop(instance, instance.state)
+    if before["state"] != instance.state and instance.state in STATE_EVENTS:
+        webhooks.excursion_event(instance, STATE_EVENTS[instance.state])
     if before["ended_at"] is None and instance.ended_at is not None:
         _queue(tasks.notify_back_in_range, instance.pk)
 

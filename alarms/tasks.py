@@ -22,3 +22,23 @@ def run_escalations(now: str | None = None) -> int:
 @shared_task(name="alarms.tasks.notify_back_in_range")
 def notify_back_in_range(excursion_id: int) -> int:
     return escalation.notify_back_in_range(excursion_id)
+
+
+@shared_task(name="alarms.tasks.deliver_webhook", bind=True, max_retries=None)
+def deliver_webhook(self, delivery_id: int) -> str:
+    """One try; a refusal is tried again after each of WEBHOOK_RETRY_SECONDS, then marked failed."""
+    from django.conf import settings
+
+    from alarms import webhooks
+    from alarms.models import DeliveryStatus, WebhookDelivery
+
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        return "nothing to do"
+    if webhooks.send(delivery):
+        return "delivered"
+    delays = list(settings.WEBHOOK_RETRY_SECONDS)
+    if delivery.attempts <= len(delays):
+        raise self.retry(countdown=delays[delivery.attempts - 1])
+    webhooks.give_up(delivery)
+    return "failed"

@@ -360,6 +360,12 @@ try:
 except ValueError:
     raise ImproperlyConfigured("ALARM_DELIVERY_RETRY_SECONDS: expected seconds, comma-separated") from None
 
+# A signed webhook refused (not 2xx) or unreachable is tried again after each of these waits (seconds).
+try:
+    WEBHOOK_RETRY_SECONDS = [float(s) for s in envlist("WEBHOOK_RETRY_SECONDS", "30,120,600,1800,7200")]
+except ValueError:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_SECONDS: expected seconds, comma-separated") from None
+
 # -- Map tiles --------------------------------------------------------------------------------------
 MAP_TILE_URL = env("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 

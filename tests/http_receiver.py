@@ -20,6 +20,7 @@ class Received:
 @dataclass
 class Receiver:
     status: int = 200
+    statuses: list[int] = field(default_factory=list)  # answered first, in order; then ``status``
     requests: list[Received] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -40,7 +41,7 @@ def start_receiver() -> Receiver:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             receiver.requests.append(Received(self.path, dict(self.headers), body))
-            self.send_response(receiver.status)
+            self.send_response(receiver.statuses.pop(0) if receiver.statuses else receiver.status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

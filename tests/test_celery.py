@@ -97,6 +97,7 @@ TASK_QUEUES = {
     "monitoring.tasks.maintain_partitions": "evaluation",
     "alarms.tasks.run_escalations": "notifications",
     "alarms.tasks.notify_back_in_range": "notifications",
+    "alarms.tasks.deliver_webhook": "notifications",
 }
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django import template
 
-from alarms.channels import failing_channels
+from alarms.channels import failing_channels, failing_webhooks
 from alarms.models import Notification
 
 register = template.Library()
@@ -36,4 +36,4 @@ def excursion_notifications(excursion) -> dict:
 
 @register.inclusion_tag("alarms/_failing_channels.html")
 def failing_notification_channels() -> dict:
-    return {"channels": failing_channels()}
+    return {"channels": failing_channels(), "webhooks": failing_webhooks()}
