@@ -14,8 +14,10 @@ from alarms.models import (
     NotificationChannel,
     OnCallRota,
     OnCallShift,
+    SuppressionWindow,
     WebhookDelivery,
     WebhookEndpoint,
+    Weekday,
 )
 
 
@@ -259,3 +261,65 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class SuppressionWindowForm(forms.ModelForm):
+    weekdays = forms.TypedMultipleChoiceField(
+        choices=Weekday.choices,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Recurring window: the days it starts on. Leave all unticked for a one-off window.",
+    )
+
+    class Meta:
+        model = SuppressionWindow
+        fields = [
+            "kind",
+            "reason",
+            "device",
+            "channel",
+            "group",
+            "starts_at",
+            "ends_at",
+            "weekdays",
+            "daily_start",
+            "duration_minutes",
+            "time_zone",
+            "enabled",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["weekdays"] = sorted(self.instance.weekday_numbers)
+
+    def clean_weekdays(self) -> str:
+        return ",".join(str(d) for d in sorted(set(self.cleaned_data.get("weekdays") or [])))
+
+
+@admin.register(SuppressionWindow)
+class SuppressionWindowAdmin(admin.ModelAdmin):
+    form = SuppressionWindowForm
+    list_display = ["__str__", "scope", "when", "enabled", "created_by", "created_at"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["reason"]
+    raw_id_fields = ["device", "channel"]
+    readonly_fields = ["created_by", "created_at"]
+
+    @admin.display(description="For")
+    def scope(self, window: SuppressionWindow) -> str:
+        return str(window.channel or window.device or window.group)
+
+    @admin.display(description="When")
+    def when(self, window: SuppressionWindow) -> str:
+        if window.recurring:
+            days = ", ".join(Weekday(d).label[:3] for d in sorted(window.weekday_numbers))
+            start = f"{window.daily_start:%H:%M}"
+            return f"{days} from {start} for {window.duration_minutes} min ({window.time_zone})"
+        return f"{window.starts_at:%Y-%m-%d %H:%M} to {window.ends_at:%Y-%m-%d %H:%M} UTC"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

@@ -12,8 +12,9 @@ recipients, reminder and escalation) for that excursion.
 - When the excursion ends (values back in range), everyone it reached gets a "back in range" notice with
   its duration and peak.
 
-``run_escalations`` (beat, every minute; and right after an excursion opens) claims each due step in a
-short transaction and then sends: a step is never sent twice, even by two workers at once.
+``run_escalations`` (beat, every minute; and right after an excursion opens) first settles the
+suppressions whose window is over (``alarms.suppression``), then claims each due step in a short
+transaction and sends it: a step is never sent twice, even by two workers at once.
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def policy_for_excursion(excursion: Excursion) -> EscalationPolicy | None:
 # -- start and stop ---------------------------------------------------------------------------------
 
 
-def start(excursion: Excursion) -> Escalation | None:
-    """The escalation of a newly opened excursion, when a policy applies (called as it is created)."""
+def start(excursion: Excursion, waiting: bool = False) -> Escalation | None:
+    """The escalation of a newly opened excursion, when a policy applies (called as it is created).
+    ``waiting``: suppressed; it starts when the suppression is lifted (``alarms.suppression``)."""
     policy = policy_for_device(excursion.channel.device)
     if policy is None:
         return None
@@ -87,9 +89,8 @@ def start(excursion: Excursion) -> Escalation | None:
             stop_reason=EscalationStop.NO_LEVELS,
         )
     opened_at = excursion.created_at or timezone.now()
-    return Escalation.objects.create(
-        excursion=excursion, policy=policy, next_at=opened_at + timedelta(minutes=first.delay_minutes)
-    )
+    next_at = None if waiting else opened_at + timedelta(minutes=first.delay_minutes)
+    return Escalation.objects.create(excursion=excursion, policy=policy, next_at=next_at)
 
 
 def stop(excursion: Excursion, reason: str) -> int:
@@ -238,7 +239,10 @@ def send_level(escalation: Escalation, level: EscalationLevel, step: int, now: d
 
 def run_escalations(now: datetime | None = None) -> int:
     """Fire every due step (see the module docstring). Returns the number of recipients reached."""
+    from alarms.suppression import settle_suppressions
+
     now = now or timezone.now()
+    settle_suppressions(now)
     due = Escalation.objects.filter(stopped_at__isnull=True, next_at__lte=now).order_by("next_at")
     reached = 0
     for escalation_id in due.values_list("pk", flat=True):

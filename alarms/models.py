@@ -3,7 +3,7 @@ sent (``Notification``): who, how, when, delivered or failed."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
@@ -211,6 +211,7 @@ class EscalationStop(models.TextChoices):
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     CLOSED = "closed", "Closed"
     NO_LEVELS = "no_levels", "The policy has no levels"
+    SUPPRESSED = "suppressed", "Suppressed: it ended inside its suppression window"
 
 
 class Escalation(models.Model):
@@ -364,3 +365,162 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_event_display()} to {self.endpoint}: {self.get_status_display().lower()}"
+
+
+class SuppressionKind(models.TextChoices):
+    MAINTENANCE = "maintenance", "Maintenance"
+    DEFROST = "defrost", "Defrost"
+    CALIBRATION = "calibration", "Calibration"
+    TRANSPORT_LOADING = "loading", "Transport loading"
+    OTHER = "other", "Other"
+
+
+class SuppressionWindow(models.Model):
+    """A planned intervention: excursions that start inside it notify nobody and are recorded as
+    suppressed with its reason; one still going on when it ends becomes a normal excursion. Readings are
+    stored and charted as always. One-off (from ``starts_at`` to ``ends_at``) or recurring (on the chosen
+    weekdays, from ``daily_start`` for ``duration_minutes``, in ``time_zone``). For one device, one channel
+    or one deployment group."""
+
+    kind = models.CharField(max_length=12, choices=SuppressionKind.choices)
+    reason = models.CharField(max_length=300)
+    device = models.ForeignKey(
+        "monitoring.Device",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="suppression_windows",
+    )
+    channel = models.ForeignKey(
+        "monitoring.Channel",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="suppression_windows",
+    )
+    group = models.ForeignKey(
+        "monitoring.DeploymentGroup",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="suppression_windows",
+    )
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="One-off window: its start.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="One-off window: its end.")
+    weekdays = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="Recurring window: the weekdays it starts on (0 = Monday ... 6 = Sunday, comma-separated).",
+    )
+    daily_start = models.TimeField(null=True, blank=True, help_text="Recurring window: its local start time.")
+    duration_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Recurring window: length."
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(device__isnull=False, channel__isnull=True, group__isnull=True)
+                    | models.Q(device__isnull=True, channel__isnull=False, group__isnull=True)
+                    | models.Q(device__isnull=True, channel__isnull=True, group__isnull=False)
+                ),
+                name="suppression_window_has_exactly_one_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.reason}"
+
+    @property
+    def recurring(self) -> bool:
+        return bool(self.weekdays)
+
+    @property
+    def weekday_numbers(self) -> set[int]:
+        return {int(d) for d in self.weekdays.split(",") if d.strip().isdigit()}
+
+    def clean(self) -> None:
+        scopes = [self.device_id, self.channel_id, self.group_id]
+        if sum(1 for s in scopes if s) != 1:
+            raise ValidationError("Choose exactly one of: a device, a channel, a deployment group.")
+        if self.weekdays:
+            if not self.weekday_numbers or not self.weekday_numbers <= set(range(7)):
+                raise ValidationError(
+                    {"weekdays": "Weekdays are numbers 0 (Monday) to 6 (Sunday), e.g. 0,2,4."}
+                )
+            if self.daily_start is None or not self.duration_minutes:
+                raise ValidationError("A recurring window needs a daily start time and a duration.")
+            if self.starts_at or self.ends_at:
+                raise ValidationError("A window is either one-off (start and end) or recurring (weekdays).")
+        elif not (self.starts_at and self.ends_at) or self.ends_at <= self.starts_at:
+            raise ValidationError("A one-off window needs a start and a later end (or choose weekdays).")
+
+    def occurrence_at(self, at: datetime) -> tuple[datetime, datetime] | None:
+        """(start, end) of this window's occurrence holding ``at``, or None."""
+        if not self.enabled:
+            return None
+        if not self.recurring:
+            if self.starts_at and self.ends_at and self.starts_at <= at < self.ends_at:
+                return self.starts_at, self.ends_at
+            return None
+        zone = ZoneInfo(self.time_zone)
+        local_day = at.astimezone(zone).date()
+        length = timedelta(minutes=self.duration_minutes or 0)
+        # An occurrence may have started the day before (or earlier, for long ones) and run past midnight.
+        for back in range(length.days + 1, -1, -1):
+            day = local_day - timedelta(days=back)
+            if day.weekday() not in self.weekday_numbers:
+                continue
+            start = datetime.combine(day, self.daily_start, tzinfo=zone)
+            end = (start.astimezone(UTC) + length).astimezone(zone)
+            if start <= at < end:
+                return start, end
+        return None
+
+
+class ExcursionSuppression(models.Model):
+    """An excursion that started inside a suppression window: the window's reason, copied as it was; the
+    window's end. ``lifted_at``: it outlasted the window and became a normal excursion; ``kept_at``: it
+    ended inside the window and stays suppressed."""
+
+    excursion = models.OneToOneField(
+        "monitoring.Excursion", on_delete=models.CASCADE, related_name="suppression"
+    )
+    window = models.ForeignKey(
+        SuppressionWindow, null=True, on_delete=models.SET_NULL, related_name="suppressed"
+    )
+    kind = models.CharField(max_length=12, choices=SuppressionKind.choices)
+    reason = models.CharField(max_length=300)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    kept_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["window_end"],
+                condition=models.Q(lifted_at__isnull=True, kept_at__isnull=True),
+                name="suppression_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Suppressed ({self.get_kind_display().lower()}: {self.reason})"
+
+    @property
+    def active(self) -> bool:
+        return self.lifted_at is None

@@ -45,14 +45,19 @@ def _before_save(sender, instance: Excursion, raw=False, update_fields=None, **k
 
 
 def _after_save(sender, instance: Excursion, created: bool, raw=False, **kwargs) -> None:
-    from alarms import escalation, tasks, webhooks
+    from alarms import escalation, suppression, tasks, webhooks
 
     if raw:
         return
     if created:
-        if instance.state == ExcursionState.OPEN and escalation.start(instance) is not None:
-            _queue(tasks.run_escalations)
-        webhooks.excursion_event(instance, WebhookEvent.OPENED)
+        # Inside a suppression window: no escalation until the window's end, no webhook (suppression.py).
+        suppressed = suppression.suppress_if_inside(instance) is not None
+        if instance.state == ExcursionState.OPEN:
+            started = escalation.start(instance, waiting=suppressed)
+            if started is not None and not suppressed:
+                _queue(tasks.run_escalations)
+        if not suppressed:
+            webhooks.excursion_event(instance, WebhookEvent.OPENED)
         return
     before = getattr(instance, "_alarms_before", None)
     if not before:
@@ -60,7 +65,8 @@ def _after_save(sender, instance: Excursion, created: bool, raw=False, **kwargs)
     if before["state"] == ExcursionState.OPEN and instance.state != ExcursionState.OPEN:
         escalation.stop(instance, instance.state)
     if before["state"] != instance.state and instance.state in STATE_EVENTS:
-        webhooks.excursion_event(instance, STATE_EVENTS[instance.state])
+        if not suppression.is_suppressed(instance):
+            webhooks.excursion_event(instance, STATE_EVENTS[instance.state])
     if before["ended_at"] is None and instance.ended_at is not None:
         _queue(tasks.notify_back_in_range, instance.pk)
 

@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from fpdf import FPDF
 
+from alarms.suppression import suppression_line
 from monitoring.charts import excursion_chart_png
 from monitoring.choices import DeviceKind, Quantity
 from monitoring.csv_cells import SafeCsvWriter
@@ -383,7 +384,7 @@ def render_pdf(report: ExcursionReport) -> bytes:
             f"Started {_when(e.started_at)}, ended {_when(e.ended_at)}."
             + (f" Duration {e.duration}." if e.duration else ""),
             f"Peak {_fmt(e.peak_value)} {unit}; {e.degree_minutes:.1f} degree-minutes out of range; "
-            f"MKT {_fmt(e.mkt, 2)} °C. State: {e.get_state_display()}.",
+            f"MKT {_fmt(e.mkt, 2)} °C. State: {e.get_state_display()}. {suppression_line(e)}".rstrip(),
         ]
         if item.device.kind == DeviceKind.VEHICLE:
             lines.append(f"Started at {_where(item.start_position)}; ended at {_where(item.end_position)}.")

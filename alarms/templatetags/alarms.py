@@ -8,7 +8,7 @@ from datetime import timedelta
 from django import template
 
 from alarms.channels import failing_channels, failing_webhooks
-from alarms.models import Notification
+from alarms.models import Escalation, ExcursionSuppression, Notification
 
 register = template.Library()
 
@@ -30,8 +30,9 @@ def excursion_notifications(excursion) -> dict:
     notifications = (
         Notification.objects.filter(excursion=excursion).select_related("user").order_by("sent_at", "id")
     )
-    escalation = getattr(excursion, "escalation", None) if excursion.pk else None
-    return {"notifications": list(notifications), "escalation": escalation}
+    escalation = Escalation.objects.filter(excursion_id=excursion.pk).select_related("policy").first()
+    suppression = ExcursionSuppression.objects.filter(excursion_id=excursion.pk).first()
+    return {"notifications": list(notifications), "escalation": escalation, "suppression": suppression}
 
 
 @register.inclusion_tag("alarms/_failing_channels.html")
