@@ -21,11 +21,10 @@ from alarms.models import (
 )
 
 
-class EscalationLevelInline(admin.StackedInline):
+class EscalationLevelInline(admin.TabularInline):
     model = EscalationLevel
     extra = 0
     fields = ["position", "delay_minutes", "users", "groups", "rota", "channels"]
-    filter_horizontal = ["users", "groups", "channels"]
 
 
 @admin.register(EscalationPolicy)
@@ -304,8 +303,15 @@ class SuppressionWindowAdmin(admin.ModelAdmin):
     list_display = ["__str__", "scope", "when", "enabled", "created_by", "created_at"]
     list_filter = ["kind", "enabled"]
     search_fields = ["reason"]
-    raw_id_fields = ["device", "channel"]
+    autocomplete_fields = ["device", "channel"]
     readonly_fields = ["created_by", "created_at"]
+    fieldsets = [
+        (None, {"fields": ["kind", "reason", "enabled"]}),
+        ("For one of", {"fields": ["device", "channel", "group"]}),
+        ("One-off (times in the zone of your pages)", {"fields": ["starts_at", "ends_at"]}),
+        ("Or recurring", {"fields": ["weekdays", "daily_start", "duration_minutes", "time_zone"]}),
+        ("Created", {"fields": ["created_by", "created_at"]}),
+    ]
 
     @admin.display(description="For")
     def scope(self, window: SuppressionWindow) -> str:

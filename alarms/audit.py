@@ -7,11 +7,10 @@ from monitoring.models.audit import AuditAction
 
 
 def record_notification(excursion, notification) -> None:
-    level = f"level {notification.level}, " if notification.level else ""
-    text = (
-        f"{notification.get_kind_display()} ({level}try {notification.attempts}) to {notification.recipient} "
-        f"by {notification.via}: {notification.get_status_display().lower()}"
-    )
+    """ "Level 2 to boss@example.com by email: delivered", "... failed after 3 tries (the reason)"."""
+    text = str(notification)
+    if notification.attempts > 1:
+        text += f" after {notification.attempts} tries"
     if notification.error:
         text += f" ({notification.error})"
-    record(AuditAction.NOTIFY, excursion, {"notification": [None, text]}, reason="", user=None)
+    record(AuditAction.NOTIFY, excursion, {"notification": [None, text]}, reason="")

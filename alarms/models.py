@@ -284,7 +284,16 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         status = self.get_status_display().lower()
-        return f"{self.get_kind_display()} to {self.recipient} by {self.via}: {status}"
+        return f"{self.what} to {self.recipient} by {self.via}: {status}"
+
+    @property
+    def what(self) -> str:
+        """ "Level 2", "Repeat of level 3", "Back in range", "Test"."""
+        if self.kind == NotificationKind.ESCALATION and self.level:
+            return f"Level {self.level}"
+        if self.kind == NotificationKind.REPEAT and self.level:
+            return f"Repeat of level {self.level}"
+        return self.get_kind_display()
 
 
 class WebhookEvent(models.TextChoices):

@@ -42,3 +42,10 @@ def deliver_webhook(self, delivery_id: int) -> str:
         raise self.retry(countdown=delays[delivery.attempts - 1])
     webhooks.give_up(delivery)
     return "failed"
+
+
+@shared_task(name="alarms.tasks.queue_stuck_webhooks")
+def queue_stuck_webhooks() -> int:
+    from alarms import webhooks
+
+    return webhooks.queue_stuck_deliveries()

@@ -98,7 +98,7 @@ def excursion_event(excursion, event: str) -> list[WebhookDelivery]:
 def _queue(task, *args) -> None:
     try:
         task.delay(*args)
-    except Exception:  # the beat's retry_webhooks sends it
+    except Exception:  # the beat's queue_stuck_webhooks sends it
         import logging
 
         logging.getLogger("alarms.webhooks").exception("could not queue a webhook delivery")
@@ -148,3 +148,21 @@ def send(delivery: WebhookDelivery) -> bool:
 def give_up(delivery: WebhookDelivery) -> None:
     delivery.status = DeliveryStatus.FAILED
     delivery.save(update_fields=["status"])
+
+
+def queue_stuck_deliveries(older_than_seconds: int = 120) -> int:
+    """Queue the deliveries never tried (a broker that could not be reached after the commit, a worker
+    lost before its first try): the beat's safety net, every few minutes."""
+    from datetime import timedelta
+
+    from alarms import tasks
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stuck = list(
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, attempts=0, created_at__lt=cutoff)
+        .order_by("id")
+        .values_list("pk", flat=True)[:500]
+    )
+    for pk in stuck:
+        _queue(tasks.deliver_webhook, pk)
+    return len(stuck)

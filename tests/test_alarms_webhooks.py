@@ -126,3 +126,12 @@ def test_the_admin_keeps_the_webhooks_url_and_secret_hidden(receivers, admin_cli
         {"name": "Other", "enabled": "on", "new_url": receiver.url(), "new_signing_secret": "short"},
     )
     assert "Ensure this value has at least 32 characters" in short.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_beat_has_the_escalation_and_webhook_schedules():
+    from django_celery_beat.models import PeriodicTask
+
+    escalations = PeriodicTask.objects.get(task="alarms.tasks.run_escalations")
+    assert escalations.enabled and (escalations.interval.every, escalations.interval.period) == (1, "minutes")
+    assert PeriodicTask.objects.get(task="alarms.tasks.queue_stuck_webhooks").enabled

@@ -98,6 +98,7 @@ TASK_QUEUES = {
     "alarms.tasks.run_escalations": "notifications",
     "alarms.tasks.notify_back_in_range": "notifications",
     "alarms.tasks.deliver_webhook": "notifications",
+    "alarms.tasks.queue_stuck_webhooks": "notifications",
 }
 
 

@@ -1,5 +1,6 @@
 """The Admin role may configure alarm handling; QA may view it (and the log of notices). The beat runs
-the escalations every minute (editable in the admin)."""
+the escalations every minute, and sends webhook deliveries never tried every 5 minutes (editable in the
+admin)."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
@@ -26,6 +27,11 @@ def create_schedule(apps, schema_editor):
     PeriodicTask.objects.get_or_create(
         name="Escalate unacknowledged excursions (escalation policies)",
         defaults={"task": "alarms.tasks.run_escalations", "interval": every_minute, "expire_seconds": 55},
+    )
+    every_5, _ = IntervalSchedule.objects.get_or_create(every=5, period="minutes")
+    PeriodicTask.objects.get_or_create(
+        name="Send webhook deliveries never tried",
+        defaults={"task": "alarms.tasks.queue_stuck_webhooks", "interval": every_5, "expire_seconds": 280},
     )
 
 
