@@ -10,6 +10,7 @@ from alarms import channels as channel_service
 from alarms.models import (
     EscalationLevel,
     EscalationPolicy,
+    HealthAlarm,
     Notification,
     NotificationChannel,
     OnCallRota,
@@ -34,7 +35,7 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
     filter_horizontal = ["devices", "groups", "profiles"]
     inlines = [EscalationLevelInline]
     fieldsets = [
-        (None, {"fields": ["name", "description", "enabled", "repeat_minutes"]}),
+        (None, {"fields": ["name", "description", "enabled", "repeat_minutes", "for_device_health"]}),
         (
             "Applies to (a device's own policy first, then its group's, then its profile's)",
             {"fields": ["devices", "groups", "profiles"]},
@@ -329,3 +330,19 @@ class SuppressionWindowAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(HealthAlarm)
+class HealthAlarmAdmin(admin.ModelAdmin):
+    list_display = ["opened_at", "kind", "subject_name", "detail", "cleared_at", "state", "acknowledged_by"]
+    list_filter = ["kind", "state"]
+    date_hierarchy = "opened_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -140,6 +140,7 @@ def deliver(
     *,
     kind: str,
     excursion=None,
+    health_alarm=None,
     level: int | None = None,
     user=None,
     still_wanted=lambda: True,
@@ -174,6 +175,7 @@ def deliver(
         _mark_channel(route.channel, error)
         notification = Notification.objects.create(
             excursion=excursion,
+            health_alarm=health_alarm,
             target_key=target_key,
             kind=kind,
             level=level,
@@ -186,8 +188,8 @@ def deliver(
             error=error[:300],
             sent_at=timezone.now(),
         )
-        if excursion is not None:
-            record_notification(excursion, notification)
+        if excursion is not None or health_alarm is not None:
+            record_notification(excursion or health_alarm, notification)
         if not error:
             return notification
     return None

@@ -153,24 +153,25 @@ def _claim(escalation_id: int, now: datetime) -> tuple[Escalation, EscalationLev
     with transaction.atomic():
         escalation = (
             Escalation.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("policy", "excursion__channel__device", "excursion__rule")
+            .select_related("policy", "excursion__channel__device", "excursion__rule", "health_alarm")
             .filter(pk=escalation_id, stopped_at__isnull=True, next_at__lte=now)
             .first()
         )
         if escalation is None:
             return None
-        excursion = escalation.excursion
-        if excursion.state != ExcursionState.OPEN:
+        subject = escalation.excursion or escalation.health_alarm
+        if subject.state != ExcursionState.OPEN:
             reason = (
                 EscalationStop.CLOSED
-                if excursion.state == ExcursionState.CLOSED
+                if subject.state == ExcursionState.CLOSED
                 else EscalationStop.ACKNOWLEDGED
             )
             escalation.stopped_at, escalation.next_at, escalation.stop_reason = now, None, reason
             escalation.save(update_fields=["stopped_at", "next_at", "stop_reason"])
             return None
         policy = escalation.policy
-        if excursion.severity == Severity.WARNING:
+        # Device-health alarms follow the policy's schedule, as warnings do (default: business hours).
+        if getattr(subject, "severity", Severity.WARNING) == Severity.WARNING:
             quiet_until = policy.quiet_hours_end_after(now)
             if quiet_until is not None:
                 escalation.next_at = quiet_until
@@ -200,38 +201,41 @@ def _claim(escalation_id: int, now: datetime) -> tuple[Escalation, EscalationLev
 def send_level(escalation: Escalation, level: EscalationLevel, step: int, now: datetime) -> int:
     """Every recipient of the level (users, groups, whoever is on call; the level's shared channels), each
     by their first route that works. Returns the number reached."""
-    excursion = escalation.excursion
+    excursion, health_alarm = escalation.excursion, escalation.health_alarm
     repeat = step >= escalation.policy.levels.count()
     kind = NotificationKind.REPEAT if repeat else NotificationKind.ESCALATION
-    context = {**excursion_context(excursion), "level": level, "repeat": repeat, "step": step + 1}
-    message = build_message("excursion-alarm", context)
+    about = {"level": level, "repeat": repeat, "step": step + 1}
+    if excursion is not None:
+        message = build_message("excursion-alarm", {**excursion_context(excursion), **about})
+        base = f"excursion:{excursion.pk}:step:{step}"
 
-    def still_wanted() -> bool:
-        return is_open(excursion.pk)
+        def still_wanted() -> bool:
+            return is_open(excursion.pk)
+    else:
+        from alarms.health import health_context, health_is_open
 
+        message = build_message("device-health-alarm", {**health_context(health_alarm), **about})
+        base = f"health:{health_alarm.pk}:step:{step}"
+
+        def still_wanted() -> bool:
+            return health_is_open(health_alarm.pk)
+
+    subject = {"excursion": excursion, "health_alarm": health_alarm, "level": level.position}
     reached = 0
-    base = f"excursion:{excursion.pk}:step:{step}"
     for user in level_users(level, now):
         if deliver(
             f"{base}:user:{user.pk}",
             routes_for_user(user),
             message,
             kind=kind,
-            excursion=excursion,
-            level=level.position,
             user=user,
             still_wanted=still_wanted,
+            **subject,
         ):
             reached += 1
     shared = routes_for_channels(level.channels.order_by("position", "id"))
     if shared and deliver(
-        f"{base}:level:{level.pk}",
-        shared,
-        message,
-        kind=kind,
-        excursion=excursion,
-        level=level.position,
-        still_wanted=still_wanted,
+        f"{base}:level:{level.pk}", shared, message, kind=kind, still_wanted=still_wanted, **subject
     ):
         reached += 1
     return reached

@@ -146,6 +146,10 @@ class EscalationPolicy(models.Model):
         help_text='Warnings wait until the quiet hours end. Severity "alarm" never waits.',
     )
     quiet_hours_end = models.TimeField(null=True, blank=True)
+    for_device_health = models.BooleanField(
+        default=False,
+        help_text="Escalates device-health alarms (low battery, sensor error, no data, sync failing).",
+    )
     enabled = models.BooleanField(default=True)
 
     class Meta:
@@ -219,7 +223,10 @@ class Escalation(models.Model):
     is a repeat of it); the next one is due at ``next_at``."""
 
     excursion = models.OneToOneField(
-        "monitoring.Excursion", on_delete=models.CASCADE, related_name="escalation"
+        "monitoring.Excursion", null=True, blank=True, on_delete=models.CASCADE, related_name="escalation"
+    )
+    health_alarm = models.OneToOneField(
+        "alarms.HealthAlarm", null=True, blank=True, on_delete=models.CASCADE, related_name="escalation"
     )
     policy = models.ForeignKey(EscalationPolicy, on_delete=models.PROTECT, related_name="escalations")
     step = models.PositiveIntegerField(default=0)
@@ -235,7 +242,7 @@ class Escalation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Escalation of {self.excursion_id} ({self.policy})"
+        return f"Escalation of {self.excursion or self.health_alarm} ({self.policy})"
 
 
 class NotificationKind(models.TextChoices):
@@ -261,6 +268,9 @@ class Notification(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="alarm_notifications",
+    )
+    health_alarm = models.ForeignKey(
+        "alarms.HealthAlarm", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
     target_key = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=NotificationKind.choices)
@@ -533,3 +543,56 @@ class ExcursionSuppression(models.Model):
     @property
     def active(self) -> bool:
         return self.lifted_at is None
+
+
+class HealthKind(models.TextChoices):
+    LOW_BATTERY = "low_battery", "Low battery"
+    SENSOR_ERROR = "sensor_error", "Sensor error"
+    NO_DATA = "no_data", "No data from the device"
+    SYNC_FAILING = "sync_failing", "Vendor account sync failing"
+
+
+class HealthState(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+
+
+class HealthAlarm(models.Model):
+    """A device, a channel or a vendor account in trouble (``alarms.health``): an alarm of its own kind,
+    escalated by the device-health policy until acknowledged. ``cleared_at``: the condition is over (it
+    stays listed until someone acknowledges it)."""
+
+    kind = models.CharField(max_length=14, choices=HealthKind.choices)
+    device = models.ForeignKey(
+        "monitoring.Device", null=True, blank=True, on_delete=models.CASCADE, related_name="health_alarms"
+    )
+    channel = models.ForeignKey(
+        "monitoring.Channel", null=True, blank=True, on_delete=models.CASCADE, related_name="health_alarms"
+    )
+    account = models.ForeignKey(
+        "vendors.VendorAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="health_alarms"
+    )
+    detail = models.CharField(max_length=300, help_text='e.g. "Battery 12 % (threshold 20 %)".')
+    opened_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=12, choices=HealthState.choices, default=HealthState.OPEN)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledgement_comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        permissions = [("acknowledge_healthalarm", "Can acknowledge device-health alarms")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject_name}"
+
+    @property
+    def subject_name(self) -> str:
+        if self.channel_id:
+            return f"{self.channel.device.name} ({self.channel.display_name})"
+        if self.device_id:
+            return self.device.name
+        return self.account.name if self.account_id else "?"

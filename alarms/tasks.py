@@ -49,3 +49,10 @@ def queue_stuck_webhooks() -> int:
     from alarms import webhooks
 
     return webhooks.queue_stuck_deliveries()
+
+
+@shared_task(name="alarms.tasks.check_device_health")
+def check_device_health(now: str | None = None) -> list[int]:
+    from alarms import health
+
+    return list(health.check_device_health(_when(now)))

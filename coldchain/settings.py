@@ -366,6 +366,19 @@ try:
 except ValueError:
     raise ImproperlyConfigured("WEBHOOK_RETRY_SECONDS: expected seconds, comma-separated") from None
 
+# Device health as alarms (alarms/health.py): battery below this percent (per vendor: "tandd=25,..."), a
+# sensor error lasting this many minutes, a device silent this long, this many failed syncs in a row.
+LOW_BATTERY_PERCENT = envint("LOW_BATTERY_PERCENT", 20, minimum=0)
+LOW_BATTERY_PERCENT_BY_VENDOR = {}
+for _item in envlist("LOW_BATTERY_PERCENT_BY_VENDOR", ""):
+    _vendor, _sep, _percent = _item.partition("=")
+    if not _sep or not _percent.strip().isdigit():
+        raise ImproperlyConfigured(f"LOW_BATTERY_PERCENT_BY_VENDOR: expected vendor=percent, got {_item!r}")
+    LOW_BATTERY_PERCENT_BY_VENDOR[_vendor.strip()] = int(_percent)
+SENSOR_ERROR_ALARM_MINUTES = envint("SENSOR_ERROR_ALARM_MINUTES", 30, minimum=1)
+DEVICE_NO_DATA_ALARM_MINUTES = envint("DEVICE_NO_DATA_ALARM_MINUTES", 120, minimum=1)
+SYNC_FAILURES_ALARM = envint("SYNC_FAILURES_ALARM", 3, minimum=1)
+
 # -- Map tiles --------------------------------------------------------------------------------------
 MAP_TILE_URL = env("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 

@@ -5,4 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("users.urls")),
     path("", include("monitoring.urls")),
+    path("", include("alarms.urls")),
 ]

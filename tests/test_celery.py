@@ -99,6 +99,7 @@ TASK_QUEUES = {
     "alarms.tasks.notify_back_in_range": "notifications",
     "alarms.tasks.deliver_webhook": "notifications",
     "alarms.tasks.queue_stuck_webhooks": "notifications",
+    "alarms.tasks.check_device_health": "evaluation",
 }
 
 

@@ -37,4 +37,7 @@ def excursion_notifications(excursion) -> dict:
 
 @register.inclusion_tag("alarms/_failing_channels.html")
 def failing_notification_channels() -> dict:
-    return {"channels": failing_channels(), "webhooks": failing_webhooks()}
+    from alarms.models import HealthAlarm, HealthState
+
+    open_health = HealthAlarm.objects.filter(state=HealthState.OPEN).count()
+    return {"channels": failing_channels(), "webhooks": failing_webhooks(), "open_health": open_health}
