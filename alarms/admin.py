@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from alarms import channels as channel_service
 from alarms.models import (
+    CalibrationCertificate,
     EscalationLevel,
     EscalationPolicy,
     HealthAlarm,
@@ -346,3 +350,29 @@ class HealthAlarmAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(CalibrationCertificate)
+class CalibrationCertificateAdmin(admin.ModelAdmin):
+    list_display = ["certificate_number", "scope", "laboratory", "calibrated_on", "due_on", "due", "pdf"]
+    search_fields = ["certificate_number", "laboratory", "channel__device__name", "device__name"]
+    autocomplete_fields = ["channel", "device"]
+    date_hierarchy = "due_on"
+    readonly_fields = ["reminded_at", "created_at"]
+
+    @admin.display(description="For")
+    def scope(self, certificate: CalibrationCertificate) -> str:
+        return str(certificate.channel or certificate.device)
+
+    @admin.display(description="Due")
+    def due(self, certificate: CalibrationCertificate) -> str:
+        days = (certificate.due_on - timezone.localdate()).days
+        return f"overdue by {-days} days" if days < 0 else f"in {days} days"
+
+    @admin.display(description="Certificate")
+    def pdf(self, certificate: CalibrationCertificate) -> str:
+        if not certificate.file:
+            return "—"
+        return format_html(
+            '<a href="{}">PDF</a>', reverse("calibration_certificate_file", args=[certificate.pk])
+        )

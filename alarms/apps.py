@@ -21,6 +21,7 @@ class AlarmsConfig(AppConfig):
             models.OnCallRota,
             models.OnCallShift,
             models.SuppressionWindow,
+            models.CalibrationCertificate,
         ]:
             audit.connect_model(model)
         audit.connect_model(models.NotificationChannel, HEALTH_FIELDS)

@@ -249,6 +249,7 @@ class NotificationKind(models.TextChoices):
     ESCALATION = "escalation", "Escalation level"
     REPEAT = "repeat", "Repeat of the last level"
     BACK_IN_RANGE = "back_in_range", "Back in range"
+    CALIBRATION_DUE = "calibration", "Calibration due"
     TEST = "test", "Test"
 
 
@@ -596,3 +597,62 @@ class HealthAlarm(models.Model):
         if self.device_id:
             return self.device.name
         return self.account.name if self.account_id else "?"
+
+
+def validate_pdf(upload) -> None:
+    head = upload.read(5)
+    upload.seek(0)
+    if head != b"%PDF-" or not upload.name.lower().endswith(".pdf"):
+        raise ValidationError("The certificate must be a PDF file.")
+
+
+class CalibrationCertificate(models.Model):
+    """A calibration certificate of a channel (or of a whole device): the laboratory's PDF, when it was
+    calibrated and when it is due again, and the offset it found. Stored readings never change; the offset
+    is for display only, where the customer opts in (``CALIBRATION_OFFSETS_SHOWN``). The newest certificate
+    (by calibration date) of a channel or device is the one in force."""
+
+    channel = models.ForeignKey(
+        "monitoring.Channel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calibration_certificates",
+    )
+    device = models.ForeignKey(
+        "monitoring.Device",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calibration_certificates",
+        help_text="For a certificate of the whole device (every channel); leave the channel empty.",
+    )
+    calibrated_on = models.DateField()
+    due_on = models.DateField(help_text="The next calibration is due on this date.")
+    laboratory = models.CharField(max_length=200)
+    certificate_number = models.CharField(max_length=100)
+    file = models.FileField(upload_to="calibration/%Y/", validators=[validate_pdf], help_text="The PDF.")
+    offset = models.FloatField(
+        default=0.0, help_text="Correction found by the laboratory, added to readings shown (if opted in)."
+    )
+    reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-calibrated_on", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(channel__isnull=False, device__isnull=True)
+                | models.Q(channel__isnull=True, device__isnull=False),
+                name="calibration_certificate_has_one_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.certificate_number} ({self.laboratory}) for {self.channel or self.device}"
+
+    def clean(self) -> None:
+        if bool(self.channel_id) == bool(self.device_id):
+            raise ValidationError("Choose a channel or a device (one of them).")
+        if self.calibrated_on and self.due_on and self.due_on <= self.calibrated_on:
+            raise ValidationError({"due_on": "The due date comes after the calibration date."})

@@ -56,3 +56,10 @@ def check_device_health(now: str | None = None) -> list[int]:
     from alarms import health
 
     return list(health.check_device_health(_when(now)))
+
+
+@shared_task(name="alarms.tasks.remind_calibrations")
+def remind_calibrations(now: str | None = None) -> int:
+    from alarms import calibration
+
+    return calibration.remind_calibrations(_when(now))

@@ -9,4 +9,9 @@ urlpatterns = [
         views.device_health_acknowledge,
         name="device_health_acknowledge",
     ),
+    path(
+        "calibration/<int:pk>/certificate.pdf",
+        views.calibration_certificate_file,
+        name="calibration_certificate_file",
+    ),
 ]

@@ -34,3 +34,16 @@ def device_health_acknowledge(request, pk: int):
     else:
         messages.success(request, f"{alarm} acknowledged.")
     return redirect("device_health")
+
+
+@require_GET
+@permission_required("alarms.view_calibrationcertificate", raise_exception=True)
+def calibration_certificate_file(request, pk: int):
+    """The certificate's PDF, behind the login (uploaded files are never served by their URL)."""
+    from django.http import FileResponse
+
+    from alarms.models import CalibrationCertificate
+
+    certificate = get_object_or_404(CalibrationCertificate, pk=pk)
+    name = f"calibration-{certificate.certificate_number}.pdf".replace("/", "-")
+    return FileResponse(certificate.file.open("rb"), content_type="application/pdf", filename=name)

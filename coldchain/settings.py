@@ -230,6 +230,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 # plotly.js is served from the plotly package's own file (static/plotly/plotly.min.js): no CDN.
 STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(plotly.__file__).parent / "package_data")]
+# Uploaded files (calibration certificates): served only through a view behind the login, never by URL.
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(DATA_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -378,6 +380,11 @@ for _item in envlist("LOW_BATTERY_PERCENT_BY_VENDOR", ""):
 SENSOR_ERROR_ALARM_MINUTES = envint("SENSOR_ERROR_ALARM_MINUTES", 30, minimum=1)
 DEVICE_NO_DATA_ALARM_MINUTES = envint("DEVICE_NO_DATA_ALARM_MINUTES", 120, minimum=1)
 SYNC_FAILURES_ALARM = envint("SYNC_FAILURES_ALARM", 3, minimum=1)
+
+# Calibration certificates (alarms/calibration.py): a reminder this many days before one is due; the
+# certificates' offsets added to readings shown only when this is on (stored readings never change).
+CALIBRATION_REMINDER_DAYS = envint("CALIBRATION_REMINDER_DAYS", 30, minimum=1)
+CALIBRATION_OFFSETS_SHOWN = envbool("CALIBRATION_OFFSETS_SHOWN", False)
 
 # -- Map tiles --------------------------------------------------------------------------------------
 MAP_TILE_URL = env("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")

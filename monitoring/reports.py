@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from fpdf import FPDF
 
+from alarms.calibration import overdue_line
 from alarms.suppression import suppression_line
 from monitoring.charts import excursion_chart_png
 from monitoring.choices import DeviceKind, Quantity
@@ -385,6 +386,7 @@ def render_pdf(report: ExcursionReport) -> bytes:
             + (f" Duration {e.duration}." if e.duration else ""),
             f"Peak {_fmt(e.peak_value)} {unit}; {e.degree_minutes:.1f} degree-minutes out of range; "
             f"MKT {_fmt(e.mkt, 2)} °C. State: {e.get_state_display()}. {suppression_line(e)}".rstrip(),
+            *[line for line in [overdue_line(e.channel)] if line],
         ]
         if item.device.kind == DeviceKind.VEHICLE:
             lines.append(f"Started at {_where(item.start_position)}; ended at {_where(item.end_position)}.")

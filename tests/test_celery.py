@@ -100,6 +100,7 @@ TASK_QUEUES = {
     "alarms.tasks.deliver_webhook": "notifications",
     "alarms.tasks.queue_stuck_webhooks": "notifications",
     "alarms.tasks.check_device_health": "evaluation",
+    "alarms.tasks.remind_calibrations": "notifications",
 }
 
 

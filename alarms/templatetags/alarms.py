@@ -41,3 +41,19 @@ def failing_notification_channels() -> dict:
 
     open_health = HealthAlarm.objects.filter(state=HealthState.OPEN).count()
     return {"channels": failing_channels(), "webhooks": failing_webhooks(), "open_health": open_health}
+
+
+@register.inclusion_tag("alarms/_device_calibration.html", takes_context=True)
+def device_calibration(context, device) -> dict:
+    """Each channel's certificate in force (its own, else the device's), overdue ones marked."""
+    from django.utils import timezone
+
+    from alarms.calibration import certificate_for
+
+    today = timezone.localdate()
+    rows = []
+    for channel in device.channels.all():
+        certificate = certificate_for(channel)
+        if certificate is not None:
+            rows.append((channel, certificate, certificate.due_on < today))
+    return {"rows": rows, "perms": context.get("perms")}
