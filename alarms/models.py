@@ -240,6 +240,13 @@ class Escalation(models.Model):
                 fields=["next_at"], condition=models.Q(stopped_at__isnull=True), name="escalation_due"
             )
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(excursion__isnull=False, health_alarm__isnull=True)
+                | models.Q(excursion__isnull=True, health_alarm__isnull=False),
+                name="escalation_of_one_excursion_or_health_alarm",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Escalation of {self.excursion or self.health_alarm} ({self.policy})"
