@@ -1,5 +1,5 @@
-"""Device health as alarms: low battery, a sensor error that lasts, a device that sends nothing, a vendor
-account whose sync keeps failing.
+"""Device health as alarms: low battery, a sensor error that lasts, a device (or one of its channels) that
+sends nothing, a vendor account whose sync keeps failing.
 
 ``check_device_health`` (beat, every 5 minutes) opens a ``HealthAlarm`` for each condition that holds and
 has none open, and marks ``cleared_at`` on those whose condition is over. Each is escalated by the first
@@ -59,6 +59,13 @@ def conditions(now: datetime) -> dict[tuple, str]:
         found[(HealthKind.NO_DATA, device.pk, None, None)] = (
             f"Nothing received since {device.last_seen:%Y-%m-%d %H:%M} UTC"
         )
+    # A channel silent while its device still talks (a silent device is one alarm, not one per channel).
+    quiet_channels = Channel.objects.filter(
+        last_reading_at__lt=now - silent, device__last_seen__gte=now - silent
+    ).exclude(device__installation_status__in=INACTIVE)
+    for channel in quiet_channels:
+        detail = f"No reading of this channel since {channel.last_reading_at:%Y-%m-%d %H:%M} UTC"
+        found[(HealthKind.CHANNEL_NO_DATA, None, channel.pk, None)] = detail
     lasting = timedelta(minutes=settings.SENSOR_ERROR_ALARM_MINUTES)
     erring = Channel.objects.exclude(last_error="").exclude(device__installation_status__in=INACTIVE)
     for channel in erring.select_related("device"):

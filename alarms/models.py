@@ -557,6 +557,7 @@ class HealthKind(models.TextChoices):
     LOW_BATTERY = "low_battery", "Low battery"
     SENSOR_ERROR = "sensor_error", "Sensor error"
     NO_DATA = "no_data", "No data from the device"
+    CHANNEL_NO_DATA = "channel_silent", "No data from a channel"
     SYNC_FAILING = "sync_failing", "Vendor account sync failing"
 
 

@@ -81,6 +81,17 @@ def test_a_lasting_sensor_error_a_silent_device_and_a_failing_sync_are_alarms(db
             Reading(channel=probe, timestamp=MONDAY_3AM - timedelta(minutes=10), error="probe disconnected"),
         ]
     )
+    talking = Device.objects.create(account=account, vendor_id="2", name="Freezer", last_seen=MONDAY_3AM)
+    Channel.objects.create(
+        device=talking, name="t1", quantity="temperature", unit="C", last_reading_at=MONDAY_3AM
+    )
+    Channel.objects.create(
+        device=talking,
+        name="rh",
+        quantity="humidity",
+        unit="%",
+        last_reading_at=MONDAY_3AM - timedelta(hours=4),
+    )
     account.consecutive_failures, account.last_error = 4, "the vendor answered 503"
     account.save()
 
@@ -91,3 +102,9 @@ def test_a_lasting_sensor_error_a_silent_device_and_a_failing_sync_are_alarms(db
     assert kinds["sensor_error"].startswith('Sensor error "probe disconnected" since ')
     assert kinds["no_data"] == "Nothing received since 2026-11-23 00:00 UTC"
     assert kinds["sync_failing"] == "4 failed syncs in a row: the vendor answered 503"
+    assert kinds["channel_silent"] == "No reading of this channel since 2026-11-22 23:00 UTC"
+    silent = HealthAlarm.objects.get(kind="channel_silent")
+    assert silent.subject_name == "Freezer (rh)"
+    assert HealthAlarm.objects.filter(kind="no_data").count() == 1, (
+        "a silent device: one alarm, not one per channel"
+    )
