@@ -24,4 +24,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("users.urls")),
     path("", include("monitoring.urls")),
+    path("", include("alarms.urls")),
 ]

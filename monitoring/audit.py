@@ -73,7 +73,8 @@ IGNORED_FIELDS: dict[type, set[str]] = {
     },
     Excursion: {"created_at"},
 }
-SECRET_FIELDS = {"credentials", "password"}
+# Encrypted fields: recorded as changed, never with their value ("secret": alarms' channels and webhooks).
+SECRET_FIELDS = {"credentials", "password", "secret"}
 
 
 def audited_models() -> list[type]:
@@ -204,12 +205,20 @@ def _groups_changed(sender, instance, action, pk_set, **kwargs):
     record(AuditAction.UPDATE, instance, {"groups": [None, f"{verb}: {', '.join(names)}"]})
 
 
+def connect_model(model: type, ignored_fields: set[str] | None = None) -> None:
+    """Audit every save and delete of ``model`` (other apps call this for their own models, from their
+    ``AppConfig.ready``), leaving out ``ignored_fields`` (bookkeeping that says nothing of who did what)."""
+    if ignored_fields:
+        IGNORED_FIELDS.setdefault(model, set()).update(ignored_fields)
+    uid = f"audit-{model._meta.label_lower}"
+    pre_save.connect(_before_save, sender=model, dispatch_uid=f"{uid}-pre")
+    post_save.connect(_after_save, sender=model, dispatch_uid=f"{uid}-post")
+    post_delete.connect(_after_delete, sender=model, dispatch_uid=f"{uid}-delete")
+
+
 def connect_signals() -> None:
     for model in audited_models():
-        uid = f"audit-{model._meta.label_lower}"
-        pre_save.connect(_before_save, sender=model, dispatch_uid=f"{uid}-pre")
-        post_save.connect(_after_save, sender=model, dispatch_uid=f"{uid}-post")
-        post_delete.connect(_after_delete, sender=model, dispatch_uid=f"{uid}-delete")
+        connect_model(model)
     m2m_changed.connect(
         _groups_changed, sender=get_user_model().groups.through, dispatch_uid="audit-user-groups"
     )

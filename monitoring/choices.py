@@ -83,6 +83,8 @@ class AuditAction(models.TextChoices):
     REFUSE = "refuse", "Archive refused"
     DETACH = "detach", "Partition detached"
     DROP = "drop", "Detached partition dropped"
+    # Alarm handling (alarms/): a notice sent about an excursion, delivered or failed.
+    NOTIFY = "notify", "Notification"
 
 
 class ArchiveState(models.TextChoices):

@@ -27,6 +27,8 @@ from django.utils import timezone
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from alarms.calibration import overdue_line
+from alarms.suppression import suppression_line
 from monitoring import signature_records
 from monitoring.charts import excursion_chart_png
 from monitoring.choices import DeviceKind, Quantity
@@ -555,7 +557,8 @@ def render_pdf(report: ExcursionReport) -> bytes:
             f"Started {_when(e.started_at, zone)}, ended {_when(e.ended_at, zone)}."
             + (f" Duration {_duration(e)}." if e.duration else ""),
             f"Peak {_fmt(e.peak_value)} {unit}; {e.degree_minutes:.1f} degree-minutes out of range; "
-            f"MKT {_fmt(e.mkt, 2)} °C. State: {e.get_state_display()}.",
+            f"MKT {_fmt(e.mkt, 2)} °C. State: {e.get_state_display()}. {suppression_line(e)}".rstrip(),
+            *[line for line in [overdue_line(e.channel)] if line],
         ]
         if item.device.kind == DeviceKind.VEHICLE:
             lines.append(f"Started at {_where(item.start_position)}; ended at {_where(item.end_position)}.")
