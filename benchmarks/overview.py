@@ -77,7 +77,12 @@ def make_fleet(count: int = DEVICES) -> None:
         )
         channels.append(
             Channel(
-                device=device, name="humd", quantity="humidity", unit="%RH", last_value=45.0, last_reading_at=seen
+                device=device,
+                name="humd",
+                quantity="humidity",
+                unit="%RH",
+                last_value=45.0,
+                last_reading_at=seen,
             )
         )
     channels = Channel.objects.bulk_create(channels)

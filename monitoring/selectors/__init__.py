@@ -30,13 +30,14 @@ from monitoring.selectors.series import (
 from monitoring.selectors.status import (
     STATUS_CHOICES,
     STATUSES,
+    Overview,
     OverviewFilters,
     Status,
     all_groups,
     device_status,
     devices_for_groups,
     groups_with_counts,
-    overview_devices,
+    overview,
 )
 from monitoring.selectors.tracks import TrackPoint, track, vehicle_alerts, vehicles
 
@@ -46,6 +47,7 @@ __all__ = [
     "STATUS_CHOICES",
     "AlertFilters",
     "AlertRow",
+    "Overview",
     "OverviewFilters",
     "Series",
     "Status",
@@ -65,7 +67,7 @@ __all__ = [
     "groups_with_counts",
     "installation_history",
     "latest_readings",
-    "overview_devices",
+    "overview",
     "track",
     "vehicle_alerts",
     "vehicles",

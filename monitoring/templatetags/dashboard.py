@@ -115,7 +115,8 @@ def device_tile(device, now=None) -> str:
         url=reverse("device_detail", args=[device.pk]),
         name=device.name,
         label=status.label,
-        vendor=device.account.get_vendor_display(),
+        # The overview sets vendor_label: loading each account would decrypt its credentials.
+        vendor=getattr(device, "vendor_label", None) or device.account.get_vendor_display(),
         group=device.group.name if device.group else "no group",
         installation=installation,
         rows=rows,

@@ -21,8 +21,16 @@ def overview(request):
     if form.is_bound and not form.is_valid():
         return problem(request, form_errors(form))
     filters = form.filters() if form.is_bound else selectors.OverviewFilters()
-    devices = selectors.overview_devices(filters)
-    context = {"devices": devices, "form": form, "filtered": form.is_bound}
+    page = (form.cleaned_data.get("page") if form.is_bound else None) or 1
+    overview = selectors.overview(filters, page)
+    context = {
+        "overview": overview,
+        "devices": overview.page.object_list,
+        "status": filters.status,
+        "status_label": selectors.STATUSES[filters.status].summary if filters.status else "",
+        "form": form,
+        "filtered": filters != selectors.OverviewFilters(),
+    }
     return render(request, page_or_fragment(request, "monitoring/overview.html", "device-list"), context)
 
 
