@@ -104,13 +104,14 @@ def device_tile(device, now=None) -> str:
         )
     else:
         excursions = "No open excursions"
-    battery = f"{device.battery:.0f} %" if device.battery is not None else "—"
+    # No-break spaces: "Battery 8 %" never leaves its "%" (or its dash) alone on the next line.
+    battery = f"{device.battery:.0f}\u00a0%" if device.battery is not None else "—"
     return format_html(
         '<li class="tile status-{css}"><div class="tile-head"><h2><a href="{url}">{name}</a></h2>'
         '<span class="status {css}">{label}</span></div>'
         '<p class="meta">{vendor} · {group}{installation}</p>'
         '<dl class="values">{rows}</dl>'
-        '<p class="meta">{excursions} · Battery {battery}</p></li>',
+        '<p class="meta">{excursions} · Battery\u00a0{battery}</p></li>',
         css=status.css,
         url=reverse("device_detail", args=[device.pk]),
         name=device.name,
