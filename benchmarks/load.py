@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -35,8 +36,9 @@ from django.utils import timezone
 from vendors.models import VendorAccount
 
 ROOT = Path(__file__).resolve().parent.parent
-BROKER = "redis://127.0.0.1:6379/6"
-CACHE = "redis://127.0.0.1:6379/7"
+# Redis databases of its own (it empties them): BENCH_BROKER_URL and BENCH_CACHE_URL choose others.
+BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/6")
+CACHE = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/7")
 DEVICES_PER_VENDOR = 200
 BEAT_INTERVAL = 300
 CLIENTS = 50
@@ -243,7 +245,7 @@ def measure_pages(environment: dict, username: str, password: str) -> dict:
     """gunicorn with production settings; CLIENTS logged-in clients cycle through the pages for
     LOAD_SECONDS. The clients log in before the clock starts: the figures are the pages', not the
     password hashing's (a login costs about as much CPU as twenty pages)."""
-    port = 8790
+    port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="coldchain-load-"))
     production = {
         **environment,
@@ -329,6 +331,12 @@ def measure_pages(environment: dict, username: str, password: str) -> dict:
         "errors (goal 0)": len(errors),
         **({"errors, the first ones": "; ".join(errors[:5])} if errors else {}),
     }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def single_client_median(session: requests.Session, url: str, times: int = 5) -> float:
