@@ -102,7 +102,7 @@ class DeviceState:
     status: Status | None = None
 
 
-def device_status(device: DeviceState | Device, rules: dict[int, AlarmRule | None], now: datetime) -> Status:
+def device_status(device: DeviceState, rules: dict[int, AlarmRule | None], now: datetime) -> Status:
     """The one status a device shows, the most urgent first. A device with an excursion not closed is
     never "In range": at best "Open excursion"."""
     channels = device.channel_list
@@ -182,8 +182,8 @@ def _scope(filters: OverviewFilters) -> QuerySet[Device]:
 
 
 def device_states(filters: OverviewFilters, now: datetime) -> list[DeviceState]:
-    """Every device under the filters (any status) with its status, in three queries of plain rows:
-    building 1,000 model instances (and decrypting each account's credentials through
+    """Every device under the filters (any status) with its status, in four queries of plain rows
+    (devices, channels, excursions not closed, rules): building 1,000 model instances (and decrypting each account's credentials through
     ``select_related("account")``) cost more than everything else on the page."""
     scope = _scope(filters)
     devices = {
@@ -198,7 +198,9 @@ def device_states(filters: OverviewFilters, now: datetime) -> list[DeviceState]:
     channels = []
     for row in channel_rows:
         channel = ChannelState(*row)
-        channel.device = devices[channel.device_id]
+        channel.device = devices.get(channel.device_id)
+        if channel.device is None:
+            continue  # a device a sync added since the query above: it shows at the next refresh
         channel.device.channel_list.append(channel)
         channels.append(channel)
     # Not-closed excursions are few (closed ones are history): counted per device over all of them.
@@ -258,7 +260,9 @@ def _cards(states: list[DeviceState]) -> list[Device]:
         channels[channel.device_id].append(channel)
     cards = []
     for state in states:
-        device = devices[state.pk]
+        device = devices.get(state.pk)
+        if device is None:
+            continue  # deleted since it was weighed
         device.vendor_label = vendors.get(device.vendor_slug, device.vendor_slug)
         # Temperature first, as on the device page.
         device.channel_list = sorted(
@@ -273,7 +277,8 @@ def _cards(states: list[DeviceState]) -> list[Device]:
 
 
 def all_groups() -> QuerySet[DeploymentGroup]:
-    return DeploymentGroup.objects.select_related("account").order_by("name", "pk")
+    """The groups' names for the overview's filter (no account: loading one decrypts its credentials)."""
+    return DeploymentGroup.objects.only("pk", "name").order_by("name", "pk")
 
 
 def groups_with_counts() -> QuerySet[DeploymentGroup]:
