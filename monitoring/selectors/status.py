@@ -183,8 +183,9 @@ def _scope(filters: OverviewFilters) -> QuerySet[Device]:
 
 def device_states(filters: OverviewFilters, now: datetime) -> list[DeviceState]:
     """Every device under the filters (any status) with its status, in four queries of plain rows
-    (devices, channels, excursions not closed, rules): building 1,000 model instances (and decrypting each account's credentials through
-    ``select_related("account")``) cost more than everything else on the page."""
+    (devices, channels, excursions not closed, rules): building 1,000 model instances (and decrypting
+    each account's credentials through ``select_related("account")``) cost more than the rest of the
+    page."""
     scope = _scope(filters)
     devices = {
         row[0]: DeviceState(*row)
