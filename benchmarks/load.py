@@ -237,11 +237,34 @@ def page_load() -> dict:
     user = User.objects.create_user("load-qa", password=password)
     user.groups.add(Group.objects.get(name="QA"))
     figures = {"readings in the database (a year, hourly, plus the synced day)": added}
-    figures.update(measure_pages(bench_environment(), "load-qa", password))
+    baseline = os.environ.get("BENCH_BASELINE_CHECKOUT")
+    if not baseline:
+        figures.update(measure_pages(bench_environment(), "load-qa", password))
+        return figures
+    # Each checkout in turn on the same data, so that a machine shared with other work loads both alike.
+    rounds = int(os.environ.get("BENCH_LOAD_ROUNDS", "3"))
+    runs: dict[str, list[dict]] = {"this checkout": [], "baseline": []}
+    for _ in range(rounds):
+        for name, root in (("this checkout", ROOT), ("baseline", Path(baseline))):
+            runs[name].append(measure_pages(bench_environment(), "load-qa", password, root=root))
+    figures["baseline checkout"] = baseline
+    figures["rounds (each checkout in turn)"] = rounds
+    for name, results in runs.items():
+        for key in ("requests a second", "latency p50 (ms)", "latency p95 (ms)", "errors (goal 0)"):
+            values = [r[key] for r in results]
+            figures[f"{name}: {key} (median; each round)"] = (
+                f"{statistics.median(values):,.1f}; " + ", ".join(f"{v:,.1f}" for v in values)
+            )
+        for key in results[0]:
+            if key.startswith("one client alone"):
+                figures[f"{name}: {key}"] = statistics.median(r[key] for r in results)
+    ours = statistics.median(r["requests a second"] for r in runs["this checkout"])
+    theirs = statistics.median(r["requests a second"] for r in runs["baseline"])
+    figures["requests a second, this checkout / baseline"] = ours / theirs
     return figures
 
 
-def measure_pages(environment: dict, username: str, password: str) -> dict:
+def measure_pages(environment: dict, username: str, password: str, root: Path = ROOT) -> dict:
     """gunicorn with production settings; CLIENTS logged-in clients cycle through the pages for
     LOAD_SECONDS. The clients log in before the clock starts: the figures are the pages', not the
     password hashing's (a login costs about as much CPU as twenty pages)."""
@@ -256,7 +279,7 @@ def measure_pages(environment: dict, username: str, password: str) -> dict:
         "COLDCHAIN_DATA_DIR": str(data_dir),
     }
     static = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
-    subprocess.run(static, cwd=ROOT, env=production, check=True)
+    subprocess.run(static, cwd=root, env=production, check=True)
     gunicorn = subprocess.Popen(
         [
             sys.executable,
@@ -272,7 +295,7 @@ def measure_pages(environment: dict, username: str, password: str) -> dict:
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
+        cwd=root,
         env=production,
         stderr=subprocess.DEVNULL,  # axes logs every login at INFO
     )
