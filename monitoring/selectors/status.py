@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Q, QuerySet, Subquery
+from django.db.models import Count, F, FloatField, Q, QuerySet, Subquery
+from django.db.models.functions import Cast, Extract
 from django.utils import timezone
 
 from monitoring.choices import InstallationStatus, Quantity
@@ -25,6 +26,7 @@ from vendors.models import VendorAccount
 LOW_BATTERY_PERCENT = 20
 # Without a no-data rule, a device whose newest reading is older than this shows "no data".
 STALE_AFTER = timedelta(hours=2)
+STALE_SECONDS = STALE_AFTER.total_seconds()
 # "Warning": inside the limits but within this share of the allowed span from one of them.
 WARNING_MARGIN = 0.1
 WARNING_MARGIN_ONE_LIMIT = 1.0  # °C or %RH, when a rule has a single limit
@@ -83,7 +85,7 @@ class ChannelState:
     device_id: int
     quantity: str
     last_value: float | None
-    last_reading_at: datetime | None
+    last_reading_at: float | None  # seconds since the epoch: 2,000 floats cost less than 2,000 datetimes
     last_error: str
     device: DeviceState | None = None
 
@@ -113,12 +115,11 @@ def device_status(device: DeviceState, rules: dict[int, AlarmRule | None], now: 
     if device.ongoing_no_data:
         return STATUSES["no_data"]
     fresh = []
+    now_seconds = now.timestamp()
     for channel in channels:
         rule = rules.get(channel.pk)
-        stale_after = (
-            timedelta(minutes=rule.no_data_minutes) if rule and rule.no_data_minutes else STALE_AFTER
-        )
-        if channel.last_reading_at and now - channel.last_reading_at <= stale_after:
+        stale_after = rule.no_data_minutes * 60 if rule and rule.no_data_minutes else STALE_SECONDS
+        if channel.last_reading_at and now_seconds - channel.last_reading_at <= stale_after:
             fresh.append(channel)
     if not fresh:
         return STATUSES["no_data"]
@@ -193,8 +194,10 @@ def device_states(filters: OverviewFilters, now: datetime) -> list[DeviceState]:
     }
     # The channels through a subquery, not a list of 1,000 ids: a query of thousands of parameters costs
     # the driver more to parse than the database to run.
-    channel_rows = Channel.objects.filter(device__in=Subquery(scope.values("pk"))).values_list(
-        "pk", "device_id", "quantity", "last_value", "last_reading_at", "last_error"
+    channel_rows = (
+        Channel.objects.filter(device__in=Subquery(scope.values("pk")))
+        .annotate(seen=Cast(Extract("last_reading_at", "epoch"), FloatField()))
+        .values_list("pk", "device_id", "quantity", "last_value", "seen", "last_error")
     )
     channels = []
     for row in channel_rows:
