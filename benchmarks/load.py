@@ -264,7 +264,9 @@ def page_load() -> dict:
     return figures
 
 
-def measure_pages(environment: dict, username: str, password: str, root: Path = ROOT) -> dict:
+def measure_pages(
+    environment: dict, username: str, password: str, root: Path = ROOT, urls: list[str] | None = None
+) -> dict:
     """gunicorn with production settings; CLIENTS logged-in clients cycle through the pages for
     LOAD_SECONDS. The clients log in before the clock starts: the figures are the pages', not the
     password hashing's (a login costs about as much CPU as twenty pages)."""
@@ -302,7 +304,7 @@ def measure_pages(environment: dict, username: str, password: str, root: Path = 
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base)
-        urls = page_urls()
+        urls = urls or page_urls()
         sessions = [login(base, username, password) for _ in range(CLIENTS)]
         alone = {url: single_client_median(sessions[0], base + url) for url in urls}
         latencies: list[float] = []
