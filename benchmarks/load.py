@@ -342,7 +342,11 @@ def measure_pages(
         wall = time.perf_counter() - began
     finally:
         gunicorn.terminate()
-        gunicorn.wait(timeout=30)
+        try:
+            gunicorn.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gunicorn.kill()
+            gunicorn.wait(timeout=30)
     quantiles = statistics.quantiles(latencies, n=100)
     return {
         "pages": ", ".join(urls),
@@ -378,9 +382,9 @@ def wait_until_up(base: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            requests.get(base + "/login/", timeout=5)
+            requests.get(base + "/login/", timeout=30)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or workers still booting
             time.sleep(0.5)
     raise TimeoutError("gunicorn did not start")
 
