@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import gpxpy
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -281,6 +282,21 @@ def test_the_overview_makes_as_many_queries_for_1000_devices_as_for_10(qa):
     add(990, 10)
     assert queries() == few
     assert 3 <= few <= 12
+
+
+def test_the_device_list_is_cached_a_few_seconds_but_never_for_who_just_wrote(qa, settings):
+    settings.OVERVIEW_CACHE_SECONDS = 60
+    cache.clear()
+    account = make_account()
+    make_device(account, "Alpha fridge")
+    assert "Alpha fridge" in qa.get("/").content.decode()
+    make_device(account, "Beta freezer")
+    assert "Beta freezer" not in qa.get("/").content.decode()  # the list of a moment ago
+    assert "Beta freezer" in qa.get("/", {"q": "beta"}).content.decode()  # another query: its own list
+    # After a write (a POST), a user pinned to the primary (the read replica's cookie) gets the list of now.
+    qa.cookies[settings.MULTIDB_PINNING_COOKIE] = "y"
+    assert "Beta freezer" in qa.get("/").content.decode()
+    cache.clear()
 
 
 def test_bad_overview_filters_get_a_message_and_a_400(qa):
