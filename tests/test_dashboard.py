@@ -214,9 +214,17 @@ def test_1000_devices_come_in_pages_of_the_worst_first(qa):
         ]
     )
     Channel.objects.filter(device__name="Device 0977").update(last_error="E01")
+    # A rule among 1,000 devices' channels still finds its channel (rules read without a list of ids).
+    hot = Device.objects.get(name="Device 0500")
+    AlarmRule.objects.create(name="2-8", device=hot, low_limit=2, high_limit=8)
+    Channel.objects.filter(device=hot).update(last_value=12.0)
     first = qa.get("/").content.decode()
-    names = [name for name, _ in tile_names_and_statuses(first)]
-    assert names[:2] == ["Device 0977", "Device 0000"] and len(names) == 60
+    assert tile_names_and_statuses(first)[:3] == [
+        ("Device 0500", "Out of range"),
+        ("Device 0977", "Sensor error"),
+        ("Device 0000", "In range"),
+    ]
+    assert len(tile_names_and_statuses(first)) == 60
     assert "1–60 of 1000 devices" in first and "Page 1 of 17" in first
     last = qa.get("/", {"page": "17"}).content.decode()
     assert [name for name, _ in tile_names_and_statuses(last)][-1] == "Device 0999"
