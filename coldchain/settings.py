@@ -151,6 +151,9 @@ DATABASES = {"default": _database(_DATABASE_URL or embedded_database.database_ur
 # so that the page after an acknowledgement shows it even while the replica is a little behind.
 DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", "")
 REPLICA_PIN_SECONDS = envint("REPLICA_PIN_SECONDS", 15, minimum=1)
+# The overview's list of devices, cached this long per query and time zone (0: never); a user who just
+# wrote (pinned to the primary, above) never gets a cached list (monitoring/views/pages.py).
+OVERVIEW_CACHE_SECONDS = envint("OVERVIEW_CACHE_SECONDS", 0 if TESTING else 10, minimum=0)
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = _database(DATABASE_REPLICA_URL, "DATABASE_REPLICA_URL")
     # A replica that is down costs a page at most this long, once (then the pages read the primary).

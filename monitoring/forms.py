@@ -119,6 +119,7 @@ class OverviewFilterForm(forms.Form):
     group = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Group")
     status = forms.ChoiceField(required=False, label="Status", choices=[("", "Any status"), *STATUS_CHOICES])
     retired = forms.BooleanField(required=False, label="Show retired devices")
+    page = forms.IntegerField(required=False, min_value=1, label="Page")
 
     def __init__(self, data=None, *, groups=(), **kwargs):
         super().__init__(data, **kwargs)

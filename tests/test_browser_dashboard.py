@@ -116,10 +116,11 @@ def test_a_qa_user_works_through_every_page_of_the_dashboard(live_server, synced
     devices = Device.objects.exclude(installation_status="retired").count()
     assert tiles.count() == devices > 5
     assert page.locator(".tile .status").first.inner_text() in {
-        "Excursion",
+        "Out of range",
         "Sensor error",
         "No data",
-        "Warning",
+        "Near a limit",
+        "Open excursion",
         "Low battery",
         "In range",
     }

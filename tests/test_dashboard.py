@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import gpxpy
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -110,9 +111,125 @@ def test_the_overview_marks_excursions_warnings_and_low_battery(qa):
         Channel.objects.filter(device=device).update(last_value=value, last_reading_at=now)
     Excursion.objects.create(channel=hot.channels.get(), started_at=now - timedelta(hours=1), high_limit=8)
     html = qa.get("/").content.decode()
-    assert ">Excursion<" in html and "1 open excursion" in html
-    assert ">Warning<" in html
+    assert ">Out of range<" in html and "1 open excursion" in html
+    assert ">Near a limit<" in html
     assert ">Low battery<" in html
+
+
+def tile_names_and_statuses(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'<h2><a href="[^"]*">([^<]*)</a></h2><span class="status [a-z]+">([^<]*)</span>', html)
+
+
+def test_the_overview_lists_the_most_urgent_devices_first_then_by_name(qa):
+    account = make_account()
+    now = timezone.now()
+    fresh = {"last_value": 5.0, "last_reading_at": now}
+    for name, value in (("Alpha fine", 5.0), ("Beta near", 7.9), ("Zulu hot", 12.0), ("Gamma hot", 11.0)):
+        device = make_device(account, name, humidity=False)
+        AlarmRule.objects.create(name=f"rule {name}", device=device, low_limit=2, high_limit=8)
+        Channel.objects.filter(device=device).update(last_value=value, last_reading_at=now)
+    broken = make_device(account, "Delta broken", humidity=False)
+    Channel.objects.filter(device=broken).update(last_error="E01", **fresh)
+    make_device(account, "Echo silent", humidity=False)
+    flat = make_device(account, "Aardvark flat", humidity=False, battery=5)
+    Channel.objects.filter(device=flat).update(**fresh)
+    assert tile_names_and_statuses(qa.get("/").content.decode()) == [
+        ("Gamma hot", "Out of range"),
+        ("Zulu hot", "Out of range"),
+        ("Delta broken", "Sensor error"),
+        ("Echo silent", "No data"),
+        ("Beta near", "Near a limit"),
+        ("Aardvark flat", "Low battery"),
+        ("Alpha fine", "In range"),
+    ]
+
+
+def test_a_device_with_an_excursion_not_closed_never_says_only_in_range(qa):
+    now = timezone.now()
+    fridge = make_device(make_account(), "Vaccine fridge", humidity=False)
+    AlarmRule.objects.create(name="2-8", device=fridge, low_limit=2, high_limit=8)
+    Channel.objects.filter(device=fridge).update(last_value=5.0, last_reading_at=now)
+    for hours in range(1, 15):  # 14 excursions over, none acknowledged or closed
+        started = now - timedelta(hours=hours * 3)
+        Excursion.objects.create(
+            channel=fridge.channels.get(),
+            started_at=started,
+            ended_at=started + timedelta(hours=1),
+            high_limit=8,
+        )
+    html = qa.get("/").content.decode()
+    assert tile_names_and_statuses(html) == [("Vaccine fridge", "Open excursion")]
+    assert "14 open excursions" in html and 'class="status ok">In range' not in html
+    # Ongoing silence of a rule's no-data limit: "No data", whatever the other channel says.
+    Excursion.objects.create(
+        channel=fridge.channels.get(), kind="no_data", started_at=now - timedelta(hours=1)
+    )
+    assert tile_names_and_statuses(qa.get("/").content.decode()) == [("Vaccine fridge", "No data")]
+
+
+def test_the_summary_strip_counts_each_status_and_each_count_is_a_filter(qa):
+    account = make_account()
+    now = timezone.now()
+    for n in range(3):
+        device = make_device(account, f"Hot {n}", humidity=False)
+        AlarmRule.objects.create(name=f"rule {n}", device=device, low_limit=2, high_limit=8)
+        Channel.objects.filter(device=device).update(last_value=12.0, last_reading_at=now)
+    make_device(account, "Silent", humidity=False)
+    for n in range(2):
+        ok = make_device(account, f"Fine {n}", humidity=False)
+        Channel.objects.filter(device=ok).update(last_value=5.0, last_reading_at=now)
+    html = qa.get("/").content.decode()
+    strip = dict(
+        (slug, int(count))
+        for slug, count in re.findall(r'data-status="([a-z_]+)"><strong>(\d+)</strong>', html)
+    )
+    assert strip == {
+        "out_of_range": 3,
+        "sensor_error": 0,
+        "no_data": 1,
+        "warning": 0,
+        "open_excursion": 0,
+        "low_battery": 0,
+        "in_range": 2,
+    }
+    assert "Out of range now" in html and 'href="?status=out_of_range"' in html
+    hot = qa.get("/", {"status": "out_of_range"}).content.decode()
+    assert [name for name, _ in tile_names_and_statuses(hot)] == ["Hot 0", "Hot 1", "Hot 2"]
+    # The counts follow the other filters, not the status filter.
+    assert "<strong>3</strong> Out of range now" in hot and "<strong>2</strong> In range" in hot
+
+
+def test_1000_devices_come_in_pages_of_the_worst_first(qa):
+    account = make_account()
+    now = timezone.now()
+    devices = Device.objects.bulk_create(
+        [Device(account=account, vendor_id=f"d{i}", name=f"Device {i:04d}") for i in range(1000)]
+    )
+    Channel.objects.bulk_create(
+        [
+            Channel(
+                device=d, name="temp", quantity="temperature", unit="C", last_value=5.0, last_reading_at=now
+            )
+            for d in devices
+        ]
+    )
+    Channel.objects.filter(device__name="Device 0977").update(last_error="E01")
+    # A rule among 1,000 devices' channels still finds its channel (rules read without a list of ids).
+    hot = Device.objects.get(name="Device 0500")
+    AlarmRule.objects.create(name="2-8", device=hot, low_limit=2, high_limit=8)
+    Channel.objects.filter(device=hot).update(last_value=12.0)
+    first = qa.get("/").content.decode()
+    assert tile_names_and_statuses(first)[:3] == [
+        ("Device 0500", "Out of range"),
+        ("Device 0977", "Sensor error"),
+        ("Device 0000", "In range"),
+    ]
+    assert len(tile_names_and_statuses(first)) == 60
+    assert "1–60 of 1000 devices" in first and "Page 1 of 17" in first
+    last = qa.get("/", {"page": "17"}).content.decode()
+    assert [name for name, _ in tile_names_and_statuses(last)][-1] == "Device 0999"
+    found = qa.get("/", {"q": "0977"}).content.decode()
+    assert [name for name, _ in tile_names_and_statuses(found)] == ["Device 0977"]
 
 
 def test_the_overview_filters_by_vendor_group_status_and_search(qa):
@@ -127,6 +244,7 @@ def test_the_overview_filters_by_vendor_group_status_and_search(qa):
     assert "Beta freezer" in only and "Alpha fridge" not in only
     none = qa.get("/", {"status": "in_range"}).content.decode()
     assert "No device matches" in none
+    assert qa.get("/", {"page": "0"}).status_code == 400
 
 
 def test_the_overview_hides_retired_devices_unless_asked(qa):
@@ -172,6 +290,21 @@ def test_the_overview_makes_as_many_queries_for_1000_devices_as_for_10(qa):
     add(990, 10)
     assert queries() == few
     assert 3 <= few <= 12
+
+
+def test_the_device_list_is_cached_a_few_seconds_but_never_for_who_just_wrote(qa, settings):
+    settings.OVERVIEW_CACHE_SECONDS = 60
+    cache.clear()
+    account = make_account()
+    make_device(account, "Alpha fridge")
+    assert "Alpha fridge" in qa.get("/").content.decode()
+    make_device(account, "Beta freezer")
+    assert "Beta freezer" not in qa.get("/").content.decode()  # the list of a moment ago
+    assert "Beta freezer" in qa.get("/", {"q": "beta"}).content.decode()  # another query: its own list
+    # After a write (a POST), a user pinned to the primary (the read replica's cookie) gets the list of now.
+    qa.cookies[settings.MULTIDB_PINNING_COOKIE] = "y"
+    assert "Beta freezer" in qa.get("/").content.decode()
+    cache.clear()
 
 
 def test_bad_overview_filters_get_a_message_and_a_400(qa):

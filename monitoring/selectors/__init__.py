@@ -42,13 +42,14 @@ from monitoring.selectors.series import (
 from monitoring.selectors.status import (
     STATUS_CHOICES,
     STATUSES,
+    Overview,
     OverviewFilters,
     Status,
     all_groups,
     device_status,
     devices_for_groups,
     groups_with_counts,
-    overview_devices,
+    overview,
 )
 from monitoring.selectors.tracks import (
     AlertOnMap,
@@ -69,6 +70,7 @@ __all__ = [
     "AlertFilters",
     "AlertOnMap",
     "AlertRow",
+    "Overview",
     "OverviewFilters",
     "Series",
     "Status",
@@ -98,7 +100,7 @@ __all__ = [
     "latest_readings",
     "matching_excursions",
     "matching_vendor_alerts",
-    "overview_devices",
+    "overview",
     "temperature_channel",
     "track",
     "vehicle_alerts",
