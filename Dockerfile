@@ -22,6 +22,7 @@ COPY coldchain ./coldchain
 COPY vendors ./vendors
 COPY monitoring ./monitoring
 COPY users ./users
+COPY alarms ./alarms
 RUN pip install .
 
 COPY . .

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test bench lint format
+.PHONY: demo test test-one bench lint format
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,18 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)
 	$(PY) manage.py demo
 
+# The suite runs as two halves side by side, balanced by the durations kept in .test_durations
+# (pytest-split; `$(PY) -m pytest --store-durations` refreshes them). Each half has its own test database
+# and Redis databases (coldchain/pytest_plugin.py); each half's output is printed when it ends.
+# `make test-one` runs the whole suite in one process.
 test: $(INSTALLED)
-	$(PY) -m pytest
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-half-1 test-half-2
+
+test-half-%: $(INSTALLED)
+	$(PY) -m pytest --splits 2 --group $* $(PYTEST_ARGS)
+
+test-one: $(INSTALLED)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(INSTALLED)
 	$(PY) -m benchmarks

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-BENCHMARKS = ["sync", "excursions", "dashboard", "partitions", "load"]
+BENCHMARKS = ["sync", "excursions", "dashboard", "overview", "partitions", "load", "overview_load"]
 
 
 def main(argv: list[str]) -> int:

@@ -47,7 +47,7 @@ def _median_get(client, url: str, headers: dict | None = None) -> tuple[float, i
 def _year_of_readings(account, now):
     from monitoring.ingest import ingest_readings
     from monitoring.models import Channel, Device
-    from vendors.clients.records import ReadingRecord
+    from vendors.clients.records import ReadingRecord, batches_of
 
     device = Device.objects.create(account=account, vendor_id="bench-year", name="Benchmark fridge")
     Channel.objects.create(device=device, name="temp", quantity="temperature", unit="C")
@@ -56,7 +56,7 @@ def _year_of_readings(account, now):
     for offset in range(0, YEAR_MINUTES, chunk):
         ingest_readings(
             device,
-            (
+            batches_of(
                 ReadingRecord(
                     "bench-year",
                     "temp",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -35,8 +36,9 @@ from django.utils import timezone
 from vendors.models import VendorAccount
 
 ROOT = Path(__file__).resolve().parent.parent
-BROKER = "redis://127.0.0.1:6379/6"
-CACHE = "redis://127.0.0.1:6379/7"
+# Redis databases of its own (it empties them): BENCH_BROKER_URL and BENCH_CACHE_URL choose others.
+BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/6")
+CACHE = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/7")
 DEVICES_PER_VENDOR = 200
 BEAT_INTERVAL = 300
 CLIENTS = 50
@@ -235,15 +237,40 @@ def page_load() -> dict:
     user = User.objects.create_user("load-qa", password=password)
     user.groups.add(Group.objects.get(name="QA"))
     figures = {"readings in the database (a year, hourly, plus the synced day)": added}
-    figures.update(measure_pages(bench_environment(), "load-qa", password))
+    baseline = os.environ.get("BENCH_BASELINE_CHECKOUT")
+    if not baseline:
+        figures.update(measure_pages(bench_environment(), "load-qa", password))
+        return figures
+    # Each checkout in turn on the same data, so that a machine shared with other work loads both alike.
+    rounds = int(os.environ.get("BENCH_LOAD_ROUNDS", "3"))
+    runs: dict[str, list[dict]] = {"this checkout": [], "baseline": []}
+    for _ in range(rounds):
+        for name, root in (("this checkout", ROOT), ("baseline", Path(baseline))):
+            runs[name].append(measure_pages(bench_environment(), "load-qa", password, root=root))
+    figures["baseline checkout"] = baseline
+    figures["rounds (each checkout in turn)"] = rounds
+    for name, results in runs.items():
+        for key in ("requests a second", "latency p50 (ms)", "latency p95 (ms)", "errors (goal 0)"):
+            values = [r[key] for r in results]
+            figures[f"{name}: {key} (median; each round)"] = (
+                f"{statistics.median(values):,.1f}; " + ", ".join(f"{v:,.1f}" for v in values)
+            )
+        for key in results[0]:
+            if key.startswith("one client alone"):
+                figures[f"{name}: {key}"] = statistics.median(r[key] for r in results)
+    ours = statistics.median(r["requests a second"] for r in runs["this checkout"])
+    theirs = statistics.median(r["requests a second"] for r in runs["baseline"])
+    figures["requests a second, this checkout / baseline"] = ours / theirs
     return figures
 
 
-def measure_pages(environment: dict, username: str, password: str) -> dict:
+def measure_pages(
+    environment: dict, username: str, password: str, root: Path = ROOT, urls: list[str] | None = None
+) -> dict:
     """gunicorn with production settings; CLIENTS logged-in clients cycle through the pages for
     LOAD_SECONDS. The clients log in before the clock starts: the figures are the pages', not the
     password hashing's (a login costs about as much CPU as twenty pages)."""
-    port = 8790
+    port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="coldchain-load-"))
     production = {
         **environment,
@@ -254,7 +281,7 @@ def measure_pages(environment: dict, username: str, password: str) -> dict:
         "COLDCHAIN_DATA_DIR": str(data_dir),
     }
     static = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
-    subprocess.run(static, cwd=ROOT, env=production, check=True)
+    subprocess.run(static, cwd=root, env=production, check=True)
     gunicorn = subprocess.Popen(
         [
             sys.executable,
@@ -270,14 +297,14 @@ def measure_pages(environment: dict, username: str, password: str) -> dict:
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
+        cwd=root,
         env=production,
         stderr=subprocess.DEVNULL,  # axes logs every login at INFO
     )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base)
-        urls = page_urls()
+        urls = urls or page_urls()
         sessions = [login(base, username, password) for _ in range(CLIENTS)]
         alone = {url: single_client_median(sessions[0], base + url) for url in urls}
         latencies: list[float] = []
@@ -315,7 +342,11 @@ def measure_pages(environment: dict, username: str, password: str) -> dict:
         wall = time.perf_counter() - began
     finally:
         gunicorn.terminate()
-        gunicorn.wait(timeout=30)
+        try:
+            gunicorn.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gunicorn.kill()
+            gunicorn.wait(timeout=30)
     quantiles = statistics.quantiles(latencies, n=100)
     return {
         "pages": ", ".join(urls),
@@ -329,6 +360,12 @@ def measure_pages(environment: dict, username: str, password: str) -> dict:
         "errors (goal 0)": len(errors),
         **({"errors, the first ones": "; ".join(errors[:5])} if errors else {}),
     }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def single_client_median(session: requests.Session, url: str, times: int = 5) -> float:
@@ -345,9 +382,9 @@ def wait_until_up(base: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            requests.get(base + "/login/", timeout=5)
+            requests.get(base + "/login/", timeout=30)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or workers still booting
             time.sleep(0.5)
     raise TimeoutError("gunicorn did not start")
 

@@ -30,6 +30,10 @@ TASK_ROUTES = {
     "monitoring.tasks.archive_month": {"queue": REPORTS},
     "monitoring.tasks.send_excursion_reminders": {"queue": NOTIFICATIONS},  # reminders and escalations
     "monitoring.tasks.notify_accounts": {"queue": NOTIFICATIONS},
+    # Device-health checks read the database, like the excursion engine.
+    "alarms.tasks.check_device_health": {"queue": EVALUATION},
+    # Escalations, back-in-range notices, webhooks: everything of alarm handling waits on other servers.
+    "alarms.tasks.*": {"queue": NOTIFICATIONS},
     # The excursion engine's work (no-data excursions) and any other upkeep of the monitoring data.
     "monitoring.tasks.*": {"queue": EVALUATION},
     # The beat's fan-out (sync_due_accounts) and the sync of each account.

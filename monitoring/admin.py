@@ -165,7 +165,7 @@ class ExcursionSignatureInline(admin.TabularInline):
     model = ExcursionSignature
     extra = 0
     can_delete = False
-    readonly_fields = ["user", "full_name", "meaning", "signed_at"]
+    readonly_fields = ["user", "full_name", "meaning", "signed_at", "state", "cycle", "note", "content_hash"]
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -14,6 +14,10 @@ class MonitoringConfig(AppConfig):
         from monitoring import audit
 
         connection_created.connect(audit.carry_context, dispatch_uid="monitoring-audit-context")
+        # The excursion engine after each ingest, the emails about failing accounts.
+        from monitoring import receivers
+
+        receivers.connect()
         # Every app's admin is registered by now (admin's autodiscover runs first).
         from coldchain.admin_filters import refuse_bad_filters
 

@@ -53,8 +53,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from monitoring.audit import record
+from monitoring.choices import AuditAction
 from monitoring.models.archive import ARCHIVED_TABLES, ArchivedMonth, ArchiveState
-from monitoring.models.audit import AuditAction
 from monitoring.partitions import (
     add_months,
     archived_table_name,

@@ -24,8 +24,8 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
+from monitoring.choices import AuditAction
 from monitoring.models import AuditRecord
-from monitoring.models.audit import AuditAction
 
 _user: contextvars.ContextVar = contextvars.ContextVar("audit_user", default=None)
 _reason: contextvars.ContextVar[str] = contextvars.ContextVar("audit_reason", default="")

@@ -1,5 +1,5 @@
 """The SQL functions the audit triggers call (``monitoring.audit_triggers``), installed by monitoring's
-migration 0019 and vendors' 0003 (``CREATE OR REPLACE``; neither drops them, so either app can be
+migration 0023 and vendors' 0003 (``CREATE OR REPLACE``; neither drops them, so either app can be
 migrated back alone). One text, in one place, imported by both migrations.
 
 ``coldchain_audit_row`` writes one ``AuditRecord`` for one changed row: the fields that changed (at

@@ -1,7 +1,15 @@
-"""The excursion engine: alarm rules -> excursions, on event time, for the new readings only.
+"""The excursion engine: alarm rules -> excursions, on event time, for the readings not evaluated yet.
 
-For each channel that got new readings in the span [first, last] (``NewReadings``), the engine reads one
-*window* of readings and replays the rule over it:
+Each channel keeps a watermark (``Channel.evaluated_until``): its readings up to there were evaluated,
+except those from ``Channel.pending_from`` on, which the ingest marks when they arrive late. The engine
+runs after each ingest (``monitoring.receivers``) and on a beat (``evaluate_readings``, each minute), and
+takes every channel whose newest reading is ahead of its watermark: [first, last] runs from the
+watermark (or ``pending_from``, the earlier) to the newest reading. It stores what it finds and moves the
+watermark in one transaction, and storing is idempotent (a found excursion updates the stored one it
+overlaps), so a crash anywhere, in a sync or in an evaluation, is followed by exactly the excursions of a
+clean run once the next beat ran.
+
+For a channel's span [first, last] the engine reads one *window* of readings and replays the rule over it:
 
 - the window starts at the last reading before ``first`` that is clearly in range (inside the limits by the
   clear margin): there, whatever happened before, no excursion is going on and no delay is counting.
@@ -30,18 +38,17 @@ limits), the degree-minutes out of range (each reading held until the next) and 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from monitoring.choices import InstallationStatus, Quantity
-from monitoring.ingest import NewReadings
+from monitoring.choices import ExcursionKind, InstallationStatus, Quantity
 from monitoring.mkt import mean_kinetic_temperature
 from monitoring.models import AlarmRule, Channel, Excursion, Reading
-from monitoring.models.excursions import ExcursionKind
 from monitoring.rules import rules_for_channels
 
 logger = logging.getLogger("monitoring.excursions")
@@ -205,25 +212,36 @@ def measure(rule: AlarmRule, quantity: str, found: Found) -> dict:
 # -- the engine -------------------------------------------------------------------------------------
 
 
-def evaluate_new_readings(new: NewReadings) -> list[Excursion]:
-    """Evaluate the alarm rules over the spans of new readings (see the module docstring).
+def evaluate_readings() -> list[Excursion]:
+    """Evaluate every channel whose readings are ahead of its watermark (the beat's task, each minute).
+
+    Whatever a crash left unevaluated (a sync killed after a commit, an evaluation killed halfway) is found
+    here by the watermark alone, so no excursion is ever missed. Safe to run at any time, twice at once."""
+    behind = Channel.objects.filter(
+        Q(pending_from__isnull=False)
+        | Q(last_reading_at__isnull=False, evaluated_until__isnull=True)
+        | Q(last_reading_at__gt=F("evaluated_until"))
+    )
+    return evaluate_channels(list(behind.values_list("pk", flat=True)))
+
+
+def evaluate_channels(channel_ids: Iterable[int]) -> list[Excursion]:
+    """Evaluate the alarm rules over these channels' readings from their watermark on (see the module
+    docstring); each channel in a transaction of its own that stores its excursions and moves its
+    watermark together, so a crash redoes a channel whole or not at all.
 
     Returns the excursions opened by this run (their emails are sent). One channel failing is logged and
-    never stops the others: the ingest that called us has stored its data already."""
+    never stops the others (its watermark stays: the next beat tries again)."""
     from monitoring.notifications import notify_excursion_opened
 
-    if not new.spans:
+    channels = list(Channel.objects.select_related("device").filter(pk__in=list(channel_ids)).order_by("pk"))
+    if not channels:
         return []
-    channels = list(Channel.objects.select_related("device").filter(pk__in=list(new.spans)))
     rules = rules_for_channels(channels)
     opened: list[Excursion] = []
     for channel in channels:
-        rule = rules[channel.pk]
-        if rule is None:
-            continue
-        first, last = new.spans[channel.pk]
         try:
-            opened += evaluate_channel(channel, rule, first, last)
+            opened += _evaluate_from_watermark(channel, rules[channel.pk])
         except Exception:
             logger.exception("excursion evaluation failed for channel %s", channel.pk)
     for excursion in opened:
@@ -231,48 +249,77 @@ def evaluate_new_readings(new: NewReadings) -> list[Excursion]:
     return opened
 
 
+def _evaluate_from_watermark(channel: Channel, rule: AlarmRule | None) -> list[Excursion]:
+    with transaction.atomic():
+        # One evaluation of a channel at a time (a sync's, the beat's, the no-data task's); an ingest of
+        # its readings waits for this one to commit, and then notes what it brought (``pending_from``).
+        marks = (
+            Channel.objects.select_for_update()
+            .filter(pk=channel.pk)
+            .values("evaluated_until", "pending_from")
+            .first()
+        )
+        if marks is None:
+            return []
+        readings = Reading.objects.filter(channel_id=channel.pk)
+        last = readings.order_by("-timestamp").values_list("timestamp", flat=True).first()
+        if last is None:
+            return []
+        starts = [t for t in (marks["evaluated_until"], marks["pending_from"]) if t is not None]
+        if starts:
+            first = min(starts)
+        else:  # never evaluated: from its first reading
+            first = readings.order_by("timestamp").values_list("timestamp", flat=True).first()
+        if marks["pending_from"] is None and marks["evaluated_until"] is not None and last <= first:
+            return []  # nothing new
+        opened = [] if rule is None else _evaluate_window(channel, rule, first, last)
+        Channel.objects.filter(pk=channel.pk).update(evaluated_until=last, pending_from=None)
+        return opened
+
+
 def evaluate_channel(channel: Channel, rule: AlarmRule, first: datetime, last: datetime) -> list[Excursion]:
     """Replay ``rule`` over the window around [first, last] of one channel; store what it finds."""
     with transaction.atomic():
         # One evaluation of a channel at a time (ingest and the periodic no-data task may meet here).
         Channel.objects.select_for_update().filter(pk=channel.pk).first()
-        readings = Reading.objects.filter(channel_id=channel.pk)
-        window_start = _window_start(channel, rule, first)
-        window_end = (
-            readings.filter(clearly_in_range_q(rule), timestamp__gt=last)
-            .order_by("timestamp")
-            .values_list("timestamp", flat=True)
-            .first()
-        )
-        days = set()
-        day = first.date()
-        while day <= last.date():
-            days.add(day)
-            day += timedelta(days=1)
-        fetch_from, fetch_to = window_start, window_end
-        if rule.daily_budget_minutes is not None:
-            day_start = datetime.combine(min(days), datetime.min.time(), tzinfo=first.tzinfo)
-            day_end = datetime.combine(max(days), datetime.min.time(), tzinfo=first.tzinfo) + timedelta(
-                days=1
-            )
-            # None means "unbounded" and stays so: the budget needs whole days on top of the window.
-            fetch_from = None if window_start is None else min(window_start, day_start)
-            fetch_to = None if window_end is None else max(window_end, day_end)
-        query = readings
-        if fetch_from is not None:
-            query = query.filter(timestamp__gte=fetch_from)
-        if fetch_to is not None:
-            query = query.filter(timestamp__lte=fetch_to)
-        rows: list[Row] = list(query.order_by("timestamp").values_list("timestamp", "value", "error"))
-        window = [
-            r
-            for r in rows
-            if (window_start is None or r[0] >= window_start) and (window_end is None or r[0] <= window_end)
-        ]
-        found = (
-            replay_out_of_range(rule, window) + replay_no_data(rule, window) + replay_budget(rule, rows, days)
-        )
-        return _store(channel, rule, found)
+        return _evaluate_window(channel, rule, first, last)
+
+
+def _evaluate_window(channel: Channel, rule: AlarmRule, first: datetime, last: datetime) -> list[Excursion]:
+    """Replay ``rule`` over the window around [first, last] (the caller holds the channel's lock)."""
+    readings = Reading.objects.filter(channel_id=channel.pk)
+    window_start = _window_start(channel, rule, first)
+    window_end = (
+        readings.filter(clearly_in_range_q(rule), timestamp__gt=last)
+        .order_by("timestamp")
+        .values_list("timestamp", flat=True)
+        .first()
+    )
+    days = set()
+    day = first.date()
+    while day <= last.date():
+        days.add(day)
+        day += timedelta(days=1)
+    fetch_from, fetch_to = window_start, window_end
+    if rule.daily_budget_minutes is not None:
+        day_start = datetime.combine(min(days), datetime.min.time(), tzinfo=first.tzinfo)
+        day_end = datetime.combine(max(days), datetime.min.time(), tzinfo=first.tzinfo) + timedelta(days=1)
+        # None means "unbounded" and stays so: the budget needs whole days on top of the window.
+        fetch_from = None if window_start is None else min(window_start, day_start)
+        fetch_to = None if window_end is None else max(window_end, day_end)
+    query = readings
+    if fetch_from is not None:
+        query = query.filter(timestamp__gte=fetch_from)
+    if fetch_to is not None:
+        query = query.filter(timestamp__lte=fetch_to)
+    rows: list[Row] = list(query.order_by("timestamp").values_list("timestamp", "value", "error"))
+    window = [
+        r
+        for r in rows
+        if (window_start is None or r[0] >= window_start) and (window_end is None or r[0] <= window_end)
+    ]
+    found = replay_out_of_range(rule, window) + replay_no_data(rule, window) + replay_budget(rule, rows, days)
+    return _store(channel, rule, found)
 
 
 def _window_start(channel: Channel, rule: AlarmRule, first: datetime) -> datetime | None:

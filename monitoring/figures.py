@@ -7,14 +7,16 @@ A ``None`` in a series is a hole: traces use ``connectgaps=False``, so no line c
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+import math
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 import plotly.graph_objects as go
 
 from monitoring.choices import Quantity
+from monitoring.models.excursions import ExcursionKind
 from monitoring.partitions import add_months, month_start
-from monitoring.selectors import Series, TrackPoint
+from monitoring.selectors import AlertOnMap, Series, TrackPoint
 
 COLOURS = ["#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb"]
 EXCURSION_FILL = "rgba(179, 38, 30, 0.16)"
@@ -153,9 +155,23 @@ def device_chart(
                     width=0.8,
                     axis=axis,
                     legendgroup=name,
-                    fill="tonexty",
-                    fillcolor=_transparent(colour),
                     hover=f"min %{{y:.2f}} {unit}<extra>{name}</extra>",
+                )
+            )
+            band_x, band_y = _band(times, series.minimum, series.maximum)
+            figure.add_trace(
+                go.Scatter(
+                    x=band_x,
+                    y=band_y,
+                    name=f"{name}: min to max",
+                    mode="lines",
+                    line={"width": 0},
+                    fill="toself",  # each run between holes closes on itself: no band across a gap
+                    fillcolor=_transparent(colour),
+                    yaxis=axis,
+                    legendgroup=name,
+                    showlegend=False,
+                    hoverinfo="skip",
                 )
             )
             figure.add_trace(
@@ -184,18 +200,7 @@ def device_chart(
                     hovertemplate="%{text}<extra>Sensor error</extra>",
                 )
             )
-    for excursion in excursions:
-        shapes.append(
-            _period(
-                max(excursion.started_at, start),
-                min(excursion.ended_at or end, end),
-                zone,
-                "Excursion",
-                EXCURSION_FILL,
-            )
-        )
-    for gap in gaps:
-        shapes.append(_period(max(gap.start, start), min(gap.end, end), zone, "No data", GAP_FILL))
+    shapes += _period_shapes(series_list, excursions, gaps, zone, start, end)
     zone_name = getattr(zone, "key", str(zone))
     right_axes = len(axes) - 1
     layout = {
@@ -212,8 +217,11 @@ def device_chart(
         "shapes": shapes,
         "uirevision": "keep",
     }
-    for axis, title in axes.values():
+    spans = _axis_spans(series_list, rules, axes)
+    for key, (axis, title) in axes.items():
         properties: dict = {"title": {"text": title}}
+        if key in spans:
+            properties.update(_round_ticks(*spans[key]))
         if axis != "y":
             properties.update(overlaying="y", side="right", showgrid=False)
         if axis not in ("y", "y2"):
@@ -257,7 +265,132 @@ def _limit_shapes(channel, rule, axis: str, unit: str) -> list[dict]:
     return shapes
 
 
-def _period(x0: datetime, x1: datetime, zone, text: str, fill: str) -> dict:
+def _band(times: list[str], low: list, high: list) -> tuple[list, list]:
+    """The min-to-max band as one closed outline per run of buckets with data, runs apart by a None."""
+    x: list = []
+    y: list = []
+    run: list[int] = []
+    for index in [*range(len(times)), None]:
+        if index is not None and low[index] is not None and high[index] is not None:
+            run.append(index)
+            continue
+        if run:
+            if x:
+                x.append(None)
+                y.append(None)
+            x += [times[i] for i in run] + [times[i] for i in reversed(run)]
+            y += [round(high[i], 2) for i in run] + [round(low[i], 2) for i in reversed(run)]
+            run = []
+    return x, y
+
+
+def _series_end(series: Series) -> tuple[datetime | None, timedelta]:
+    """The time of the series' last value, and how long a silence after it is still no hole."""
+    values = series.values if series.kind == "raw" else series.mean
+    last = next(
+        (t for t, v in zip(reversed(series.times), reversed(values), strict=True) if v is not None), None
+    )
+    if series.kind != "raw":
+        return last, 2 * (series.bucket or timedelta(hours=1))
+    stamps = [t for t, v in zip(series.times, values, strict=True) if v is not None]
+    steps = sorted((b - a) for a, b in zip(stamps, stamps[1:], strict=False))
+    usual = steps[len(steps) // 2] if steps else timedelta(minutes=10)
+    return last, max(usual * 2.5, timedelta(minutes=15))
+
+
+def no_data_periods(series_list: list[Series], excursions: list, gaps: list, start: datetime, end: datetime):
+    """Every stretch without data in the range, each once: the vendor's gaps, the no-data excursions, and
+    the silence from the last reading to the end of the range (up to now: still open), merged where they
+    overlap. [(start, end, open)]."""
+    periods = [(max(g.start, start), min(g.end, end), False) for g in gaps]
+    for excursion in excursions:
+        if excursion.kind == ExcursionKind.NO_DATA:
+            periods.append((max(excursion.started_at, start), min(excursion.ended_at or end, end), False))
+    ends = [_series_end(s) for s in series_list if s.times]
+    lasts = [last for last, _ in ends if last is not None]
+    if series_list and not lasts:
+        periods.append((start, end, True))
+    elif lasts:
+        last = max(lasts)
+        allowed = max(allowance for _, allowance in ends)
+        if end - last > allowed:
+            periods.append((last, end, True))
+    merged: list[list] = []
+    for first, last, still_open in sorted(p for p in periods if p[1] > p[0]):
+        if merged and first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], last)
+            merged[-1][2] = merged[-1][2] or still_open
+        else:
+            merged.append([first, last, still_open])
+    return [tuple(m) for m in merged]
+
+
+# A period's label takes about this share of the chart's width: the next label of its row starts after
+# it, so labels never print over each other (the tables under the chart list every period anyway).
+LABEL_SHARE = 0.12
+
+
+def _period_shapes(series_list, excursions, gaps, zone, start: datetime, end: datetime) -> list[dict]:
+    width = end - start
+    shapes = []
+    rows = {"top": None, "bottom": None}  # where the last label of each row ends
+
+    def add(x0, x1, text, fill, row):
+        labelled = rows[row] is None or x0 >= rows[row]
+        if labelled:
+            rows[row] = x0 + width * LABEL_SHARE
+        shapes.append(_period(x0, x1, zone, text if labelled else "", fill, row))
+
+    for excursion in excursions:
+        if excursion.kind == ExcursionKind.NO_DATA:
+            continue  # drawn below, once, with the other stretches without data
+        add(
+            max(excursion.started_at, start),
+            min(excursion.ended_at or end, end),
+            "Excursion",
+            EXCURSION_FILL,
+            "top",
+        )
+    for first, last, still_open in no_data_periods(series_list, excursions, gaps, start, end):
+        since = first.astimezone(zone)
+        text = f"No data since {since:%H:%M}" if still_open and first > start else "No data"
+        add(first, last, text, GAP_FILL, "bottom")
+    return shapes
+
+
+def _axis_spans(series_list: list[Series], rules: dict, axes: dict) -> dict[str, tuple[float, float]]:
+    """{axis key: (lowest, highest)} of the values and limits drawn on each axis."""
+    spans: dict[str, list[float]] = {}
+    for series in series_list:
+        key = _axis_key(series.channel)
+        values = [v for v in (*series.values, *series.minimum, *series.maximum) if v is not None]
+        rule = rules.get(series.channel.pk)
+        for limit in (getattr(rule, "low_limit", None), getattr(rule, "high_limit", None)):
+            if limit is not None:
+                values.append(limit)
+        if values:
+            spans.setdefault(key, []).extend((min(values), max(values)))
+    return {key: (min(v), max(v)) for key, v in spans.items() if key in axes}
+
+
+def _round_ticks(low: float, high: float, ticks: int = 6) -> dict:
+    """A range on round numbers and ticks every 1, 2 or 5 times a power of ten: 45, 50, 55, never
+    47.78."""
+    if high - low < 1e-9:
+        low, high = low - 1, high + 1
+    raw = (high - low) / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    bottom = math.floor(low / step) * step
+    top = math.ceil(high / step) * step
+    if top - high < step * 0.15:
+        top += step
+    if low - bottom < step * 0.15:
+        bottom -= step
+    return {"range": [bottom, top], "tick0": 0, "dtick": step, "tickmode": "linear"}
+
+
+def _period(x0: datetime, x1: datetime, zone, text: str, fill: str, row: str = "top") -> dict:
     return _shape(
         xref="x",
         yref="paper",
@@ -267,7 +400,7 @@ def _period(x0: datetime, x1: datetime, zone, text: str, fill: str) -> dict:
         y1=1,
         fillcolor=fill,
         line_width=0,
-        label={"text": text, "textposition": "top left", "font": {"size": 10}},
+        label={"text": text, "textposition": f"{row} left", "font": {"size": 10}},
     )
 
 
@@ -282,42 +415,91 @@ def _transparent(colour: str) -> str:
     return f"rgba({red}, {green}, {blue}, 0.18)"
 
 
-def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> go.Figure:
-    """``tracks``: {device: [TrackPoint]}. The map style (tiles) is added in the browser from settings."""
+# The map's temperature colours follow the vehicle's rule, not the data's own range: a freezer at -16 °C
+# inside its limits is as calm as a fridge at 5 °C.
+TEMPERATURE_CLASSES = {
+    "in_range": ("In range", "#2e7d32"),
+    "too_warm": ("Too warm", "#d93025"),
+    "too_cold": ("Too cold", "#1a56db"),
+    "no_limits": ("No limits set", "#8e6ac8"),
+    "no_temperature": ("No temperature", NO_TEMPERATURE),
+}
+
+
+def temperature_class(temperature: float | None, rule) -> str:
+    if temperature is None:
+        return "no_temperature"
+    low = getattr(rule, "low_limit", None)
+    high = getattr(rule, "high_limit", None)
+    if low is None and high is None:
+        return "no_limits"
+    if high is not None and temperature > high:
+        return "too_warm"
+    if low is not None and temperature < low:
+        return "too_cold"
+    return "in_range"
+
+
+def _limits_text(rule) -> str:
+    low = getattr(rule, "low_limit", None)
+    high = getattr(rule, "high_limit", None)
+    if low is None and high is None:
+        return "no limits set"
+    if low is None:
+        return f"limit: at most {high:g} °C"
+    if high is None:
+        return f"limit: at least {low:g} °C"
+    return f"limits {low:g} to {high:g} °C"
+
+
+def map_bounds(tracks: dict, vehicles: list, chosen=None) -> list[float] | None:
+    """[west, south, east, north] of what the map shows: the chosen vehicle's track (or its latest
+    position), else every track and every vehicle's latest position. None when there is nothing."""
+    points = [(p.longitude, p.latitude) for device, track in tracks.items() for p in track]
+    latest = [
+        (v.longitude, v.latitude)
+        for v in ([chosen] if chosen is not None else vehicles)
+        if v.latitude is not None and v.longitude is not None
+    ]
+    if chosen is None or not points:
+        points += latest
+    if not points:
+        return None
+    lons = [p[0] for p in points]
+    lats = [p[1] for p in points]
+    return [min(lons), min(lats), max(lons), max(lats)]
+
+
+def vehicle_map(
+    tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo, rules: dict | None = None, chosen=None
+) -> go.Figure:
+    """``tracks``: {device: [TrackPoint]}; ``alerts``: [AlertOnMap]; ``rules``: {device id: the rule of its
+    temperature channel}. The base map (tiles, or the offline Natural Earth map) is added in the browser
+    (``static/js/app.js``), which fits the view to ``layout.meta.bounds``."""
+    rules = rules or {}
     figure = go.Figure()
-    lats: list[float] = []
-    lons: list[float] = []
-    temperatures = [p.temperature for points in tracks.values() for p in points if p.temperature is not None]
-    colour_range = (min(temperatures), max(temperatures)) if temperatures else (0, 10)
-    first = True
+    classes: dict[str, dict[str, list]] = {k: {"lat": [], "lon": [], "text": []} for k in TEMPERATURE_CLASSES}
     for device, points in tracks.items():
         if not points:
             continue
-        lats += [p.latitude for p in points]
-        lons += [p.longitude for p in points]
+        rule = rules.get(device.pk)
         figure.add_trace(
             go.Scattermap(
                 lat=[p.latitude for p in points],
                 lon=[p.longitude for p in points],
-                mode="lines+markers",
-                name=f"{device.name} track",
+                mode="lines",
+                name=device.name,
+                legendgroup="tracks",
                 line={"color": "#5f6368", "width": 2},
-                marker={
-                    "size": 7,
-                    # A position with no temperature read near it has no colour on the scale: grey.
-                    "color": [p.temperature if p.temperature is not None else NO_TEMPERATURE for p in points],
-                    "colorscale": "RdYlBu",
-                    "reversescale": True,
-                    "cmin": colour_range[0],
-                    "cmax": colour_range[1],
-                    "showscale": first,
-                    "colorbar": {"title": {"text": "°C"}, "thickness": 12},
-                },
-                text=[_point_text(device, p, zone) for p in points],
-                hovertemplate="%{text}<extra></extra>",
+                hoverinfo="skip",
             )
         )
-        first = False
+        limits = _limits_text(rule)
+        for p in points:
+            bucket = classes[temperature_class(p.temperature, rule)]
+            bucket["lat"].append(p.latitude)
+            bucket["lon"].append(p.longitude)
+            bucket["text"].append(f"{_point_text(device, p, zone)}<br>{limits}")
         segments = _excursion_segments(points)
         if segments:
             lat, lon, text = [], [], []
@@ -331,16 +513,31 @@ def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> 
                     lon=lon,
                     mode="lines",
                     name=f"{device.name}: excursion",
-                    line={"color": "#b3261e", "width": 5},
+                    line={"color": "#8c1d18", "width": 5},
                     text=text,
                     hovertemplate="Excursion<br>%{text}<extra></extra>",
                 )
             )
+    for key, (label, colour) in TEMPERATURE_CLASSES.items():
+        bucket = classes[key]
+        if not bucket["lat"]:
+            continue
+        figure.add_trace(
+            go.Scattermap(
+                lat=bucket["lat"],
+                lon=bucket["lon"],
+                mode="markers",
+                name=label,
+                marker={"size": 8, "color": colour},
+                text=bucket["text"],
+                hovertemplate="%{text}<extra>" + label + "</extra>",
+            )
+        )
     if alerts:
         figure.add_trace(
             go.Scattermap(
-                lat=[a.latitude for a in alerts],
-                lon=[a.longitude for a in alerts],
+                lat=[a.alert.latitude for a in alerts],
+                lon=[a.alert.longitude for a in alerts],
                 mode="markers",
                 name="Vendor alerts",
                 marker={"size": 13, "color": "#e8710a"},
@@ -348,8 +545,6 @@ def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> 
                 hovertemplate="%{text}<extra>Vendor alert</extra>",
             )
         )
-        lats += [a.latitude for a in alerts]
-        lons += [a.longitude for a in alerts]
     latest = [v for v in vehicles if v.latitude is not None and v.longitude is not None]
     if latest:
         figure.add_trace(
@@ -360,19 +555,19 @@ def vehicle_map(tracks: dict, *, alerts: list, vehicles: list, zone: tzinfo) -> 
                 name="Latest position",
                 marker={"size": 15, "color": "#12355b"},
                 text=[v.name for v in latest],
-                customdata=[_when(v.last_seen, zone) for v in latest],
+                customdata=[_when(v.last_heard, zone) for v in latest],
                 hovertemplate="%{text}<br>last seen %{customdata}<extra>Latest position</extra>",
             )
         )
-        lats += [v.latitude for v in latest]
-        lons += [v.longitude for v in latest]
-    center, zoom = _view(lats, lons)
+    bounds = map_bounds(tracks, vehicles, chosen)
+    center, zoom = _view(bounds)
     figure.update_layout(
         template=SMALL_TEMPLATE,
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
         height=560,
         legend={"orientation": "h", "y": 0, "bgcolor": "rgba(255,255,255,0.8)"},
         map={"center": center, "zoom": zoom},
+        meta={"bounds": bounds},
     )
     return figure
 
@@ -403,12 +598,13 @@ def _point_text(device, point: TrackPoint, zone) -> str:
     return f"{device.name}<br>{_when(point.timestamp, zone)}<br>{temperature}, {speed}"
 
 
-def _alert_text(alert, zone) -> str:
+def _alert_text(row: AlertOnMap, zone) -> str:
+    alert = row.alert
     parts = [
         alert.alert_type,
         _when(alert.started_at, zone),
         alert.device.name if alert.device else "",
-        f"{alert.temperature:.1f} °C" if getattr(alert, "temperature", None) is not None else "",
+        f"{row.temperature:.1f} °C" if row.temperature is not None else "",
         f"{alert.speed_kmh:.0f} km/h" if alert.speed_kmh is not None else "",
         alert.address,
         alert.message[:120],
@@ -416,10 +612,11 @@ def _alert_text(alert, zone) -> str:
     return "<br>".join(p for p in parts if p)
 
 
-def _view(lats: list[float], lons: list[float]) -> tuple[dict, float]:
-    if not lats:
+def _view(bounds: list[float] | None) -> tuple[dict, float]:
+    """A first view for the bounds (the browser fits them exactly to the map's size)."""
+    if not bounds:
         return {"lat": 60.17, "lon": 24.94}, 3
-    south, north, west, east = min(lats), max(lats), min(lons), max(lons)
+    west, south, east, north = bounds
     span = max(north - south, (east - west) / 2, 0.01)
     zoom = 8
     for level, degrees in ((2, 60), (3, 30), (4, 15), (5, 7), (6, 3.5), (7, 1.7)):

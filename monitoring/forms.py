@@ -9,13 +9,13 @@ from django import forms
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from monitoring.choices import InstallationStatus
+from monitoring.choices import ExcursionState, InstallationStatus, ReportFormat, Severity
 from monitoring.models import DeploymentGroup, Device
-from monitoring.models.excursions import ExcursionState, Severity
-from monitoring.models.reports import ReportFormat
-from monitoring.selectors import STATUS_CHOICES, AlertFilters, OverviewFilters
+from monitoring.selectors import STATUS_CHOICES, AlertFilters, OverviewFilters, VendorEventFilters
+from monitoring.selectors.alerts import parse_group_key
+from monitoring.vendor_events import EventKind
 from vendors.models import VendorAccount
-from vendors.registry import VENDOR_CHOICES
+from vendors.registry import VENDOR_CHOICES, slugs_that
 
 MAX_RANGE = timedelta(days=731)  # two years
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)  # a day outside these is a typing mistake
@@ -119,6 +119,7 @@ class OverviewFilterForm(forms.Form):
     group = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Group")
     status = forms.ChoiceField(required=False, label="Status", choices=[("", "Any status"), *STATUS_CHOICES])
     retired = forms.BooleanField(required=False, label="Show retired devices")
+    page = forms.IntegerField(required=False, min_value=1, label="Page")
 
     def __init__(self, data=None, *, groups=(), **kwargs):
         super().__init__(data, **kwargs)
@@ -162,13 +163,7 @@ class AlertFilterForm(forms.Form):
 
     def filters(self) -> AlertFilters:
         data = self.cleaned_data
-        zone = timezone.get_current_timezone()
-        start = datetime.combine(data["start"], time.min, tzinfo=zone) if data.get("start") else None
-        end = (
-            datetime.combine(data["end"] + timedelta(days=1), time.min, tzinfo=zone)
-            if data.get("end")
-            else None
-        )
+        start, end = _day_span(data)
         return AlertFilters(
             state=data.get("state") or "",
             severity=data.get("severity") or "",
@@ -176,6 +171,84 @@ class AlertFilterForm(forms.Form):
             start=start,
             end=end,
         )
+
+
+def _day_span(data) -> tuple[datetime | None, datetime | None]:
+    """[start, end) of the days chosen, in the user's zone (the end day included)."""
+    zone = timezone.get_current_timezone()
+    start = datetime.combine(data["start"], time.min, tzinfo=zone) if data.get("start") else None
+    end = (
+        datetime.combine(data["end"] + timedelta(days=1), time.min, tzinfo=zone) if data.get("end") else None
+    )
+    return start, end
+
+
+class VendorEventFilterForm(forms.Form):
+    """The vendor events tab: by source (account), kind in words, device, acknowledged or not, days."""
+
+    source = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Source")
+    kind = forms.ChoiceField(required=False, label="Type", choices=[("", "Any type"), *EventKind.choices])
+    device = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Device")
+    state = forms.ChoiceField(
+        required=False,
+        label="State",
+        choices=[("", "Any state"), ("open", "To acknowledge"), ("acknowledged", "Acknowledged")],
+    )
+    start = DayField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = DayField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, data=None, *, accounts=(), devices=(), **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["source"].choices = [("", "Any source")] + [
+            (str(a.pk), f"{a.get_vendor_display()} · {a.name}") for a in accounts
+        ]
+        self.fields["device"].choices = [("", "Any device")] + [(str(d.pk), d.name) for d in devices]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            raise forms.ValidationError("The end date is before the start date.")
+        return data
+
+    def filters(self) -> VendorEventFilters:
+        data = self.cleaned_data
+        start, end = _day_span(data)
+        return VendorEventFilters(
+            account=data.get("source"),
+            kind=data.get("kind") or "",
+            device=data.get("device"),
+            state=data.get("state") or "",
+            start=start,
+            end=end,
+        )
+
+
+class GroupKeysField(forms.Field):
+    """Keys of groups of vendor events (``VendorEventGroup.key``), each a checkbox of the page."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        return [v for v in (value or []) if v]
+
+    def validate(self, value):
+        super().validate(value)
+        if any(parse_group_key(v) is None for v in value):
+            raise forms.ValidationError("Unknown group of events.", code="invalid")
+
+
+class BulkAcknowledgeForm(forms.Form):
+    """Acknowledge the chosen groups of vendor events with one comment; only events seen on the page
+    (``seen_up_to``: the newest event's id when the page was drawn) are acknowledged."""
+
+    group = GroupKeysField(
+        label="Groups", error_messages={"required": "Choose at least one group of events."}
+    )
+    comment = forms.CharField(
+        label="Comment", max_length=2000, strip=True, error_messages={"required": "A comment is required."}
+    )
+    seen_up_to = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
 
 
 class AcknowledgeForm(forms.Form):
@@ -194,13 +267,17 @@ class SignedAcknowledgeForm(AcknowledgeForm):
     """An excursion's acknowledgement is an electronic signature: the user's password again."""
 
     password = forms.CharField(label="Your password (signature)", widget=forms.PasswordInput, strip=False)
+    # Asked at the first signature of a session (monitoring.signatures): the service says if it is missing.
+    username = forms.CharField(label="Your user name", required=False, max_length=150)
 
 
 class GroupForm(forms.Form):
     name = forms.CharField(label="Name", max_length=100, strip=True)
     # Empty: a group kept by us. A Thingsee account: the group is created at Thingsee first.
     account = forms.ModelChoiceField(
-        queryset=VendorAccount.objects.filter(vendor="thingsee"), required=False, label="Kept by"
+        queryset=VendorAccount.objects.filter(vendor__in=slugs_that("keeps_groups")),
+        required=False,
+        label="Kept by",
     )
 
 

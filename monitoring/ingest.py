@@ -1,8 +1,9 @@
 """Store what the vendor clients yield, exactly once, and say what was new.
 
-Readings are the big table. They come one ``ReadingRecord`` each or, from a client that reads them in
-bulk (T&D's 65,535 readings an answer), as a ``ReadingBatch`` of one channel's readings in columns, which
-goes to the database without a Python object per reading when it is in order with clean values. A
+Readings are the big table. They come in one shape, ``ReadingBatch``: one channel's readings in columns
+(T&D's 65,535 readings an answer as they came; the records of a vendor that answers row by row grouped by
+the client's base class), which go to the database without a Python object per reading when they are in
+order with clean values; order and finiteness are checked here, once. A
 batch whose time span holds no stored reading is COPYed straight into the table; otherwise the readings
 are COPYed into a staging table and moved with ``INSERT ... ON CONFLICT DO NOTHING``. Either way a
 re-sync of the same period adds nothing, and the caller learns which channels got new readings in which
@@ -24,10 +25,28 @@ from typing import NamedTuple
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
+from django.utils import timezone
 
-from monitoring.models import Channel, DataGap, Device, Position, Reading, ReadingRollup, VendorAlert
+from monitoring.models import (
+    Channel,
+    DataGap,
+    DeploymentGroup,
+    Device,
+    InstallationEvent,
+    Position,
+    Reading,
+    ReadingRollup,
+    VendorAlert,
+)
+from monitoring.signals import readings_stored
 from vendors.clients.parsing import all_finite
-from vendors.clients.records import AlertRecord, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
+from vendors.clients.records import (
+    AlertRecord,
+    DeviceInfo,
+    GapRecord,
+    PositionRecord,
+    ReadingBatch,
+)
 
 # -- Vendor strings in our columns ------------------------------------------------------------------
 # A vendor may send a name, a group, a message of any length and with any character: each is made to fit
@@ -77,6 +96,87 @@ def _storable(value: object) -> str:
     return text
 
 
+# -- Devices and channels ---------------------------------------------------------------------------
+
+
+def ingest_device(account, info: DeviceInfo) -> Device:
+    """Create or update our copy of a device and its channels from what the vendor says.
+
+    Every vendor string is made to fit its column (``fit_text``, ``fit_key``): ids and names that must
+    stay unique keep a digest of the whole when they are cut."""
+    client_class = account.client_class
+    capabilities = client_class.capabilities
+    group = None
+    if info.group:
+        group_name = fit_key(DeploymentGroup, "name", info.group)
+        if capabilities.keeps_groups:  # the vendor's own group of this account
+            group, _ = DeploymentGroup.objects.get_or_create(
+                account=account,
+                vendor_group_id=fit_key(DeploymentGroup, "vendor_group_id", info.group),
+                defaults={"name": group_name},
+            )
+        else:
+            group, _ = DeploymentGroup.objects.get_or_create(account=None, name=group_name)
+    device_name = fit_text(Device, "name", info.name or info.vendor_id)
+    device, created = Device.objects.get_or_create(
+        account=account,
+        vendor_id=fit_key(Device, "vendor_id", info.vendor_id),
+        defaults={"name": device_name, "kind": info.kind},
+    )
+    changed = []
+    updates = {
+        "name": device_name if info.name else device.name,
+        "kind": info.kind,
+        "battery": info.battery if info.battery is not None else device.battery,
+        "last_seen": max(filter(None, [info.last_seen, device.last_seen]), default=None),
+        "driver": fit_text(Device, "driver", info.driver or ""),
+        "current_value_only": info.current_value_only,
+    }
+    if info.latitude is not None and info.longitude is not None:
+        updates.update(latitude=info.latitude, longitude=info.longitude)
+    if group is not None:
+        updates["group"] = group
+    elif capabilities.keeps_groups and device.group_id:
+        updates["group"] = None  # the vendor says it is in no group
+    if info.installation_status:
+        updates["installation_status"] = info.installation_status
+    for name, value in updates.items():
+        if getattr(device, name) != value:
+            setattr(device, name, value)
+            changed.append(name)
+    if changed:
+        device.save(update_fields=changed)
+    if info.installation_status and (created or "installation_status" in changed):
+        InstallationEvent.objects.get_or_create(
+            device=device,
+            status=info.installation_status,
+            timestamp=info.last_seen or timezone.now(),
+            defaults={"responsible": client_class.label},
+        )
+    _upsert_channels(device, info)
+    return device
+
+
+def _upsert_channels(device: Device, info: DeviceInfo) -> None:
+    """New channels are created; a known one (matched by the vendor's key, never by its label) gets the
+    label the vendor shows now. Quantity and unit stay as first stored: its readings were stored in them."""
+    existing = {c.name: c for c in device.channels.all()}
+    created, relabelled = [], []
+    for c in info.channels:
+        key = fit_key(Channel, "name", c.name)
+        label = fit_text(Channel, "label", c.label or "")
+        channel = existing.get(key)
+        if channel is None:
+            unit = fit_text(Channel, "unit", c.unit)
+            created.append(Channel(device=device, name=key, label=label, quantity=c.quantity, unit=unit))
+            existing[key] = created[-1]  # a key the vendor lists twice is one channel
+        elif channel.label != label:
+            channel.label = label
+            relabelled.append(channel)
+    Channel.objects.bulk_create(created)
+    Channel.objects.bulk_update(relabelled, ["label"])
+
+
 @dataclass
 class NewReadings:
     """What one ingest added: per channel id, the count and the time span of the new readings."""
@@ -97,12 +197,8 @@ class NewReadings:
         self.count += other.count
 
 
-def _clean_value(record: ReadingRecord) -> tuple[float | None, str]:
-    """A value that is not a finite number is never stored as a temperature."""
-    return _clean(record.value, record.error)
-
-
 def _clean(value: float | None, error: str) -> tuple[float | None, str]:
+    """A value that is not a finite number is never stored as a temperature."""
     if error:
         return None, fit_text(Reading, "error", error)
     if value is None or type(value) is bool or not math.isfinite(value):
@@ -118,77 +214,83 @@ class _Column(NamedTuple):
     errors: list[str]
 
 
-def ingest_readings(device: Device, records: Iterable[ReadingRecord | ReadingBatch]) -> NewReadings:
-    """Store readings (records, or batches of one channel's readings in columns) exactly once."""
+def ingest_readings(device: Device, batches: Iterable[ReadingBatch]) -> NewReadings:
+    """Store readings (``ReadingBatch``es: each one channel's readings in columns) exactly once.
+
+    Nothing else moves: readings that arrive late, before their channel's evaluation watermark, set the
+    channel's ``pending_from`` in the same transaction, so the engine evaluates them even if this process
+    dies right after the commit. Then ``readings_stored`` is sent (the engine evaluates at once)."""
     channels = {c.name: c for c in device.channels.all()}
-    columns = _columns(device, {name: c.pk for name, c in channels.items()}, records)
+    columns = _columns(device, {name: c.pk for name, c in channels.items()}, batches)
     if not columns:
         return NewReadings()
     with transaction.atomic():
         new = _insert_readings(columns)
         _update_latest(columns)
+        _note_late_readings(new)
         update_rollups(new)
+    if new.count:
+        readings_stored.send(sender=Reading, channel_ids=sorted(new.spans))
     return new
 
 
-def _columns(device: Device, channel_ids: dict[str, int], records) -> dict[int, _Column]:
-    """Per channel id, its readings sorted by time, the first of each time only, values cleaned.
+def _note_late_readings(new: NewReadings) -> None:
+    """A channel whose new readings start at or before its watermark is re-evaluated from there."""
+    for channel_id, (first, _last) in new.spans.items():
+        Channel.objects.filter(pk=channel_id, evaluated_until__gte=first).filter(
+            Q(pending_from__isnull=True) | Q(pending_from__gt=first)
+        ).update(pending_from=first)
 
-    A channel's single batch that is already in order with clean values is taken as it is (a backfill's
-    usual case: no Python step per reading); anything else goes one reading at a time.
+
+def _columns(
+    device: Device, channel_ids: dict[str, int], batches: Iterable[ReadingBatch]
+) -> dict[int, _Column]:
+    """Per channel id, its readings sorted by time, the first of each time only, values cleaned: the one
+    check of order and finiteness on the way to the database.
+
+    A channel's readings that are in order with clean values are taken as they are (a backfill's usual
+    case: no Python step per reading); anything else goes one reading at a time.
     """
-    records = records if isinstance(records, list) else list(records)
-    batches: dict[int, list[ReadingBatch]] = {}
-    loose: set[int] = set()
-    for record in records:
-        channel_id = channel_ids.get(record.channel)
+    joined: dict[int, ReadingBatch] = {}
+    for batch in batches:
+        if type(batch) is not ReadingBatch:
+            raise TypeError(f"{device}: the ingest takes ReadingBatch, not {type(batch).__name__}")
+        if not (len(batch.timestamps) == len(batch.values) == len(batch.errors)):
+            raise ValueError(f"{batch.device_id} {batch.channel}: a batch's columns differ in length")
+        channel_id = channel_ids.get(batch.channel)
         if channel_id is None:  # a name too long for its column is stored as its key
-            channel_id = channel_ids[record.channel] = channel_ids.get(
-                fit_key(Channel, "name", record.channel)
-            )
+            channel_id = channel_ids[batch.channel] = channel_ids.get(fit_key(Channel, "name", batch.channel))
         if channel_id is None:
-            raise ValueError(f"{device}: reading for unknown channel {record.channel!r}")
-        if type(record) is ReadingBatch:
-            batches.setdefault(channel_id, []).append(record)
-        else:
-            loose.add(channel_id)
-    columns: dict[int, _Column] = {}
-    for channel_id, (*more, batch) in batches.items():
-        if not more and channel_id not in loose and batch.timestamps:
-            column = _clean_batch(batch)
-            if column is not None:
-                columns[channel_id] = column
-    rows: dict[int, dict[datetime, tuple[float | None, str]]] = {}
-    for record in records:
-        channel_id = channel_ids[record.channel]
-        if channel_id in columns:
+            raise ValueError(f"{device}: reading for unknown channel {batch.channel!r}")
+        if not batch.timestamps:
             continue
-        by_time = rows.setdefault(channel_id, {})
-        if type(record) is ReadingBatch:
-            for timestamp, value, error in zip(record.timestamps, record.values, record.errors, strict=True):
-                if timestamp not in by_time:
-                    by_time[timestamp] = _clean(value, error)
-        elif record.timestamp not in by_time:
-            by_time[record.timestamp] = _clean_value(record)
-    for channel_id, by_time in rows.items():
-        if by_time:
-            timestamps = sorted(by_time)
-            values, errors = zip(*(by_time[t] for t in timestamps), strict=True)
-            columns[channel_id] = _Column(timestamps, list(values), list(errors))
-    return columns
+        before = joined.get(channel_id)
+        if before is None:
+            joined[channel_id] = batch
+        else:  # a second batch of the channel: one column of both, in the order they came
+            joined[channel_id] = before._replace(
+                timestamps=before.timestamps + batch.timestamps,
+                values=before.values + batch.values,
+                errors=before.errors + batch.errors,
+            )
+    return {channel_id: _clean_column(batch) for channel_id, batch in joined.items()}
 
 
-def _clean_batch(batch: ReadingBatch) -> _Column | None:
-    """The batch as a column: as it is when its values are finite floats with no error, cleaned one by
-    one otherwise; None when its times are not strictly increasing (then it goes the long way)."""
+def _clean_column(batch: ReadingBatch) -> _Column:
+    """The batch as a column: as it is when its times strictly increase and its values are finite floats
+    with no error; else cleaned one by one, sorted, the first reading of each time kept."""
     timestamps, values, errors = batch.timestamps, batch.values, batch.errors
-    if not (len(timestamps) == len(values) == len(errors)):
-        raise ValueError(f"{batch.device_id} {batch.channel}: a batch's columns differ in length")
-    if not all(map(lt, timestamps, islice(timestamps, 1, None))):
-        return None
-    if any(errors) or set(map(type, values)) != {float} or not all_finite(values):
-        values, errors = map(list, zip(*map(_clean, values, errors), strict=True))
-    return _Column(timestamps, values, errors)
+    if all(map(lt, timestamps, islice(timestamps, 1, None))):
+        if any(errors) or set(map(type, values)) != {float} or not all_finite(values):
+            values, errors = map(list, zip(*map(_clean, values, errors), strict=True))
+        return _Column(timestamps, values, errors)
+    by_time: dict[datetime, tuple[float | None, str]] = {}
+    for timestamp, value, error in zip(timestamps, values, errors, strict=True):
+        if timestamp not in by_time:
+            by_time[timestamp] = _clean(value, error)
+    ordered = sorted(by_time)
+    values, errors = zip(*(by_time[t] for t in ordered), strict=True)
+    return _Column(ordered, list(values), list(errors))
 
 
 def _insert_readings(columns: dict[int, _Column]) -> NewReadings:

@@ -55,33 +55,3 @@ def mean_kinetic_temperature(
         raise ValueError("MKT needs at least one sample")
     weights = sample_weights([t for t, _ in points])
     return mean_kinetic_temperature_weighted([v for _, v in points], weights, activation_energy)
-
-
-def channel_mkt(
-    channel_id: int, start: datetime, end: datetime, activation_energy: float = DEFAULT_ACTIVATION_ENERGY
-) -> float | None:
-    """MKT of a channel's readings with start <= time <= end; None without a numeric reading."""
-    from monitoring.models import Reading
-
-    rows = Reading.objects.filter(
-        channel_id=channel_id, timestamp__gte=start, timestamp__lte=end, value__isnull=False
-    ).values_list("timestamp", "value")
-    samples = list(rows.iterator(chunk_size=5000))
-    if not samples:
-        return None
-    return mean_kinetic_temperature(samples, activation_energy)
-
-
-def device_mkt(device, start: datetime, end: datetime) -> float | None:
-    """MKT of a device's (first) temperature channel over [start, end], in °C; None without data.
-
-    Uses ΔH of the rule in force on that channel, or the default."""
-    from monitoring.choices import Quantity
-    from monitoring.rules import rule_for_channel
-
-    channel = device.channels.filter(quantity=Quantity.TEMPERATURE).order_by("name").first()
-    if channel is None:
-        return None
-    rule = rule_for_channel(channel)
-    energy = rule.activation_energy if rule else DEFAULT_ACTIVATION_ENERGY
-    return channel_mkt(channel.pk, start, end, energy)

@@ -20,8 +20,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from monitoring.choices import ExcursionState
 from monitoring.models import Excursion, SentNotification
-from monitoring.models.excursions import ExcursionState
 from vendors.models import VendorAccount
 
 logger = logging.getLogger("monitoring.notifications")
@@ -94,9 +94,18 @@ def _excursion_context(excursion: Excursion) -> dict:
     }
 
 
+def handled_by_alarms(excursion: Excursion) -> bool:
+    """An excursion with an escalation policy is told by the policy's levels, and one inside a suppression
+    window by nobody (alarms/): not by the rule's recipients, reminder and escalation emails."""
+    from alarms.models import Escalation
+    from alarms.suppression import is_suppressed
+
+    return Escalation.objects.filter(excursion_id=excursion.pk).exists() or is_suppressed(excursion)
+
+
 def notify_excursion_opened(excursion: Excursion) -> bool:
     rule = excursion.rule
-    if rule is None:
+    if rule is None or handled_by_alarms(excursion):
         return False
     return send_once(
         f"opened:{excursion.pk}",
@@ -113,7 +122,8 @@ def send_reminders(now: datetime | None = None) -> int:
     sent = 0
     waiting = (
         Excursion.objects.filter(state=ExcursionState.OPEN, rule__reminder_minutes__isnull=False)
-        .filter(escalated_at__isnull=True)
+        .filter(escalated_at__isnull=True, escalation__isnull=True)  # none with a policy (alarms/)
+        .exclude(suppression__isnull=False, suppression__lifted_at__isnull=True)  # nor suppressed
         .select_related("rule", "channel__device")
     )
     for excursion in waiting:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -22,8 +23,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from monitoring import reports
+from monitoring.choices import ReportFormat, ReportState
 from monitoring.models import DeploymentGroup, ExcursionReportFile
-from monitoring.models.reports import ReportFormat, ReportState
+from monitoring.signature_records import signatures_csv
 
 logger = logging.getLogger("monitoring.report_files")
 
@@ -64,6 +66,7 @@ def request_report(
         end=end,
         group=group,
         format=report_format,
+        time_zone=timezone.get_current_timezone_name(),  # the requester's: the report's times are in it
         excursions_total=count,
         expires_at=timezone.now() + timedelta(hours=settings.EXCURSION_REPORT_KEEP_HOURS),
     )
@@ -72,6 +75,13 @@ def request_report(
     # Only the row's id travels to the worker.
     transaction.on_commit(lambda: build_excursion_report.delay(report.pk))
     return report
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name) if name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
 
 
 def build(report_id: int) -> str:
@@ -99,8 +109,15 @@ def build(report_id: int) -> str:
                 last_written = time.monotonic()
 
         pdf = row.format == ReportFormat.PDF
-        report = reports.build_report(row.start, row.end, row.group, charts=pdf, progress=progress)
-        content = reports.render_pdf(report) if pdf else reports.render_csv(report)
+        report = reports.build_report(
+            row.start, row.end, row.group, charts=pdf, progress=progress, zone=_zone(row.time_zone)
+        )
+        if pdf:
+            content = reports.render_pdf(report)
+        elif row.format == ReportFormat.SIGNATURES:
+            content = signatures_csv(item.excursion for item in report.items)
+        else:
+            content = reports.render_csv(report)
     except SoftTimeLimitExceeded:
         rows.update(state=ReportState.FAILED, error="It took too long: narrow the range and ask again.")
         return ReportState.FAILED

@@ -1,5 +1,7 @@
-"""The excursion report: per group a summary (devices, excursions, time out of range, min/max/mean, MKT)
-and each excursion with its chart and, for vehicles, where it started and ended.
+"""The excursion report: summaries per group, quantity and rule profile (devices, excursions, time out
+of range, min/max/mean, MKT: freezers never averaged with fridges), each excursion with its chart, its
+signatures (who, meaning, time), disposition and root cause and, for vehicles, where it started and ended;
+the no-data excursions in one table. Times in the requester's zone (UTC for scheduled emails), named.
 
 One ``build_report`` and several renderers: the HTML and text email, the PDF, the CSV of the readings
 inside the excursion windows. The scheduled email (``send_subscribed_reports``), the Alerts page download
@@ -12,7 +14,7 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from email.mime.image import MIMEImage
 from pathlib import Path
 
@@ -23,7 +25,11 @@ from django.db.models import Max, Min, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 from fpdf import FPDF
+from fpdf.fonts import FontFace
 
+from alarms.calibration import overdue_line
+from alarms.suppression import suppression_line
+from monitoring import signature_records
 from monitoring.charts import excursion_chart_png
 from monitoring.choices import DeviceKind, Quantity
 from monitoring.csv_cells import SafeCsvWriter
@@ -39,6 +45,8 @@ from monitoring.models import (
 )
 from monitoring.models.excursions import DEFAULT_ACTIVATION_ENERGY, ExcursionKind
 from monitoring.notifications import render_subject, render_text, send_message_once, site_link
+from monitoring.rules import rules_for_channels
+from monitoring.signature_records import signatures_csv
 
 # fpdf2 subsets fonts through fontTools, which logs every glyph at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -50,7 +58,13 @@ CHART_PADDING = timedelta(hours=1)
 
 @dataclass
 class GroupSummary:
+    """One row of the summary: a group's channels of one quantity under one rule profile (or one set of
+    limits), so a freezer's -20 °C never enters a fridge's mean."""
+
     name: str
+    profile: str = ""
+    quantity: str = Quantity.TEMPERATURE
+    unit: str = "°C"
     devices: int = 0
     excursions: int = 0
     minutes_out_of_range: float = 0.0
@@ -58,6 +72,11 @@ class GroupSummary:
     maximum: float | None = None
     mean: float | None = None
     mkt: float | None = None
+    device_ids: set = field(default_factory=set, repr=False)
+
+    @property
+    def label(self) -> str:
+        return " · ".join(p for p in (self.name, self.profile, Quantity(self.quantity).label.lower()) if p)
 
 
 @dataclass
@@ -85,11 +104,30 @@ class ExcursionReport:
     group: str | None
     groups: list[GroupSummary]
     items: list[ReportItem]
+    zone: tzinfo = UTC
+
+    @property
+    def zone_name(self) -> str:
+        return getattr(self.zone, "key", str(self.zone))
+
+    @property
+    def range_text(self) -> str:
+        start, end = self.start.astimezone(self.zone), self.end.astimezone(self.zone)
+        return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} ({self.zone_name})"
 
     @property
     def title(self) -> str:
         scope = f" – {self.group}" if self.group else ""
-        return f"Excursion report{scope}: {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC"
+        return f"Excursion report{scope}: {self.range_text}"
+
+    @property
+    def charted(self) -> list[ReportItem]:
+        """Excursions with a chart each; the no-data ones are in one table (``no_data``)."""
+        return [i for i in self.items if i.excursion.kind != ExcursionKind.NO_DATA]
+
+    @property
+    def no_data(self) -> list[ReportItem]:
+        return [i for i in self.items if i.excursion.kind == ExcursionKind.NO_DATA]
 
 
 def _clip_minutes(excursion: Excursion, start: datetime, end: datetime) -> float:
@@ -153,6 +191,7 @@ def build_report(
     *,
     charts: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    zone: tzinfo | None = None,
 ) -> ExcursionReport:
     """The report of [start, end): excursions that overlap it, summaries of the readings inside it.
 
@@ -160,59 +199,72 @@ def build_report(
     ``progress(done, total)`` is told after each excursion."""
     if isinstance(group, str):
         group = DeploymentGroup.objects.filter(name=group).first() or DeploymentGroup.objects.get(name=group)
-    devices = list(_devices(group))
-    summaries: dict[str, GroupSummary] = {}
-    group_of_device = {}
+    devices = list(_devices(group).select_related("alarm_profile").prefetch_related("channels"))
+    group_of_device = {d.pk: d.group.name if d.group else NO_GROUP for d in devices}
+    channels = [c for d in devices for c in d.channels.all()]
     for device in devices:
-        name = device.group.name if device.group else NO_GROUP
-        group_of_device[device.pk] = name
-        summaries.setdefault(name, GroupSummary(name)).devices += 1
-
-    # Temperatures from the hourly rollups: a week of a hundred loggers is 17,000 rows, not a million.
-    stats = (
-        ReadingRollup.objects.filter(
-            channel__device__in=devices,
-            channel__quantity=Quantity.TEMPERATURE,
-            hour__gte=start - timedelta(hours=1),
-            hour__lt=end,
+        for channel in device.channels.all():
+            channel.device = device  # rules_for_channels reads it: no query per channel
+    rules = rules_for_channels(channels)
+    summaries: dict[tuple, GroupSummary] = {}
+    key_of_channel: dict[int, tuple] = {}
+    for channel in channels:
+        if channel.quantity not in (Quantity.TEMPERATURE, Quantity.HUMIDITY):
+            continue
+        device = channel.device
+        key = (group_of_device[device.pk], _profile(device, rules.get(channel.pk)), channel.quantity)
+        key_of_channel[channel.pk] = key
+        summary = summaries.setdefault(
+            key, GroupSummary(key[0], key[1], channel.quantity, channel.get_unit_display())
         )
-        .values("channel__device_id")
+        summary.device_ids.add(device.pk)
+    for summary in summaries.values():
+        summary.devices = len(summary.device_ids)
+
+    # From the hourly rollups: a week of a hundred loggers is 17,000 rows, not a million.
+    stats = (
+        ReadingRollup.objects.filter(channel_id__in=list(key_of_channel), hour__gte=start, hour__lt=end)
+        .values("channel_id")
         .annotate(low=Min("minimum"), high=Max("maximum"), total=Sum("total"), count=Sum("count"))
     )
-    totals: dict[str, list[float]] = {}
+    totals: dict[tuple, list[float]] = {}
     for row in stats:
-        summary = summaries[group_of_device[row["channel__device_id"]]]
+        key = key_of_channel[row["channel_id"]]
+        summary = summaries[key]
         if row["low"] is not None:
             summary.minimum = row["low"] if summary.minimum is None else min(summary.minimum, row["low"])
             summary.maximum = row["high"] if summary.maximum is None else max(summary.maximum, row["high"])
-        acc = totals.setdefault(summary.name, [0.0, 0.0])
+        acc = totals.setdefault(key, [0.0, 0.0])
         acc[0] += row["total"] or 0.0
         acc[1] += row["count"] or 0
-    for name, (total, count) in totals.items():
-        summaries[name].mean = round(total / count, 2) if count else None
+    for key, (total, count) in totals.items():
+        summaries[key].mean = round(total / count, 2) if count else None
 
-    channels_by_group: dict[str, list[int]] = {}
-    for device in devices:
-        for channel in device.channels.all():
-            if channel.quantity == Quantity.TEMPERATURE:
-                channels_by_group.setdefault(group_of_device[device.pk], []).append(channel.pk)
-    for name, channel_ids in channels_by_group.items():
+    channels_by_key: dict[tuple, list[int]] = {}
+    for channel_id, key in key_of_channel.items():
+        if key[2] == Quantity.TEMPERATURE:
+            channels_by_key.setdefault(key, []).append(channel_id)
+    for key, channel_ids in channels_by_key.items():
         mkt = _group_mkt(channel_ids, start, end)
-        summaries[name].mkt = round(mkt, 2) if mkt is not None else None
+        summaries[key].mkt = round(mkt, 2) if mkt is not None else None
 
     excursions = list(
         _excursions(devices, start, end)
-        .select_related("channel__device__group", "rule")
+        .select_related("channel__device__group", "rule", "acknowledged_by", "closed_by")
+        .prefetch_related("signatures__note", "signatures__user")
         .order_by("started_at")
     )
     items = []
     for done, excursion in enumerate(excursions, start=1):
         device = excursion.channel.device
-        summary = summaries[group_of_device[device.pk]]
-        summary.excursions += 1
-        if excursion.kind != ExcursionKind.NO_DATA:
-            summary.minutes_out_of_range += _clip_minutes(excursion, start, end)
-        items.append(_report_item(excursion, group_of_device[device.pk], charts=charts))
+        summary = summaries.get(key_of_channel.get(excursion.channel_id))
+        if summary is not None:
+            summary.excursions += 1
+            if excursion.kind != ExcursionKind.NO_DATA:
+                summary.minutes_out_of_range += _clip_minutes(excursion, start, end)
+        # A no-data excursion has nothing to draw: it is a row of the no-data table.
+        chart = charts and excursion.kind != ExcursionKind.NO_DATA
+        items.append(_report_item(excursion, group_of_device[device.pk], charts=chart, zone=zone or UTC))
         if progress is not None:
             progress(done, len(excursions))
     for summary in summaries.values():
@@ -221,12 +273,27 @@ def build_report(
         start=start,
         end=end,
         group=group.name if group else None,
-        groups=sorted(summaries.values(), key=lambda s: s.name),
+        groups=sorted(summaries.values(), key=lambda s: (s.name, s.quantity, s.profile)),
         items=items,
+        zone=zone or UTC,
     )
 
 
-def _report_item(excursion: Excursion, group: str, charts: bool = True) -> ReportItem:
+def _profile(device: Device, rule) -> str:
+    """What the summary groups channels by: the device's alarm profile, else its rule's limits."""
+    if device.alarm_profile_id:
+        return device.alarm_profile.name
+    low, high = getattr(rule, "low_limit", None), getattr(rule, "high_limit", None)
+    if low is None and high is None:
+        return "no limits"
+    if low is None:
+        return f"at most {high:g}"
+    if high is None:
+        return f"at least {low:g}"
+    return f"{low:g} to {high:g}"
+
+
+def _report_item(excursion: Excursion, group: str, charts: bool = True, zone: tzinfo = UTC) -> ReportItem:
     channel = excursion.channel
     device = channel.device
     window_end = excursion.ended_at or timezone.now()
@@ -237,7 +304,7 @@ def _report_item(excursion: Excursion, group: str, charts: bool = True) -> Repor
         .order_by("timestamp")
         .values_list("timestamp", "value", "error")
     )
-    chart = _chart(excursion, window_end) if charts else b""
+    chart = _chart(excursion, window_end, zone) if charts else b""
     item = ReportItem(excursion=excursion, group=group, chart_png=chart, readings=inside)
     if device.kind == DeviceKind.VEHICLE:
         item.start_position = _position_near(device, excursion.started_at)
@@ -245,7 +312,7 @@ def _report_item(excursion: Excursion, group: str, charts: bool = True) -> Repor
     return item
 
 
-def _chart(excursion: Excursion, window_end: datetime) -> bytes:
+def _chart(excursion: Excursion, window_end: datetime, zone: tzinfo = UTC) -> bytes:
     channel = excursion.channel
     around = list(
         Reading.objects.filter(
@@ -265,6 +332,7 @@ def _chart(excursion: Excursion, window_end: datetime) -> bytes:
         window_end=window_end,
         title=f"{channel.device.name} / {channel.display_name}: {excursion.get_kind_display().lower()}",
         unit=channel.get_unit_display(),
+        zone=zone,
     )
 
 
@@ -275,8 +343,38 @@ def _fmt(value, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _when(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "ongoing"
+def _when(moment: datetime | None, zone: tzinfo = UTC) -> str:
+    if not moment:
+        return "ongoing"
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def _duration(excursion: Excursion) -> str:
+    from monitoring.templatetags.dashboard import duration_in_words
+
+    return duration_in_words(excursion.duration)
+
+
+def signature_lines(excursion: Excursion, zone: tzinfo = UTC) -> list[str]:
+    """The signatures as signed (printed name, meaning, date and time with the zone, and a signature
+    whose content changed since shown as broken), then the acknowledgement comment, the disposition,
+    the root cause and the product impact."""
+    signed = [f"Signed: {line}" for line in signature_records.signature_lines(excursion, zone)]
+    lines = list(signed)
+    if excursion.acknowledgement_comment:
+        lines.append(f"Acknowledgement comment: {excursion.acknowledgement_comment}")
+    if excursion.closed_at:
+        lines.append(
+            f"Disposition: {excursion.get_disposition_display() or '–'}. "
+            f"Root cause: {excursion.root_cause or '–'}. "
+            f"Product impact: {excursion.get_product_impact_display() or '–'}."
+        )
+    if not signed:
+        lines.append("Not acknowledged yet: no signature.")
+    elif excursion.closed_at is None:
+        lines.append("Not closed yet.")
+    return lines
 
 
 def _where(position: tuple[float, float] | None) -> str:
@@ -326,47 +424,123 @@ def _font_dir() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
+class ReportPDF(FPDF):
+    """A4 pages that each say what report they belong to: its range and zone, and "Page n of N"."""
+
+    def __init__(self, report: ExcursionReport):
+        super().__init__(format="A4")
+        self.report = report
+        self.add_font("DejaVu", "", str(_font_dir() / "DejaVuSans.ttf"))
+        self.add_font("DejaVu", "B", str(_font_dir() / "DejaVuSans-Bold.ttf"))
+        self.set_auto_page_break(True, margin=18)
+
+    def header(self) -> None:
+        if self.page_no() == 1:
+            return  # the title says it
+        self.set_font("DejaVu", "", 7)
+        self.set_text_color(95, 99, 104)
+        self.cell(0, 5, self.report.title, new_x="LMARGIN", new_y="NEXT")
+        self.set_text_color(0, 0, 0)
+        self.ln(2)
+
+    def footer(self) -> None:
+        self.set_y(-13)
+        self.set_font("DejaVu", "", 7)
+        self.set_text_color(95, 99, 104)
+        self.cell(0, 5, f"{self.report.range_text} · Page {self.page_no()} of {{nb}}", align="C")
+        self.set_text_color(0, 0, 0)
+
+
+def _table(pdf: FPDF, headings: list[str], widths: list[float], rows: list[list[str]]) -> None:
+    """A table whose cells wrap (no text cut), its heading again on each new page."""
+    line = 4.2
+
+    pdf.set_font("DejaVu", "", 7)
+    with pdf.table(
+        col_widths=widths,
+        width=sum(widths),
+        text_align="LEFT",
+        line_height=line,
+        align="LEFT",
+        repeat_headings=1,
+        headings_style=FontFace(emphasis="BOLD"),
+    ) as table:
+        table.row(headings)
+        for cells in rows:
+            table.row(cells)
+
+
 def render_pdf(report: ExcursionReport) -> bytes:
-    pdf = FPDF(format="A4")
-    pdf.add_font("DejaVu", "", str(_font_dir() / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(_font_dir() / "DejaVuSans-Bold.ttf"))
-    pdf.set_auto_page_break(True, margin=15)
+    zone = report.zone
+    pdf = ReportPDF(report)
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 14)
     pdf.multi_cell(0, 8, report.title, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 8)
+    pdf.multi_cell(
+        0,
+        4.5,
+        f"Times in {report.zone_name}. Summaries per group, quantity and rule profile (or limits): channels "
+        "under other limits are never averaged together.",
+        align="L",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.ln(2)
     pdf.set_font("DejaVu", "B", 11)
-    pdf.cell(0, 7, "Summary per group", new_x="LMARGIN", new_y="NEXT")
-    headings = ["Group", "Devices", "Excursions", "Min out (min)", "Min °C", "Max °C", "Mean °C", "MKT °C"]
-    widths = [46, 16, 20, 24, 18, 18, 20, 18]
-    pdf.set_font("DejaVu", "B", 8)
-    for heading, width in zip(headings, widths, strict=True):
-        pdf.cell(width, 6, heading, border=1)
-    pdf.ln()
-    pdf.set_font("DejaVu", "", 8)
-    for s in report.groups:
-        cells = [
-            s.name,
-            str(s.devices),
-            str(s.excursions),
-            _fmt(s.minutes_out_of_range, 0),
-            _fmt(s.minimum),
-            _fmt(s.maximum),
-            _fmt(s.mean),
-            _fmt(s.mkt, 2),
-        ]
-        for text, width in zip(cells, widths, strict=True):
-            pdf.cell(width, 6, text[:30], border=1)
-        pdf.ln()
+    pdf.cell(0, 7, "Summary", new_x="LMARGIN", new_y="NEXT")
+    _table(
+        pdf,
+        [
+            "Group",
+            "Profile or limits",
+            "Quantity",
+            "Devices",
+            "Excursions",
+            "Min out",
+            "Min",
+            "Max",
+            "Mean",
+            "MKT",
+        ],
+        [30, 26, 22, 13, 16, 14, 17, 17, 17, 18],
+        [
+            [
+                s.name,
+                s.profile,
+                Quantity(s.quantity).label,
+                str(s.devices),
+                str(s.excursions),
+                _fmt(s.minutes_out_of_range, 0),
+                f"{_fmt(s.minimum)} {s.unit}",
+                f"{_fmt(s.maximum)} {s.unit}",
+                f"{_fmt(s.mean)} {s.unit}",
+                f"{_fmt(s.mkt, 2)} °C" if s.quantity == Quantity.TEMPERATURE else "",
+            ]
+            for s in report.groups
+        ],
+    )
     pdf.ln(4)
+    charted, no_data = report.charted, report.no_data
     pdf.set_font("DejaVu", "B", 11)
     pdf.cell(0, 7, f"Excursions ({len(report.items)})", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 9)
     if not report.items:
-        pdf.set_font("DejaVu", "", 9)
         pdf.cell(0, 6, "No excursion in this period.", new_x="LMARGIN", new_y="NEXT")
-    for item in report.items:
+    elif no_data:
+        pdf.cell(
+            0,
+            6,
+            f"{len(charted)} out of range, each with its chart; {len(no_data)} without data, in the table "
+            "after them.",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+    for item in charted:
         e = item.excursion
         unit = e.channel.get_unit_display()
+        if pdf.will_page_break(95):
+            pdf.add_page()  # an excursion's text and chart on one page
         pdf.set_font("DejaVu", "B", 9)
         pdf.multi_cell(
             0,
@@ -380,17 +554,43 @@ def render_pdf(report: ExcursionReport) -> bytes:
         pdf.set_font("DejaVu", "", 8)
         lines = [
             f"Group: {item.group}. Limits: {_fmt(e.low_limit)} to {_fmt(e.high_limit)} {unit}.",
-            f"Started {_when(e.started_at)}, ended {_when(e.ended_at)}."
-            + (f" Duration {e.duration}." if e.duration else ""),
+            f"Started {_when(e.started_at, zone)}, ended {_when(e.ended_at, zone)}."
+            + (f" Duration {_duration(e)}." if e.duration else ""),
             f"Peak {_fmt(e.peak_value)} {unit}; {e.degree_minutes:.1f} degree-minutes out of range; "
-            f"MKT {_fmt(e.mkt, 2)} °C. State: {e.get_state_display()}.",
+            f"MKT {_fmt(e.mkt, 2)} °C. State: {e.get_state_display()}. {suppression_line(e)}".rstrip(),
+            *[line for line in [overdue_line(e.channel)] if line],
         ]
         if item.device.kind == DeviceKind.VEHICLE:
             lines.append(f"Started at {_where(item.start_position)}; ended at {_where(item.end_position)}.")
+        # The electronic signatures (21 CFR 11.50): printed name, meaning, date and time with the zone.
+        lines += signature_lines(e, zone)
         for line in lines:
             pdf.multi_cell(0, 4.5, line, align="L", new_x="LMARGIN", new_y="NEXT")
-        pdf.image(io.BytesIO(item.chart_png), w=170)
+        if item.chart_png:
+            pdf.image(io.BytesIO(item.chart_png), w=170)
         pdf.ln(3)
+    if no_data:
+        pdf.ln(2)
+        pdf.set_font("DejaVu", "B", 11)
+        pdf.cell(0, 7, f"No-data excursions ({len(no_data)})", new_x="LMARGIN", new_y="NEXT")
+        _table(
+            pdf,
+            ["#", "Device / channel", "Group", "Started", "Ended", "Duration", "State", "Signatures"],
+            [8, 32, 20, 22, 22, 14, 22, 50],
+            [
+                [
+                    str(i.excursion.pk),
+                    f"{i.device.name} / {i.excursion.channel.display_name}",
+                    i.group,
+                    _when(i.excursion.started_at, zone),
+                    _when(i.excursion.ended_at, zone),
+                    _duration(i.excursion) if i.excursion.duration else "ongoing",
+                    i.excursion.get_state_display(),
+                    "; ".join(signature_lines(i.excursion, zone)),
+                ]
+                for i in no_data
+            ],
+        )
     return bytes(pdf.output())
 
 
@@ -404,6 +604,7 @@ def _context(report: ExcursionReport) -> dict:
                 "start_where": _where(item.start_position),
                 "end_where": _where(item.end_position),
                 "is_vehicle": item.device.kind == DeviceKind.VEHICLE,
+                "signatures": signature_lines(item.excursion, report.zone),
             }
             for item in report.items
         ],
@@ -419,6 +620,8 @@ def build_report_email(report: ExcursionReport, recipients: list[str]) -> EmailM
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, recipients)
     message.attach_alternative(html, "text/html")
     for item in report.items:
+        if not item.chart_png:
+            continue  # a no-data excursion: nothing to draw
         image = MIMEImage(item.chart_png, "png")
         image.add_header("Content-ID", f"<{item.content_id}>")
         image.add_header("Content-Disposition", "inline", filename=f"{item.content_id}.png")
@@ -426,6 +629,9 @@ def build_report_email(report: ExcursionReport, recipients: list[str]) -> EmailM
     stem = f"excursion-report-{report.start:%Y%m%d}-{report.end:%Y%m%d}"
     message.attach(f"{stem}.pdf", render_pdf(report), "application/pdf")
     message.attach(f"{stem}-readings.csv", render_csv(report).decode(), "text/csv")
+    message.attach(
+        f"{stem}-signatures.csv", signatures_csv(i.excursion for i in report.items).decode(), "text/csv"
+    )
     return message
 
 

@@ -8,6 +8,13 @@ from celery import shared_task
 from monitoring import excursions, notifications, partitions, report_files, reports
 
 
+@shared_task(name="monitoring.tasks.evaluate_readings")
+def evaluate_readings() -> int:
+    """Each minute: every channel whose readings are ahead of its evaluation watermark (what a crash left
+    unevaluated; normally none, the ingest's own evaluation got there first)."""
+    return len(excursions.evaluate_readings())
+
+
 @shared_task(name="monitoring.tasks.open_no_data_excursions")
 def open_no_data_excursions() -> int:
     return len(excursions.open_no_data_excursions())

@@ -18,6 +18,7 @@ urlpatterns = [
     path("devices/<int:pk>/readings.csv", devices.device_readings_csv, name="device_readings_csv"),
     path("devices/<int:pk>/installation/", devices.device_installation, name="device_installation"),
     path("map/<int:pk>/track.gpx", vehicles.vehicle_track_gpx, name="vehicle_track_gpx"),
+    path("alerts/vendor/acknowledge/", alerts.vendor_events_acknowledge, name="vendor_events_acknowledge"),
     path("alerts/<slug:source>/<int:pk>/acknowledge/", alerts.alert_acknowledge, name="alert_acknowledge"),
     path("groups/new/", groups.group_new, name="group_create"),
     path("groups/<int:pk>/rename/", groups.group_rename_view, name="group_rename"),
@@ -40,7 +41,20 @@ urlpatterns += [
         excursion_views.excursion_acknowledge,
         name="excursion_acknowledge",
     ),
+    path(
+        "excursions/<int:pk>/investigate/",
+        excursion_views.excursion_investigate,
+        name="excursion_investigate",
+    ),
+    path("excursions/<int:pk>/note/", excursion_views.excursion_note, name="excursion_note"),
     path("excursions/<int:pk>/close/", excursion_views.excursion_close, name="excursion_close"),
+    path("excursions/<int:pk>/approve/", excursion_views.excursion_approve, name="excursion_approve"),
+    path("excursions/<int:pk>/reopen/", excursion_views.excursion_reopen, name="excursion_reopen"),
+    path(
+        "excursions/<int:pk>/signatures.csv",
+        excursion_views.excursion_signatures_csv,
+        name="excursion_signatures_csv",
+    ),
     path("excursions/report/", report_views.excursion_report, name="excursion_report"),
     path("excursions/report/<int:pk>/", report_views.excursion_report_status, name="excursion_report_status"),
     path(

@@ -44,6 +44,27 @@ def _test_database_housekeeping_past_the_triggers():
     BaseDatabaseCreation.deserialize_db_from_string = original_load
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, request) -> None:
+    """Each half of ``make test`` (pytest-split's ``--group N``) on a test database of its own."""
+    from django.conf import settings
+
+    group = request.config.getoption("group", None)
+    if not group:
+        return
+    for database in settings.DATABASES.values():
+        test = database.setdefault("TEST", {})
+        if not test.get("MIRROR"):
+            test["NAME"] = f"{test.get('NAME') or 'test_' + database['NAME']}_half{group}"
+
+
+@pytest.fixture(autouse=True)
+def no_tile_server(settings):
+    """No test reaches another host: the map's tile server is a closed port here, unless a test sets its
+    own (the map then draws its offline base map)."""
+    settings.MAP_TILE_URL = "http://127.0.0.1:9/{z}/{x}/{y}.png"
+
+
 @pytest.fixture
 def world() -> World:
     return World(seed=7, clock=lambda: FIXED_NOW.timestamp())

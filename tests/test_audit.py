@@ -15,7 +15,12 @@ from django.db import DatabaseError, connection, transaction
 from pypdf import PdfReader
 
 from monitoring.audit import SECRET, audit_context
-from monitoring.excursion_actions import excursion_acknowledge, excursion_close, vendor_alert_acknowledge
+from monitoring.excursion_actions import (
+    excursion_acknowledge,
+    excursion_assign,
+    excursion_close,
+    vendor_alert_acknowledge,
+)
 from monitoring.models import (
     AlarmRule,
     AuditRecord,
@@ -51,30 +56,57 @@ def test_it_acknowledges_and_closes_with_signatures_and_audit_records(excursion)
     user = make_user()
     user.first_name, user.last_name = "Ada", "Quality"
     user.save()
-    excursion_acknowledge(excursion, user, "Door left open by the night shift", PASSWORD)
-    excursion_close(excursion, user, "no_product_impact", "Door alarm added", PASSWORD)
+    closer = make_user("bob")
+    excursion_acknowledge(excursion, user, "Door left open by the night shift", PASSWORD, username="qa")
+    excursion_assign(excursion, user, closer)
+    excursion_close(
+        excursion,
+        closer,
+        "no_product_impact",
+        "Door alarm added",
+        PASSWORD,
+        product_impact="not_affected",
+        username="bob",
+    )
     excursion.refresh_from_db()
-    assert excursion.state == "closed" and excursion.closed_by == user
+    assert excursion.state == "closed" and excursion.closed_by == closer
     assert [(s.full_name, s.meaning) for s in excursion.signatures.all()] == [
         ("Ada Quality", "Acknowledged"),
-        ("Ada Quality", "Closed: no product impact"),
+        ("bob", "Closed: no product impact"),
     ]
     trail = AuditRecord.objects.filter(model="monitoring.excursion", object_id=str(excursion.pk)).order_by(
         "id"
     )
-    assert [r.action for r in trail] == ["create", "update", "acknowledge", "update", "close"]
+    assert [r.action for r in trail] == [
+        "create",
+        "update",
+        "acknowledge",
+        "update",
+        "investigate",
+        "update",
+        "close",
+    ]
     acknowledged = trail[1]
     assert acknowledged.username == "qa" and acknowledged.reason == "Door left open by the night shift"
     assert acknowledged.changes["state"] == ["open", "acknowledged"]
-    assert trail[3].changes["disposition"] == ["", "no_product_impact"]
+    assert trail[5].changes["disposition"] == ["", "no_product_impact"]
+    assert trail[5].changes["product_impact"] == ["", "not_affected"]
 
 
 @pytest.mark.parametrize(
     ("step", "message"),
     [
-        (lambda e, u: excursion_acknowledge(e, u, "", PASSWORD), "comment is required"),
-        (lambda e, u: excursion_acknowledge(e, u, "ok", "wrong password"), "Signature refused"),
-        (lambda e, u: excursion_close(e, u, "no_product_impact", "cause", PASSWORD), "acknowledge it before"),
+        (lambda e, u: excursion_acknowledge(e, u, "", PASSWORD, username="qa"), "comment is required"),
+        (
+            lambda e, u: excursion_acknowledge(e, u, "ok", "wrong password", username="qa"),
+            "Signature refused",
+        ),
+        (
+            lambda e, u: excursion_close(
+                e, u, "no_product_impact", "cause", PASSWORD, product_impact="released", username="qa"
+            ),
+            "acknowledge it before",
+        ),
     ],
 )
 def test_it_refuses_a_missing_comment_a_wrong_password_and_a_wrong_state(excursion, step, message):
@@ -86,13 +118,17 @@ def test_it_refuses_a_missing_comment_a_wrong_password_and_a_wrong_state(excursi
     assert excursion.state == "open" and not excursion.signatures.exists()
 
 
-def test_closing_needs_a_disposition_and_a_root_cause(excursion):
+def test_closing_needs_a_disposition_a_root_cause_and_the_product_impact(excursion):
     user = make_user()
-    excursion_acknowledge(excursion, user, "seen", PASSWORD)
+    excursion_acknowledge(excursion, user, "seen", PASSWORD, username="qa")
+    excursion_assign(excursion, user, user)
+    closer = make_user("bob")
     with pytest.raises(ValidationError, match="disposition is required"):
-        excursion_close(excursion, user, "", "cause", PASSWORD)
+        excursion_close(excursion, closer, "", "cause", PASSWORD, product_impact="released", username="bob")
     with pytest.raises(ValidationError, match="root cause is required"):
-        excursion_close(excursion, user, "other", " ", PASSWORD)
+        excursion_close(excursion, closer, "other", " ", PASSWORD, product_impact="released", username="bob")
+    with pytest.raises(ValidationError, match="product impact is required"):
+        excursion_close(excursion, closer, "other", "cause", PASSWORD, username="bob")
 
 
 def test_it_acknowledges_a_vendor_alert(channel):
@@ -162,7 +198,7 @@ def test_device_and_account_changes_are_audited_but_sync_bookkeeping_is_not(chan
 
 def test_the_audit_trail_page_filters_and_exports_csv(client, excursion):
     user = make_user()
-    excursion_acknowledge(excursion, user, "Door left open", PASSWORD)
+    excursion_acknowledge(excursion, user, "Door left open", PASSWORD, username="qa")
     client.force_login(user)
     page = client.get("/audit/", {"user": "qa"})
     assert page.status_code == 200 and "Door left open" in page.content.decode()
@@ -182,9 +218,14 @@ def test_the_excursion_page_acknowledges_with_a_signature(client, excursion):
     user = make_user()
     client.force_login(user)
     assert client.get(f"/excursions/{excursion.pk}/").status_code == 200
-    refused = client.post(f"/excursions/{excursion.pk}/acknowledge/", {"comment": "seen", "password": "nope"})
+    refused = client.post(
+        f"/excursions/{excursion.pk}/acknowledge/", {"comment": "seen", "username": "qa", "password": "nope"}
+    )
     assert refused.status_code == 400 and "Signature refused" in refused.content.decode()
-    done = client.post(f"/excursions/{excursion.pk}/acknowledge/", {"comment": "seen", "password": PASSWORD})
+    done = client.post(
+        f"/excursions/{excursion.pk}/acknowledge/",
+        {"comment": "seen", "username": "qa", "password": PASSWORD},
+    )
     assert done.status_code == 302
     excursion.refresh_from_db()
     assert excursion.state == "acknowledged"

@@ -87,6 +87,7 @@ def test_tasks_have_time_limits_and_late_acknowledgement():
 TASK_QUEUES = {
     "vendors.tasks.sync_due_accounts": "sync",  # the beat's fan-out
     "vendors.tasks.sync_account": "sync",
+    "monitoring.tasks.evaluate_readings": "evaluation",  # the beat that no crash can skip
     "monitoring.tasks.open_no_data_excursions": "evaluation",
     "monitoring.tasks.send_excursion_reminders": "notifications",
     "monitoring.tasks.notify_accounts": "notifications",
@@ -95,12 +96,18 @@ TASK_QUEUES = {
     "monitoring.tasks.delete_expired_reports": "reports",
     "monitoring.tasks.archive_month": "reports",
     "monitoring.tasks.maintain_partitions": "evaluation",
+    "alarms.tasks.run_escalations": "notifications",
+    "alarms.tasks.notify_back_in_range": "notifications",
+    "alarms.tasks.deliver_webhook": "notifications",
+    "alarms.tasks.queue_stuck_webhooks": "notifications",
+    "alarms.tasks.check_device_health": "evaluation",
+    "alarms.tasks.remind_calibrations": "notifications",
 }
 
 
 def test_each_task_goes_to_the_queue_of_its_kind_of_work():
     app.loader.import_default_modules()
-    ours = {name for name in app.tasks if name.startswith(("vendors.", "monitoring."))}
+    ours = {name for name in app.tasks if name.startswith(("vendors.", "monitoring.", "alarms."))}
     assert ours == set(TASK_QUEUES), "a task was added or renamed: give it a queue here and in TASK_ROUTES"
     for name, queue in TASK_QUEUES.items():
         assert app.amqp.router.route({}, name)["queue"].name == queue, name

@@ -229,10 +229,6 @@ def test_alert_ids_are_stable_across_syncs(client):
     assert len(ids) == len(first)
 
 
-def test_it_lists_the_alerting_things(client):
-    assert client.alerting_tuids() == [SPARE]
-
-
 # -- pagination ---------------------------------------------------------------------------------
 
 
@@ -522,14 +518,6 @@ def test_installation_status_is_set_and_its_history_read(client):
     with pytest.raises(RequestRefused) as excinfo:
         client.set_installation_status(COLD_ROOM, "broken")
     assert "installation_status" in str(excinfo.value)
-
-
-def test_commands_are_sent_and_listed(client):
-    sent = client.send_commands(FREEZER, [{"tsmId": 13200, "tsmEv": 30}])
-    assert sent["commands"][0]["tsmDstTuid"] == FREEZER
-    assert [c["command"]["tsmId"] for c in client.commands(FREEZER)] == [13200]
-    with pytest.raises(RequestRefused):
-        client.send_commands(FREEZER, [{"tsmId": 17110, "tsmEv": 30}])
 
 
 # -- faults --------------------------------------------------------------------------------------

@@ -264,7 +264,7 @@ def test_a_long_burst_of_429_ends_in_rate_limited_with_a_retry_after(serve):
     with pytest.raises(RateLimited) as caught:
         client.devices()
     assert caught.value.retry_after and caught.value.retry_after > 0
-    assert sim.requests_served == 1 + client.max_429_retries
+    assert sim.requests_served == 1 + client.retries_after_429
 
 
 def test_the_client_waits_for_the_simulators_own_limit(serve):
@@ -286,7 +286,7 @@ def test_with_the_shared_rate_limiter_a_fast_loop_never_earns_a_429(serve):
     # The limiter counts fixed windows; two adjacent ones may fall in one sliding window, so the client
     # asks for less than half of the vendor's limit per window (as it does with 22 for Trackunit's 50).
     client.rate_limit, client.rate_period = 2, 0.5
-    client.max_429_retries = 0  # any 429 would raise at once
+    client.retries_after_429 = 0  # any 429 would raise at once
     started = time.monotonic()
     for _ in range(10):
         client.devices()
@@ -294,7 +294,7 @@ def test_with_the_shared_rate_limiter_a_fast_loop_never_earns_a_429(serve):
 
     # Without the limiter the same loop runs into the simulator's limit.
     unlimited = make_client(sim, base, rate_limiter=NoRateLimiter())
-    unlimited.max_429_retries = 0
+    unlimited.retries_after_429 = 0
     with pytest.raises(RateLimited):
         for _ in range(10):
             unlimited.devices()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import gpxpy
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -110,9 +111,125 @@ def test_the_overview_marks_excursions_warnings_and_low_battery(qa):
         Channel.objects.filter(device=device).update(last_value=value, last_reading_at=now)
     Excursion.objects.create(channel=hot.channels.get(), started_at=now - timedelta(hours=1), high_limit=8)
     html = qa.get("/").content.decode()
-    assert ">Excursion<" in html and "1 open excursion" in html
-    assert ">Warning<" in html
+    assert ">Out of range<" in html and "1 open excursion" in html
+    assert ">Near a limit<" in html
     assert ">Low battery<" in html
+
+
+def tile_names_and_statuses(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'<h2><a href="[^"]*">([^<]*)</a></h2><span class="status [a-z]+">([^<]*)</span>', html)
+
+
+def test_the_overview_lists_the_most_urgent_devices_first_then_by_name(qa):
+    account = make_account()
+    now = timezone.now()
+    fresh = {"last_value": 5.0, "last_reading_at": now}
+    for name, value in (("Alpha fine", 5.0), ("Beta near", 7.9), ("Zulu hot", 12.0), ("Gamma hot", 11.0)):
+        device = make_device(account, name, humidity=False)
+        AlarmRule.objects.create(name=f"rule {name}", device=device, low_limit=2, high_limit=8)
+        Channel.objects.filter(device=device).update(last_value=value, last_reading_at=now)
+    broken = make_device(account, "Delta broken", humidity=False)
+    Channel.objects.filter(device=broken).update(last_error="E01", **fresh)
+    make_device(account, "Echo silent", humidity=False)
+    flat = make_device(account, "Aardvark flat", humidity=False, battery=5)
+    Channel.objects.filter(device=flat).update(**fresh)
+    assert tile_names_and_statuses(qa.get("/").content.decode()) == [
+        ("Gamma hot", "Out of range"),
+        ("Zulu hot", "Out of range"),
+        ("Delta broken", "Sensor error"),
+        ("Echo silent", "No data"),
+        ("Beta near", "Near a limit"),
+        ("Aardvark flat", "Low battery"),
+        ("Alpha fine", "In range"),
+    ]
+
+
+def test_a_device_with_an_excursion_not_closed_never_says_only_in_range(qa):
+    now = timezone.now()
+    fridge = make_device(make_account(), "Vaccine fridge", humidity=False)
+    AlarmRule.objects.create(name="2-8", device=fridge, low_limit=2, high_limit=8)
+    Channel.objects.filter(device=fridge).update(last_value=5.0, last_reading_at=now)
+    for hours in range(1, 15):  # 14 excursions over, none acknowledged or closed
+        started = now - timedelta(hours=hours * 3)
+        Excursion.objects.create(
+            channel=fridge.channels.get(),
+            started_at=started,
+            ended_at=started + timedelta(hours=1),
+            high_limit=8,
+        )
+    html = qa.get("/").content.decode()
+    assert tile_names_and_statuses(html) == [("Vaccine fridge", "Open excursion")]
+    assert "14 open excursions" in html and 'class="status ok">In range' not in html
+    # Ongoing silence of a rule's no-data limit: "No data", whatever the other channel says.
+    Excursion.objects.create(
+        channel=fridge.channels.get(), kind="no_data", started_at=now - timedelta(hours=1)
+    )
+    assert tile_names_and_statuses(qa.get("/").content.decode()) == [("Vaccine fridge", "No data")]
+
+
+def test_the_summary_strip_counts_each_status_and_each_count_is_a_filter(qa):
+    account = make_account()
+    now = timezone.now()
+    for n in range(3):
+        device = make_device(account, f"Hot {n}", humidity=False)
+        AlarmRule.objects.create(name=f"rule {n}", device=device, low_limit=2, high_limit=8)
+        Channel.objects.filter(device=device).update(last_value=12.0, last_reading_at=now)
+    make_device(account, "Silent", humidity=False)
+    for n in range(2):
+        ok = make_device(account, f"Fine {n}", humidity=False)
+        Channel.objects.filter(device=ok).update(last_value=5.0, last_reading_at=now)
+    html = qa.get("/").content.decode()
+    strip = dict(
+        (slug, int(count))
+        for slug, count in re.findall(r'data-status="([a-z_]+)"><strong>(\d+)</strong>', html)
+    )
+    assert strip == {
+        "out_of_range": 3,
+        "sensor_error": 0,
+        "no_data": 1,
+        "warning": 0,
+        "open_excursion": 0,
+        "low_battery": 0,
+        "in_range": 2,
+    }
+    assert "Out of range now" in html and 'href="?status=out_of_range"' in html
+    hot = qa.get("/", {"status": "out_of_range"}).content.decode()
+    assert [name for name, _ in tile_names_and_statuses(hot)] == ["Hot 0", "Hot 1", "Hot 2"]
+    # The counts follow the other filters, not the status filter.
+    assert "<strong>3</strong> Out of range now" in hot and "<strong>2</strong> In range" in hot
+
+
+def test_1000_devices_come_in_pages_of_the_worst_first(qa):
+    account = make_account()
+    now = timezone.now()
+    devices = Device.objects.bulk_create(
+        [Device(account=account, vendor_id=f"d{i}", name=f"Device {i:04d}") for i in range(1000)]
+    )
+    Channel.objects.bulk_create(
+        [
+            Channel(
+                device=d, name="temp", quantity="temperature", unit="C", last_value=5.0, last_reading_at=now
+            )
+            for d in devices
+        ]
+    )
+    Channel.objects.filter(device__name="Device 0977").update(last_error="E01")
+    # A rule among 1,000 devices' channels still finds its channel (rules read without a list of ids).
+    hot = Device.objects.get(name="Device 0500")
+    AlarmRule.objects.create(name="2-8", device=hot, low_limit=2, high_limit=8)
+    Channel.objects.filter(device=hot).update(last_value=12.0)
+    first = qa.get("/").content.decode()
+    assert tile_names_and_statuses(first)[:3] == [
+        ("Device 0500", "Out of range"),
+        ("Device 0977", "Sensor error"),
+        ("Device 0000", "In range"),
+    ]
+    assert len(tile_names_and_statuses(first)) == 60
+    assert "1–60 of 1000 devices" in first and "Page 1 of 17" in first
+    last = qa.get("/", {"page": "17"}).content.decode()
+    assert [name for name, _ in tile_names_and_statuses(last)][-1] == "Device 0999"
+    found = qa.get("/", {"q": "0977"}).content.decode()
+    assert [name for name, _ in tile_names_and_statuses(found)] == ["Device 0977"]
 
 
 def test_the_overview_filters_by_vendor_group_status_and_search(qa):
@@ -127,6 +244,7 @@ def test_the_overview_filters_by_vendor_group_status_and_search(qa):
     assert "Beta freezer" in only and "Alpha fridge" not in only
     none = qa.get("/", {"status": "in_range"}).content.decode()
     assert "No device matches" in none
+    assert qa.get("/", {"page": "0"}).status_code == 400
 
 
 def test_the_overview_hides_retired_devices_unless_asked(qa):
@@ -172,6 +290,21 @@ def test_the_overview_makes_as_many_queries_for_1000_devices_as_for_10(qa):
     add(990, 10)
     assert queries() == few
     assert 3 <= few <= 12
+
+
+def test_the_device_list_is_cached_a_few_seconds_but_never_for_who_just_wrote(qa, settings):
+    settings.OVERVIEW_CACHE_SECONDS = 60
+    cache.clear()
+    account = make_account()
+    make_device(account, "Alpha fridge")
+    assert "Alpha fridge" in qa.get("/").content.decode()
+    make_device(account, "Beta freezer")
+    assert "Beta freezer" not in qa.get("/").content.decode()  # the list of a moment ago
+    assert "Beta freezer" in qa.get("/", {"q": "beta"}).content.decode()  # another query: its own list
+    # After a write (a POST), a user pinned to the primary (the read replica's cookie) gets the list of now.
+    qa.cookies[settings.MULTIDB_PINNING_COOKIE] = "y"
+    assert "Beta freezer" in qa.get("/").content.decode()
+    cache.clear()
 
 
 def test_bad_overview_filters_get_a_message_and_a_400(qa):
@@ -272,6 +405,42 @@ def test_a_gap_in_the_readings_is_a_hole_in_the_line_never_a_line_across_it(qa, 
     assert line["connectgaps"] is False
     assert line["y"].count(None) == 1
     assert any(s.get("label", {}).get("text") == "No data" for s in figure["layout"]["shapes"])
+
+
+def test_each_stretch_without_data_is_shaded_once_up_to_now_with_round_ticks(qa, fridge):
+    temp, humd = fridge.channels.get(name="temp"), fridge.channels.get(name="humd")
+    start = timezone.now() - timedelta(hours=20)
+    fill_readings(temp, start, 120)
+    fill_readings(temp, start + timedelta(hours=5), 600)  # then silent for the last 5 hours
+    fill_readings(humd, start, 300, value=lambda i: 47.78 + (i % 9) / 4, step=5)
+    # The vendor's gap and our no-data excursion cover the same hours: one shaded stretch, one label.
+    DataGap.objects.create(
+        device=fridge, start=start + timedelta(hours=2), end=start + timedelta(hours=5), reason="id jump"
+    )
+    Excursion.objects.create(
+        channel=temp,
+        kind="no_data",
+        started_at=start + timedelta(hours=2, minutes=30),
+        ended_at=start + timedelta(hours=5),
+    )
+    figure = figure_of(qa.get(f"/devices/{fridge.pk}/"), "device-chart-data")
+    periods = [s for s in figure["layout"]["shapes"] if s.get("yref") == "paper"]
+    labels = [s["label"]["text"] for s in periods]
+    assert len(periods) == 2 and labels[0] == "No data"
+    assert labels[1].startswith("No data since ")  # the open stretch from the last reading to now
+    assert periods[1]["x1"] == figure["layout"]["xaxis"]["range"][1]
+    humidity = figure["layout"]["yaxis2"]  # 47.78 to 49.78 %RH, limits 20 and 70: ticks 10 apart
+    assert (humidity["dtick"], humidity["range"]) == (10, [10, 80])
+
+
+def test_the_min_max_band_of_a_year_never_bridges_a_gap(qa, fridge):
+    temp = fridge.channels.get(name="temp")
+    start = timezone.now() - timedelta(days=200)
+    fill_readings(temp, start, 60 * 1440, step=60)
+    fill_readings(temp, start + timedelta(days=120), 60 * 1440, step=60)
+    figure = figure_of(qa.get(f"/devices/{fridge.pk}/", {"range": "1y"}), "device-chart-data")
+    band = next(t for t in figure["data"] if t["name"].endswith("min to max"))
+    assert band["fill"] == "toself" and band["x"].count(None) == 1  # two outlines, apart
 
 
 def test_sensor_errors_are_marked_and_excursions_shaded(qa, fridge):
@@ -395,14 +564,21 @@ def alerts_data(db):
     return alert, excursion
 
 
-def test_alerts_and_excursions_share_one_list_with_filters(qa, alerts_data):
+def test_the_inbox_shows_excursions_and_vendor_events_apart_with_filters(qa, alerts_data):
     html = qa.get("/alerts/").content.decode()
-    assert "Door open" in html and "Out of range" in html and "peak 11.5" in html
+    assert "Out of range" in html and "peak 11.5" in html and "Temperature (temp)" in html
+    assert "Door open" not in html  # vendor events are on their own tab
     warnings = qa.get("/alerts/", {"severity": "warning"}).content.decode()
-    assert "Door open" not in warnings and "Out of range" in warnings
-    assert "Door open" not in qa.get("/alerts/", {"state": "closed"}).content.decode()
+    assert "peak 11.5" in warnings
+    assert "peak 11.5" not in qa.get("/alerts/", {"severity": "alarm"}).content.decode()
+    assert "peak 11.5" not in qa.get("/alerts/", {"state": "closed"}).content.decode()
+    vendor = qa.get("/alerts/", {"tab": "vendor"}).content.decode()
+    assert "1 other event" in vendor and "vendor code Door open" in vendor and "peak 11.5" not in vendor
+    assert "Door open" not in qa.get("/alerts/", {"tab": "vendor", "state": "acknowledged"}).content.decode()
     assert qa.get("/alerts/", {"start": "2026-02-01", "end": "2026-01-01"}).status_code == 400
     assert qa.get("/alerts/", {"device": "999999"}).status_code == 400
+    assert qa.get("/alerts/", {"tab": "vendor", "kind": "nonsense"}).status_code == 400
+    assert qa.get("/alerts/", {"tab": "elsewhere"}).status_code == 400
 
 
 def test_a_vendor_alert_is_acknowledged_in_place_with_a_required_comment(qa, alerts_data):
@@ -421,9 +597,15 @@ def test_a_vendor_alert_is_acknowledged_in_place_with_a_required_comment(qa, ale
 def test_an_excursion_is_acknowledged_with_a_comment_and_a_signature(qa, alerts_data):
     _, excursion = alerts_data
     url = f"/alerts/excursion/{excursion.pk}/acknowledge/"
-    wrong = qa.post(url, {"comment": "Checked", "password": "nope"}, headers={"HX-Request": "true"})
+    wrong = qa.post(
+        url, {"comment": "Checked", "username": "qa", "password": "nope"}, headers={"HX-Request": "true"}
+    )
     assert wrong.status_code == 400 and "password" in wrong.content.decode()
-    ok = qa.post(url, {"comment": "Checked the load", "password": PASSWORD}, headers={"HX-Request": "true"})
+    ok = qa.post(
+        url,
+        {"comment": "Checked the load", "username": "qa", "password": PASSWORD},
+        headers={"HX-Request": "true"},
+    )
     assert ok.status_code == 200 and "Acknowledged by qa" in ok.content.decode()
 
 
@@ -431,7 +613,11 @@ def test_refused_signatures_in_place_end_with_the_lockout_page_in_the_whole_wind
     _, excursion = alerts_data
     url = f"/alerts/excursion/{excursion.pk}/acknowledge/"
     answers = [
-        qa.post(url, {"comment": "Checked", "password": f"guess {n}"}, headers={"HX-Request": "true"})
+        qa.post(
+            url,
+            {"comment": "Checked", "username": "qa", "password": f"guess {n}"},
+            headers={"HX-Request": "true"},
+        )
         for n in range(settings.AXES_FAILURE_LIMIT)
     ]
     assert [a.status_code for a in answers] == [400] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
@@ -479,17 +665,40 @@ def truck(db):
     return vehicle
 
 
-def test_the_map_draws_tracks_coloured_by_temperature_alerts_and_latest_positions(qa, truck):
+def test_the_map_draws_tracks_coloured_by_the_vehicles_limits_alerts_and_latest_positions(qa, truck):
+    AlarmRule.objects.create(name="Truck 2-6", device=truck, low_limit=2, high_limit=6)
     response = qa.get("/map/")
     assert response.status_code == 200
     figure = figure_of(response, "vehicle-map-data")
     names = [t["name"] for t in figure["data"]]
-    assert names == ["Truck 7 track", "Vendor alerts", "Latest position"]
-    track = figure["data"][0]
-    assert track["type"] == "scattermap" and None not in track["marker"]["color"]
-    assert "88 km/h" in figure["data"][1]["text"][0] and "Main street 1" in figure["data"][1]["text"][0]
+    assert names == ["Truck 7", "In range", "Too warm", "Vendor alerts", "Latest position"]
+    in_range, too_warm = figure["data"][1], figure["data"][2]
+    # 4 + i/100 °C: inside 2-6 °C until minute 200, then too warm; one calm colour, one alarming one.
+    assert len(in_range["lat"]) == 41 and len(too_warm["lat"]) == 19
+    assert in_range["marker"]["color"] != too_warm["marker"]["color"]
+    assert "limits 2 to 6 °C" in in_range["text"][0]
+    assert "88 km/h" in figure["data"][3]["text"][0] and "Main street 1" in figure["data"][3]["text"][0]
+    # The view takes in the track and the latest position (24.9 E, 60.2 N).
+    assert figure["layout"]["meta"]["bounds"] == [24, 60, 24.9, pytest.approx(60.295)]
     tiles = json.loads(re.search(r'id="map-tiles"[^>]*>(.*?)</script>', response.content.decode()).group(1))
-    assert tiles == {"scheme": "https", "path": "tile.openstreetmap.org/{z}/{x}/{y}.png"}
+    # The test's tile server is a closed port: the page is told so, and draws its offline map.
+    assert tiles == {"scheme": "http", "path": "127.0.0.1:9/{z}/{x}/{y}.png", "answers": False}
+
+
+def test_a_freezer_truck_inside_its_limits_is_in_range_beside_a_warm_fridge_truck(qa, truck):
+    AlarmRule.objects.create(name="Fridge", device=truck, low_limit=2, high_limit=3)
+    freezer = make_device(truck.account, "Freezer 1", kind="vehicle", humidity=False)
+    AlarmRule.objects.create(name="Freezer", device=freezer, low_limit=-25, high_limit=-15)
+    start = timezone.now() - timedelta(hours=2)
+    fill_readings(freezer.channels.get(), start, 60, value=lambda i: -16)
+    Position.objects.bulk_create(
+        Position(device=freezer, timestamp=start + timedelta(minutes=i), latitude=61, longitude=25 + i / 100)
+        for i in range(0, 60, 10)
+    )
+    figure = figure_of(qa.get("/map/"), "vehicle-map-data")
+    classes = {t["name"]: len(t["lat"]) for t in figure["data"] if t["mode"] == "markers"}
+    assert classes["In range"] == 6  # the freezer at -16 °C
+    assert classes["Too warm"] == 60  # the fridge truck at 4-7 °C
 
 
 def test_a_truck_whose_positions_have_no_temperature_still_draws_in_grey(qa, truck):
@@ -501,9 +710,10 @@ def test_a_truck_whose_positions_have_no_temperature_still_draws_in_grey(qa, tru
     )
     response = qa.get("/map/", {"vehicle": truck.pk, "range": "24h"})
     assert response.status_code == 200
-    track = figure_of(response, "vehicle-map-data")["data"][0]
-    assert track["marker"]["color"][:5] == [figures.NO_TEMPERATURE] * 5
-    assert all(isinstance(c, float) for c in track["marker"]["color"][5:])
+    figure = figure_of(response, "vehicle-map-data")
+    grey = next(t for t in figure["data"] if t["name"] == "No temperature")
+    assert grey["marker"]["color"] == figures.NO_TEMPERATURE and len(grey["lat"]) == 5
+    assert len(next(t for t in figure["data"] if t["name"] == "No limits set")["lat"]) == 60
 
 
 def test_the_gpx_export_is_valid_gpx_1_1(qa, truck):
@@ -673,3 +883,14 @@ def test_a_group_for_an_unknown_account_gets_a_message_and_a_400(admin_client):
     response = admin_client.post("/groups/new/", {"name": "Cold room", "account": "424242"})
     assert response.status_code == 400 and "valid choice" in response.content.decode()
     assert not DeploymentGroup.objects.exists()
+
+
+def test_a_device_without_a_vendor_last_seen_is_last_seen_at_its_newest_reading_everywhere(qa):
+    # Thermotrack reports no "last seen": the newest reading says it, on the list and the device page.
+    fridge = make_device(make_account(), "Thermotrack fridge", humidity=False)
+    assert fridge.last_seen is None
+    fill_readings(fridge.channels.get(), timezone.now() - timedelta(minutes=30), 28)
+    newest = timezone.localtime(fridge.channels.get().last_reading_at).strftime("%Y-%m-%d %H:%M")
+    listed = qa.get("/devices/").content.decode()
+    page = qa.get(f"/devices/{fridge.pk}/").content.decode()
+    assert newest in listed and newest in page and "3 min ago" in page

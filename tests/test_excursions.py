@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from monitoring.excursions import evaluate_new_readings, open_no_data_excursions
-from monitoring.ingest import NewReadings
+from monitoring.excursions import evaluate_channels, open_no_data_excursions
 from monitoring.models import AlarmRule, Channel, Device, Excursion, Reading
 from monitoring.models.excursions import ExcursionKind
 from tests.conftest import FIXED_NOW
@@ -209,9 +208,7 @@ def readings_of(channel, start, values, step=timedelta(minutes=10), errors=()):
             Reading(channel=channel, timestamp=start + i * step, value=None if error else value, error=error)
         )
     Reading.objects.bulk_create(rows)
-    new = NewReadings()
-    new.add(channel.pk, len(rows), rows[0].timestamp, rows[-1].timestamp)
-    return new
+    return [channel.pk]
 
 
 @pytest.fixture
@@ -224,7 +221,7 @@ def channel(db):
 def test_a_sensor_error_never_counts_as_in_range(channel):
     AlarmRule.objects.create(name="r", channel=channel, low_limit=2, high_limit=8, delay_minutes=20)
     t0 = FIXED_NOW - timedelta(days=1)
-    evaluate_new_readings(readings_of(channel, t0, [5, 9, 0, 9, 0, 9, 5, 5], errors={2, 4}))
+    evaluate_channels(readings_of(channel, t0, [5, 9, 0, 9, 0, 9, 5, 5], errors={2, 4}))
     (excursion,) = Excursion.objects.all()
     assert excursion.started_at == t0 + timedelta(minutes=10)
     assert excursion.ended_at == t0 + timedelta(minutes=60)
@@ -234,7 +231,7 @@ def test_a_sensor_error_never_counts_as_in_range(channel):
 def test_the_clear_margin_keeps_an_excursion_open_until_well_inside(channel):
     AlarmRule.objects.create(name="r", channel=channel, low_limit=2, high_limit=8, clear_margin=0.5)
     t0 = FIXED_NOW - timedelta(days=1)
-    evaluate_new_readings(readings_of(channel, t0, [5, 9, 7.8, 8.5, 7.9, 7.4, 5]))
+    evaluate_channels(readings_of(channel, t0, [5, 9, 7.8, 8.5, 7.9, 7.4, 5]))
     (excursion,) = Excursion.objects.all()
     assert excursion.started_at == t0 + timedelta(minutes=10)
     assert excursion.ended_at == t0 + timedelta(minutes=50)
@@ -249,7 +246,7 @@ def test_the_daily_budget_opens_a_budget_excursion_once_used_up(channel):
     t0 = FIXED_NOW.replace(hour=0) - timedelta(days=1)
     # Three short spikes of 20 minutes (under the delay): 60 minutes out of range in the day.
     values = [5, 9, 9, 5, 5, 9, 9, 5, 5, 9, 9, 5, 5]
-    evaluate_new_readings(readings_of(channel, t0, values))
+    evaluate_channels(readings_of(channel, t0, values))
     (budget,) = Excursion.objects.all()
     assert budget.kind == ExcursionKind.BUDGET
     assert budget.started_at == t0 + timedelta(minutes=60)  # 20 + 10 of the second spike

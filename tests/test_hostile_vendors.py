@@ -24,16 +24,15 @@ import requests
 from aiosmtpd.controller import Controller
 from django.core.management import CommandError, call_command
 
-from monitoring.ingest import ingest_readings
+from monitoring.ingest import ingest_device, ingest_readings
 from monitoring.models import Channel, DeploymentGroup, Device, VendorAlert
 from tests.conftest import FIXED_NOW
 from tests.factories import make_account, make_user
 from tests.test_notifications import Inbox, free_port
 from tests.test_sync import stored_readings, true_readings
-from vendors.clients.records import CELSIUS, TEMPERATURE, ChannelInfo, DeviceInfo, ReadingRecord
+from vendors.clients.records import CELSIUS, TEMPERATURE, ChannelInfo, DeviceInfo, ReadingRecord, batches_of
 from vendors.models import VendorAccount
 from vendors.simulators import simulator_class
-from vendors.sync import upsert_device
 from vendors.tasks import sync_account as sync_account_task
 
 SINCE = FIXED_NOW - timedelta(hours=12)
@@ -279,10 +278,10 @@ def test_two_channels_whose_long_names_differ_only_at_the_end_keep_their_own_rea
         name="Cold room",
         channels=tuple(ChannelInfo(name, TEMPERATURE, CELSIUS) for name in names),
     )
-    device = upsert_device(account, info)
-    assert upsert_device(account, info) == device  # found again, not a second device
+    device = ingest_device(account, info)
+    assert ingest_device(account, info) == device  # found again, not a second device
     ingest_readings(
-        device, [ReadingRecord(info.vendor_id, n, FIXED_NOW, float(i)) for i, n in enumerate(names)]
+        device, batches_of(ReadingRecord(info.vendor_id, n, FIXED_NOW, float(i)) for i, n in enumerate(names))
     )
     channels = list(Channel.objects.filter(device=device))
     assert len(channels) == 2 and all(len(c.name) <= 100 and c.name.startswith("probe xxx") for c in channels)

@@ -244,7 +244,7 @@ def test_refused_signatures_are_audited_and_lock_the_signer_out_like_failed_logi
     sign = f"{base}/excursions/{excursion.pk}/acknowledge/"
 
     def attempt(password: str) -> requests.Response:
-        data = {"comment": "Door closed", "password": password}
+        data = {"comment": "Door closed", "username": "qa", "password": password}
         return session.post(sign, data=data, headers=csrf_headers(session, base), allow_redirects=False)
 
     for n in range(settings.AXES_FAILURE_LIMIT - 1):

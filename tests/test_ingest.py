@@ -14,7 +14,7 @@ from monitoring.ingest import ingest_readings
 from monitoring.models import Channel, Device, Reading
 from tests.conftest import FIXED_NOW
 from tests.factories import make_account
-from vendors.clients.records import ReadingBatch, ReadingRecord
+from vendors.clients.records import ReadingBatch, ReadingRecord, batches_of
 
 T = [FIXED_NOW + timedelta(minutes=10 * i) for i in range(6)]
 
@@ -49,7 +49,7 @@ def as_records(b: ReadingBatch) -> list[ReadingRecord]:
 @pytest.mark.parametrize("shape", ["batch", "records"])
 def test_readings_out_of_order_with_repeated_times_are_stored_once_each_the_first_value_kept(device, shape):
     readings = batch([T[2], T[0], T[2], T[1]], [2.0, 0.0, 99.0, 1.0])
-    new = ingest_readings(device, [readings] if shape == "batch" else as_records(readings))
+    new = ingest_readings(device, [readings] if shape == "batch" else batches_of(as_records(readings)))
     assert stored(device) == [(T[0], 0.0, ""), (T[1], 1.0, ""), (T[2], 2.0, "")]
     channel = Channel.objects.get(device=device, name="ch1")
     assert new.count == 3 and new.spans == {channel.pk: (T[0], T[2])}
@@ -63,7 +63,7 @@ def test_a_value_that_is_not_a_finite_number_is_stored_as_an_error_never_as_a_te
         [float("nan"), float("inf"), None, 21.5, 5.0, 7],
         ["", "", "", "", "Sensor Error", ""],
     )
-    ingest_readings(device, [readings] if shape == "batch" else as_records(readings))
+    ingest_readings(device, [readings] if shape == "batch" else batches_of(as_records(readings)))
     assert stored(device) == [
         (T[0], None, "invalid value"),
         (T[1], None, "invalid value"),
@@ -79,7 +79,9 @@ def test_batches_and_records_of_one_channel_together_are_stored_once_each(device
     again = batch([T[1], T[2]], [11.0, 2.0])
     late = ReadingRecord("52120004", "ch1", T[3], 3.0)
     humidity = batch([T[0], T[1]], [55.0, 56.0], channel="ch2")
-    new = ingest_readings(device, [first, humidity, again, late, ReadingRecord("52120004", "ch1", T[0], 9.0)])
+    new = ingest_readings(
+        device, [first, humidity, again, *batches_of([late, ReadingRecord("52120004", "ch1", T[0], 9.0)])]
+    )
     assert stored(device) == [(T[0], 0.0, ""), (T[1], 1.0, ""), (T[2], 2.0, ""), (T[3], 3.0, "")]
     assert stored(device, "ch2") == [(T[0], 55.0, ""), (T[1], 56.0, "")]
     assert new.count == 6

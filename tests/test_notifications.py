@@ -10,8 +10,7 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from monitoring.excursions import evaluate_new_readings
-from monitoring.ingest import NewReadings
+from monitoring.excursions import evaluate_channels
 from monitoring.models import AlarmRule, Channel, Device, Excursion, Reading
 from monitoring.notifications import notify_accounts_needing_attention, send_reminders
 from tests.conftest import FIXED_NOW
@@ -70,9 +69,7 @@ def warm_spell(channel, minutes=60):
         for i in range(minutes // 10)
     ]
     Reading.objects.bulk_create(rows)
-    new = NewReadings()
-    new.add(channel.pk, len(rows), rows[0].timestamp, rows[-1].timestamp)
-    return evaluate_new_readings(new)
+    return evaluate_channels([channel.pk])
 
 
 def test_it_emails_the_rules_recipients_when_an_excursion_opens(smtp_inbox, channel):

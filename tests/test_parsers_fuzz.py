@@ -167,16 +167,6 @@ OPERATIONS: dict[str, list[Operation]] = {
             ("POST /things/{id}/installations",),
             "data",
         ),
-        Operation(
-            "send_commands",
-            lambda c, d: c.send_commands(THINGSEE_SPARE, [{"tsmId": 13200, "tsmEv": 30}]),
-            ("POST /things/{id}/commands",),
-            "data",
-        ),
-        Operation(
-            "commands", lambda c, d: c.commands(THINGSEE_SPARE, 5), ("GET /things/{id}/commands",), "data"
-        ),
-        Operation("alerting_tuids", lambda c, d: c.alerting_tuids(), ("GET /things/alerts",), "data"),
         Operation("delete_group", lambda c, d: c.delete_group("fuzz-2"), ("DELETE /groups/{id}",), "data"),
     ],
     "trackgps": [

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from monitoring import archive, partitions, selectors, tasks
@@ -32,7 +33,7 @@ from monitoring.models import (
 )
 from monitoring.partitions import add_months, first_of_month, month_start, partition_name
 from tests.factories import make_account, make_user
-from vendors.clients.records import PositionRecord, ReadingRecord
+from vendors.clients.records import PositionRecord, ReadingRecord, batches_of
 
 READINGS, POSITIONS = "monitoring_reading", "monitoring_position"
 _OUR_TABLES = r"^monitoring_(reading|position)_(y[0-9]{4}m[0-9]{2}|archived_[0-9]{4}_[0-9]{2})$"
@@ -77,18 +78,19 @@ def archive_dir(settings, tmp_path) -> Path:
     return settings.ARCHIVE_DIR
 
 
-def make_device(name: str = "Fridge 1", kind: str = "fixed") -> Device:
+def make_device(name: str = "Fridge 1", kind: str = "fixed", channel_model=Channel) -> Device:
+    """``channel_model``: the Channel model of an older schema, for a database migrated back to it."""
     account = make_account(name=f"account of {name}")
     device = Device.objects.create(
         account=account, vendor_id=name.lower().replace(" ", "-"), name=name, kind=kind
     )
-    Channel.objects.create(device=device, name="temp", quantity="temperature", unit="C")
-    Channel.objects.create(device=device, name="humd", quantity="humidity", unit="%RH")
+    channel_model.objects.create(device_id=device.pk, name="temp", quantity="temperature", unit="C")
+    channel_model.objects.create(device_id=device.pk, name="humd", quantity="humidity", unit="%RH")
     return device
 
 
 def reading_at(device: Device, moment: datetime, value: float = 5.0, channel: str = "temp") -> Reading:
-    ingest_readings(device, [ReadingRecord(device.vendor_id, channel, moment, value)])
+    ingest_readings(device, batches_of([ReadingRecord(device.vendor_id, channel, moment, value)]))
     return Reading.objects.get(channel__device=device, channel__name=channel, timestamp=moment)
 
 
@@ -162,7 +164,7 @@ def test_making_a_month_whose_rows_wait_in_the_default_partition_moves_them_ther
     month = add_months(first_of_month(timezone.now()), 6)  # beyond the months made ahead
     moments = [month_start(month) + timedelta(days=3, minutes=k) for k in range(5)]
     ingest_readings(
-        device, [ReadingRecord(device.vendor_id, "temp", t, 1.0 + k) for k, t in enumerate(moments)]
+        device, batches_of(ReadingRecord(device.vendor_id, "temp", t, 1.0 + k) for k, t in enumerate(moments))
     )
     far = reading_at(device, timezone.now() + timedelta(days=365 * 20))
     stored = list(
@@ -219,7 +221,10 @@ def test_the_unique_key_holds_across_the_partitioned_table():
     device = make_device()
     reading = reading_at(device, timezone.now())
     assert (
-        ingest_readings(device, [ReadingRecord(device.vendor_id, "temp", reading.timestamp, 9.0)]).count == 0
+        ingest_readings(
+            device, batches_of([ReadingRecord(device.vendor_id, "temp", reading.timestamp, 9.0)])
+        ).count
+        == 0
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         Reading.objects.create(channel=reading.channel, timestamp=reading.timestamp, value=9.0)
@@ -232,18 +237,24 @@ def test_the_unique_key_holds_across_the_partitioned_table():
 @commits
 def test_the_migration_converts_existing_tables_with_rows_month_by_month(restore_partitions):
     call_command("migrate", "monitoring", "0013", verbosity=0)
+    # The channels of that schema (today's model has columns added since).
+    old_channel = (
+        MigrationExecutor(connection)
+        .loader.project_state(("monitoring", "0013_report_files_permission_and_cleanup_schedule"))
+        .apps.get_model("monitoring", "Channel")
+    )
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT relkind FROM pg_class WHERE relname = %s", [READINGS])
             assert cursor.fetchone()[0] == "r"  # a plain table, as deployed databases have it
-        device = make_device(kind="vehicle")
-        temp = device.channels.get(name="temp")
+        device = make_device(kind="vehicle", channel_model=old_channel)
+        temp = old_channel.objects.get(device_id=device.pk, name="temp")
         now = timezone.now()
         months = [add_months(first_of_month(now), k) for k in (-14, -2, -1)]
         moments = [month_start(m) + timedelta(days=4, hours=h) for m in months for h in range(24)]
         moments.append(now + timedelta(days=365 * 30))  # far in the future: the default partition
         Reading.objects.bulk_create(
-            Reading(channel=temp, timestamp=t, value=h % 7) for h, t in enumerate(moments)
+            Reading(channel_id=temp.pk, timestamp=t, value=h % 7) for h, t in enumerate(moments)
         )
         Position.objects.bulk_create(
             Position(device=device, timestamp=t, latitude=52.0, longitude=4.0) for t in moments[:30]

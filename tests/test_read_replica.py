@@ -271,6 +271,7 @@ def test_a_page_reads_the_replica_and_an_acknowledgement_reads_its_own_write(clu
             f"{detail}acknowledge/",
             data={
                 "comment": "Door left open by the night shift",
+                "username": "qa",
                 "password": PASSWORD,
                 "csrfmiddlewaretoken": csrf_token(form),
             },

@@ -16,7 +16,7 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from coldchain.celery import app
-from monitoring.excursions import evaluate_new_readings
+from monitoring.excursions import evaluate_channels
 from monitoring.ingest import NewReadings, update_rollups
 from monitoring.models import (
     AlarmRule,
@@ -68,7 +68,7 @@ def excursions(db):
         new = NewReadings()
         new.add(channel.pk, len(values), start, start + timedelta(minutes=10 * (len(values) - 1)))
         update_rollups(new)  # as the ingest does
-        found += evaluate_new_readings(new)
+        found += evaluate_channels([channel.pk])
     assert len(found) == 2
     return found
 

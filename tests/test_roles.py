@@ -21,7 +21,7 @@ from vendors.simulators import simulator_class
 from vendors.sync import sync_account
 from vendors.tasks import sync_account as sync_account_task
 
-PUBLIC = {"login", "admin:login"}
+PUBLIC = {"login", "admin:login", "favicon"}  # the icon: a redirect to a static file
 
 
 @pytest.fixture

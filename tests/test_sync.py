@@ -383,12 +383,12 @@ def test_tandd_channels_stored_before_labels_existed_keep_their_history(simulate
     database's readings stay on their channel and the channel only gains its label."""
     from monitoring.ingest import ingest_readings
     from monitoring.models import Channel
-    from vendors.clients.records import ReadingRecord
+    from vendors.clients.records import ReadingRecord, batches_of
 
     simulator, account = simulated("tandd")
     device = Device.objects.create(account=account, vendor_id="52140001", name="Warehouse ambient")
     old = Channel.objects.create(device=device, name="ch1", quantity="temperature", unit="C")
-    ingest_readings(device, [ReadingRecord("52140001", "ch1", SINCE - timedelta(days=30), 4.2)])
+    ingest_readings(device, batches_of([ReadingRecord("52140001", "ch1", SINCE - timedelta(days=30), 4.2)]))
     sync_account(account, since=SINCE, until=UNTIL)
     old.refresh_from_db()
     assert old.label == "Temp"

@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from monitoring.audit import record
-from monitoring.models.audit import AuditAction
+from monitoring.choices import AuditAction
 from users.passwords import REQUIRED_KEY, password_change_required
 from users.sessions import ENDED_BECAUSE, start_session_clock
 

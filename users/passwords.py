@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 from monitoring.audit import SECRET, record
-from monitoring.models.audit import AuditAction
+from monitoring.choices import AuditAction
 from users.models import UserProfile
 from users.sessions import whole_page_redirect
 

@@ -141,6 +141,11 @@ class VendorAccount(models.Model):
     def client_class(self):
         return client_class(self.vendor)
 
+    @property
+    def capabilities(self):
+        """What the vendor can do (its client's ``Capabilities``), for the pages and the services."""
+        return self.client_class.capabilities
+
     def clean(self) -> None:
         cls = self.client_class
         if self.response_format and self.response_format not in cls.formats:

@@ -1,9 +1,9 @@
 """Changes the dashboard makes to groups and installation statuses.
 
-Thingsee keeps deployment groups and installation statuses itself: there the change goes to the vendor
-first, and our copy changes only when the vendor accepted it. A refusal (the vendor's own words) or a
-vendor that cannot be reached raises ``OperationRefused``, so the page shows it; nothing is dropped
-silently. Devices of the other vendors use groups kept by us.
+A vendor that keeps deployment groups or installation statuses itself (as its client's ``capabilities``
+declare: Thingsee's) gets the change first, and our copy changes only when the vendor accepted it. A
+refusal (the vendor's own words) or a vendor that cannot be reached raises ``OperationRefused``, so the
+page shows it; nothing is dropped silently. Devices of the other vendors use groups kept by us.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from vendors.clients.errors import VendorError
 from vendors.models import VendorAccount
 from vendors.sync import make_client
 
-VENDOR_GROUPS = "thingsee"  # the vendor whose groups and installation statuses live at the vendor
 UNASSIGNED = "unassigned"
 
 
@@ -28,7 +27,7 @@ class OperationRefused(Exception):
 
 
 def _keeps_groups(account: VendorAccount | None) -> bool:
-    return account is not None and account.vendor == VENDOR_GROUPS
+    return account is not None and account.capabilities.keeps_groups
 
 
 def _ask_vendor(account: VendorAccount, action: str, call) -> dict:
@@ -141,7 +140,7 @@ def installation_status_set(device: Device, status: str, *, user) -> Installatio
         )
     if device.account.retired_at:
         raise OperationRefused(f"{device.account.name} is retired; its devices are read-only.")
-    if _keeps_groups(device.account):
+    if device.account.capabilities.installation_status:
         _ask_vendor(
             device.account,
             f"set {device.name} to {status!r}",

@@ -10,6 +10,11 @@
   others, whatever broke it: an unexpected error (a bug in a parser, data the database refused) is
   recorded like a vendor error, as an ``UnexpectedError`` naming its type.
 
+Everything goes to the database through ``monitoring.ingest`` (devices and channels, readings as
+``ReadingBatch``es, positions, gaps, alerts), the one module of monitoring this one imports: what happens
+to stored readings next (the excursion engine, its emails) is monitoring's business, started by the
+ingest's commit and by a beat, so a sync that dies halfway can never leave readings unevaluated.
+
 The Celery tasks and the ``sync`` command both call ``sync_account``.
 """
 
@@ -28,20 +33,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from coldchain.security import redact_known_secrets
-from monitoring.excursions import evaluate_new_readings
-from monitoring.ingest import (
-    NewReadings,
-    fit_key,
-    fit_text,
-    ingest_alerts,
-    ingest_gaps,
-    ingest_positions,
-    ingest_readings,
-)
-from monitoring.models import Channel, DeploymentGroup, Device, InstallationEvent
+from monitoring.ingest import ingest_alerts, ingest_device, ingest_gaps, ingest_positions, ingest_readings
 from vendors.clients.base import VendorClient
 from vendors.clients.errors import AuthenticationError, UnexpectedError, VendorError
-from vendors.clients.records import DeviceInfo, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
+from vendors.clients.records import GapRecord, PositionRecord, ReadingBatch
 from vendors.models import VendorAccount
 from vendors.ratelimit import RateLimiter
 
@@ -62,7 +57,6 @@ class SyncResult:
     positions: int = 0
     alerts: int = 0
     gaps: int = 0
-    new_readings: NewReadings = field(default_factory=NewReadings)
     errors: list[str] = field(default_factory=list)
     unexpected_errors: int = 0  # of ``errors``, those that were not the vendor's (a bug, the database)
 
@@ -139,85 +133,6 @@ def release_lock(account: VendorAccount, owner: str) -> None:
     )
 
 
-# -- devices ----------------------------------------------------------------------------------------
-
-
-def upsert_device(account: VendorAccount, info: DeviceInfo) -> Device:
-    """Create or update our copy of a device and its channels from what the vendor says.
-
-    Every vendor string is made to fit its column (``fit_text``, ``fit_key``): ids and names that must
-    stay unique keep a digest of the whole when they are cut."""
-    group = None
-    if info.group:
-        group_name = fit_key(DeploymentGroup, "name", info.group)
-        if account.vendor == "thingsee":
-            group, _ = DeploymentGroup.objects.get_or_create(
-                account=account,
-                vendor_group_id=fit_key(DeploymentGroup, "vendor_group_id", info.group),
-                defaults={"name": group_name},
-            )
-        else:
-            group, _ = DeploymentGroup.objects.get_or_create(account=None, name=group_name)
-    device_name = fit_text(Device, "name", info.name or info.vendor_id)
-    device, created = Device.objects.get_or_create(
-        account=account,
-        vendor_id=fit_key(Device, "vendor_id", info.vendor_id),
-        defaults={"name": device_name, "kind": info.kind},
-    )
-    changed = []
-    updates = {
-        "name": device_name if info.name else device.name,
-        "kind": info.kind,
-        "battery": info.battery if info.battery is not None else device.battery,
-        "last_seen": max(filter(None, [info.last_seen, device.last_seen]), default=None),
-        "driver": fit_text(Device, "driver", info.driver or ""),
-        "current_value_only": info.current_value_only,
-    }
-    if info.latitude is not None and info.longitude is not None:
-        updates.update(latitude=info.latitude, longitude=info.longitude)
-    if group is not None:
-        updates["group"] = group
-    elif account.vendor == "thingsee" and device.group_id:
-        updates["group"] = None  # the vendor says it is in no group
-    if info.installation_status:
-        updates["installation_status"] = info.installation_status
-    for name, value in updates.items():
-        if getattr(device, name) != value:
-            setattr(device, name, value)
-            changed.append(name)
-    if changed:
-        device.save(update_fields=changed)
-    if info.installation_status and (created or "installation_status" in changed):
-        InstallationEvent.objects.get_or_create(
-            device=device,
-            status=info.installation_status,
-            timestamp=info.last_seen or timezone.now(),
-            defaults={"responsible": account.client_class.label},
-        )
-    _upsert_channels(device, info)
-    return device
-
-
-def _upsert_channels(device: Device, info: DeviceInfo) -> None:
-    """New channels are created; a known one (matched by the vendor's key, never by its label) gets the
-    label the vendor shows now. Quantity and unit stay as first stored: its readings were stored in them."""
-    existing = {c.name: c for c in device.channels.all()}
-    created, relabelled = [], []
-    for c in info.channels:
-        key = fit_key(Channel, "name", c.name)
-        label = fit_text(Channel, "label", c.label or "")
-        channel = existing.get(key)
-        if channel is None:
-            unit = fit_text(Channel, "unit", c.unit)
-            created.append(Channel(device=device, name=key, label=label, quantity=c.quantity, unit=unit))
-            existing[key] = created[-1]  # a key the vendor lists twice is one channel
-        elif channel.label != label:
-            channel.label = label
-            relabelled.append(channel)
-    Channel.objects.bulk_create(created)
-    Channel.objects.bulk_update(relabelled, ["label"])
-
-
 # -- the run ----------------------------------------------------------------------------------------
 
 
@@ -267,9 +182,6 @@ def sync_account(
         raise failure from None
     finally:
         release_lock(account, owner)
-        # Whatever was stored, even by a run that failed halfway, is evaluated on event time.
-        if result.new_readings.count:
-            evaluate_new_readings(result.new_readings)
     if result.errors:
         _record_failure(account, VendorError("; ".join(result.errors)))
     else:
@@ -319,7 +231,7 @@ def _run(account, client, result, since, until, progress, device_ids=None) -> No
         infos = [info for info in infos if info.vendor_id in device_ids]
     devices = {}
     for info in infos:
-        devices[info.vendor_id] = (upsert_device(account, info), info)
+        devices[info.vendor_id] = (ingest_device(account, info), info)
     result.devices = len(devices)
     progress("devices", account=account, count=len(devices))
 
@@ -341,7 +253,7 @@ def _run(account, client, result, since, until, progress, device_ids=None) -> No
             result.errors.append(str(failure))
             result.unexpected_errors += 1
 
-    if device_ids is None:
+    if device_ids is None and client.capabilities.alerts:
         _sync_alerts(
             client,
             account,
@@ -375,22 +287,20 @@ def _sync_alerts(client, account, devices, result, alert_start, until) -> None:
 
 
 def _sync_device(client, device, info, start, until, result, progress) -> None:
-    readings: list[ReadingRecord | ReadingBatch] = []
+    readings: list[ReadingBatch] = []
     positions: list[PositionRecord] = []
     gaps: list[GapRecord] = []
     stored: dict[str, datetime] = {}  # the latest stored time per stream
 
     def flush() -> None:
         if readings:
-            new = ingest_readings(device, readings)
-            result.readings += new.count
-            result.new_readings.merge(new)
-            _note_latest(stored, "readings", readings)
+            result.readings += ingest_readings(device, readings).count
+            _note_latest(stored, "readings", (max(batch.timestamps, default=None) for batch in readings))
             progress("readings", account=device.account, device=device, count=len(readings))
             readings.clear()
         if positions:
             result.positions += ingest_positions(device, positions)
-            _note_latest(stored, "positions", positions)
+            _note_latest(stored, "positions", (position.timestamp for position in positions))
             positions.clear()
         if gaps:
             result.gaps += ingest_gaps(device, gaps)
@@ -400,10 +310,7 @@ def _sync_device(client, device, info, start, until, result, progress) -> None:
         buffered = 0
         for record in client.history_batches(info, start, until):
             kind = type(record)
-            if kind is ReadingRecord:
-                readings.append(record)
-                buffered += 1
-            elif kind is ReadingBatch:
+            if kind is ReadingBatch:
                 readings.append(record)
                 buffered += len(record.timestamps)
             elif kind is PositionRecord:
@@ -436,10 +343,9 @@ def _sync_device(client, device, info, start, until, result, progress) -> None:
             device.save(update_fields=changed)
 
 
-def _note_latest(stored: dict, stream: str, records) -> None:
+def _note_latest(stored: dict, stream: str, times) -> None:
     latest = stored.get(stream)
-    for record in records:
-        timestamp = max(record.timestamps, default=None) if type(record) is ReadingBatch else record.timestamp
+    for timestamp in times:
         if timestamp is not None and (latest is None or timestamp > latest):
             latest = timestamp
     if latest is not None:

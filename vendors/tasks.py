@@ -1,7 +1,9 @@
 """Celery tasks. Beat only starts work: ``sync_due_accounts`` fans out one ``sync_account`` per account.
 
 Tasks get account ids, never credentials. They are idempotent (a re-run re-reads and dedupes), so
-``acks_late`` redelivery after a crashed worker is safe.
+``acks_late`` redelivery after a crashed worker is safe. An account whose credentials were refused, or
+whose sync broke on an unexpected error, is announced with a signal (``vendors.signals``): monitoring
+emails the administrators, this app never calls up into it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.notifications import notify_account_failed, notify_accounts_needing_attention
 from vendors.clients.errors import AuthenticationError, RateLimited, UnexpectedError, VendorError
 from vendors.models import VendorAccount
+from vendors.signals import account_needs_attention, account_sync_failed
 from vendors.sync import AccountBusy
 from vendors.sync import sync_account as run_sync
 
@@ -69,13 +71,13 @@ def sync_account(self, account_id: int) -> dict:
         return {"account": account_id, "status": "busy"}
     except AuthenticationError:
         # Permanent: the account is marked as needing attention; a person must fix the credentials, and
-        # the administrators hear of it now (the periodic task would tell them within minutes anyway).
-        notify_accounts_needing_attention()
+        # the administrators hear of it now (monitoring listens).
+        account_needs_attention.send(sender=VendorAccount, account=account)
         return {"account": account_id, "status": "needs attention"}
     except VendorError as exc:
         if isinstance(exc, UnexpectedError):
             # Recorded on the account like a vendor error and retried like one; a bug may need a person.
-            notify_account_failed(account)
+            account_sync_failed.send(sender=VendorAccount, account=account)
         delay = (
             exc.retry_after
             if isinstance(exc, RateLimited) and exc.retry_after
@@ -86,7 +88,7 @@ def sync_account(self, account_id: int) -> dict:
             return {"account": account_id, "status": "failed"}
         raise self.retry(countdown=delay, exc=None) from None
     if result.unexpected_errors:
-        notify_account_failed(account)
+        account_sync_failed.send(sender=VendorAccount, account=account)
     status = "ok" if result.ok else "partial"
     return {
         "account": account_id,

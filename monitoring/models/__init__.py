@@ -13,7 +13,13 @@ from monitoring.models.devices import (
     ReadingRollup,
     VendorAlert,
 )
-from monitoring.models.excursions import AlarmProfile, AlarmRule, Excursion, ExcursionSignature
+from monitoring.models.excursions import (
+    AlarmProfile,
+    AlarmRule,
+    Excursion,
+    ExcursionNote,
+    ExcursionSignature,
+)
 from monitoring.models.notifications import ReportSubscription, SentNotification
 from monitoring.models.reports import ExcursionReportFile
 from monitoring.models.rule_versions import AlarmRuleVersion
@@ -30,6 +36,7 @@ __all__ = [
     "Device",
     "Excursion",
     "ExcursionReportFile",
+    "ExcursionNote",
     "ExcursionSignature",
     "InstallationEvent",
     "MonthPartition",

@@ -12,15 +12,10 @@ from datetime import date
 from django.db import models
 from django.utils import timezone
 
+from monitoring.choices import ArchiveState
+
 # The two tables partitioned by month, and what their rows are called on pages.
 ARCHIVED_TABLES = {"monitoring_reading": "readings", "monitoring_position": "positions"}
-
-
-class ArchiveState(models.TextChoices):
-    WRITTEN = "written", "Written, not yet verified"
-    DETACHED = "detached", "Verified and detached (kept as a table)"
-    DROPPED = "dropped", "Verified, detached and dropped"
-    REFUSED = "refused", "Verification failed: nothing detached"
 
 
 class ArchivedMonth(models.Model):

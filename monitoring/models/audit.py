@@ -13,32 +13,8 @@ from django.db import models
 from django.utils import timezone
 
 from monitoring.audit_triggers import AuditTrigger, membership_trigger
+from monitoring.choices import AuditAction
 from monitoring.models.permanence import permanent_record_triggers
-
-
-class AuditAction(models.TextChoices):
-    CREATE = "create", "Created"
-    UPDATE = "update", "Changed"
-    DELETE = "delete", "Deleted"
-    ACKNOWLEDGE = "acknowledge", "Acknowledged (signed)"
-    CLOSE = "close", "Closed (signed)"
-    SIGNATURE_REFUSED = "sign_refused", "Signature refused (wrong password)"
-    LOCKED_OUT = "locked_out", "Locked out (too many refused signatures)"
-    # Accounts and sessions (users/): codes stay within the column's 12 characters.
-    LOGIN = "login", "Logged in"
-    LOGOUT = "logout", "Logged out"
-    SESSION_EXPIRED = "session_end", "Session expired"
-    PASSWORD_CHANGED = "password", "Password changed"
-    PASSWORD_CHANGE_REQUIRED = "pw_required", "Password change required"
-    PASSWORD_CHANGE_CLEARED = "pw_cleared", "Password change no longer required"
-    # The steps of archiving a month of readings or positions (monitoring/archive.py).
-    ARCHIVE = "archive", "Archived to a file"
-    VERIFY = "verify", "Archive verified"
-    REFUSE = "refuse", "Archive refused"
-    DETACH = "detach", "Partition detached"
-    DROP = "drop", "Detached partition dropped"
-    # Every download of data: who took which records of which period (monitoring.audit.record_export).
-    EXPORT = "export", "Exported (downloaded)"
 
 
 class AuditRecord(models.Model):

@@ -96,6 +96,17 @@ class Device(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def last_heard(self):
+        """When anything last came from the device: the vendor's "last seen" or its newest reading,
+        whichever is later (some vendors, Thermotrack's, give no "last seen"). Uses a ``last_reading``
+        annotation (Max of the channels' ``last_reading_at``) or prefetched channels; else only
+        ``last_seen``."""
+        newest = getattr(self, "last_reading", None)
+        if newest is None and "channels" in getattr(self, "_prefetched_objects_cache", {}):
+            newest = max((c.last_reading_at for c in self.channels.all() if c.last_reading_at), default=None)
+        return max(filter(None, [self.last_seen, newest]), default=None)
+
 
 class Channel(models.Model):
     """A measurement point of a device. ``name`` is the vendor's stable key for it (its identity: readings
@@ -116,6 +127,12 @@ class Channel(models.Model):
     last_reading_at = models.DateTimeField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
     last_error = models.CharField(max_length=100, blank=True)
+    # How far the excursion engine has evaluated this channel's readings, by event time: every reading up
+    # to ``evaluated_until`` was evaluated, except those from ``pending_from`` on, which arrived late
+    # (the ingest sets it, in the transaction that stores them). Only the engine moves the watermark, in
+    # the transaction that stores the excursions it found; a crash anywhere leaves it behind, never ahead.
+    evaluated_until = models.DateTimeField(null=True, blank=True, editable=False)
+    pending_from = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["device", "quantity", "name"]

@@ -6,35 +6,11 @@ from django.conf import settings
 from django.db import models
 
 from monitoring.audit_triggers import AuditTrigger
-from monitoring.choices import Quantity
+from monitoring.choices import Disposition, ExcursionKind, ExcursionState, ProductImpact, Quantity, Severity
 from monitoring.models.permanence import permanent_record_triggers
 from monitoring.models.rule_versions import new_version_trigger, version_in_force_trigger
 
 DEFAULT_ACTIVATION_ENERGY = 83.144  # kJ/mol, USP <1160>
-
-
-class Severity(models.TextChoices):
-    WARNING = "warning", "Warning"
-    ALARM = "alarm", "Alarm"
-
-
-class ExcursionKind(models.TextChoices):
-    OUT_OF_RANGE = "out_of_range", "Out of range"
-    NO_DATA = "no_data", "No data"
-    BUDGET = "budget", "Daily budget exceeded"
-
-
-class ExcursionState(models.TextChoices):
-    OPEN = "open", "Open"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
-    CLOSED = "closed", "Closed"
-
-
-class Disposition(models.TextChoices):
-    NO_PRODUCT_IMPACT = "no_product_impact", "No product impact"
-    QUARANTINED = "product_quarantined", "Product quarantined"
-    DISCARDED = "product_discarded", "Product discarded"
-    OTHER = "other", "Other"
 
 
 class AlarmProfile(models.Model):
@@ -148,7 +124,9 @@ class Excursion(models.Model):
     mkt = models.FloatField(
         null=True, blank=True, help_text="Mean kinetic temperature over the excursion, °C."
     )
-    state = models.CharField(max_length=12, choices=ExcursionState.choices, default=ExcursionState.OPEN)
+    state = models.CharField(max_length=16, choices=ExcursionState.choices, default=ExcursionState.OPEN)
+    # 1, then one more at each reopening: signatures of an earlier cycle belong to a closing since undone.
+    cycle = models.PositiveIntegerField(default=1)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -158,8 +136,25 @@ class Excursion(models.Model):
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who investigates it.",
+    )
+    investigation_started_at = models.DateTimeField(null=True, blank=True)
     disposition = models.CharField(max_length=20, choices=Disposition.choices, blank=True)
     root_cause = models.TextField(blank=True)
+    product_impact = models.CharField(max_length=16, choices=ProductImpact.choices, blank=True)
+    approval_required = models.BooleanField(
+        default=False, help_text="Set at closing (EXCURSION_APPROVAL_REQUIRED): the closing awaits approval."
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reminded_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -169,6 +164,7 @@ class Excursion(models.Model):
         permissions = [
             ("acknowledge_excursion", "Can acknowledge excursions"),
             ("close_excursion", "Can close excursions"),
+            ("approve_excursion", "Can approve the closing of excursions"),
         ]
         indexes = [
             models.Index(fields=["channel", "started_at"]),
@@ -191,14 +187,47 @@ class Excursion(models.Model):
         return (self.ended_at - self.started_at) if self.ended_at else None
 
 
+class ExcursionNote(models.Model):
+    """A note of the investigation: written once, audited, signed ("Investigated")."""
+
+    excursion = models.ForeignKey(Excursion, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        triggers = [
+            *permanent_record_triggers(),
+            AuditTrigger(
+                shown="'Note ' || (row_data->>'id') || ' on excursion ' || (row_data->>'excursion_id')"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Note {self.pk} on excursion {self.excursion_id}"
+
+
 class ExcursionSignature(models.Model):
-    """An electronic signature (21 CFR Part 11): who, when, and what it means."""
+    """An electronic signature (21 CFR Part 11): who, when, and what it means (11.50), linked to the
+    content it signed by a SHA-256 of that content (11.70; ``monitoring.signature_records``)."""
 
     excursion = models.ForeignKey(Excursion, on_delete=models.PROTECT, related_name="signatures")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     full_name = models.CharField(max_length=300)
     meaning = models.CharField(max_length=100, help_text='e.g. "Acknowledged", "Closed: no product impact"')
     signed_at = models.DateTimeField()
+    # What was signed: the state the signing put the excursion in, its cycle, the note (for a note).
+    state = models.CharField(max_length=16, choices=ExcursionState.choices, blank=True)
+    cycle = models.PositiveIntegerField(default=1)
+    note = models.ForeignKey(
+        ExcursionNote, null=True, blank=True, on_delete=models.PROTECT, related_name="signatures"
+    )
+    content_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the signed content; empty for signatures made before.",
+    )
 
     class Meta:
         ordering = ["signed_at"]

@@ -5,11 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from monitoring.audit_triggers import AuditTrigger
-
-
-class ReportFrequency(models.TextChoices):
-    DAILY = "daily", "Daily (the previous day)"
-    WEEKLY = "weekly", "Weekly (the previous seven days)"
+from monitoring.choices import ReportFrequency
 
 
 class ReportSubscription(models.Model):

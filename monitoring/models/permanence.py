@@ -5,7 +5,7 @@ ignore switch works for a superuser only (``monitoring.audit_triggers.ClosedTrig
 A partitioned table (readings, positions) passes its row triggers on to every partition, present and
 future (PostgreSQL clones them), but not its statement triggers: ``protect_partition`` gives each
 partition the same TRUNCATE trigger (same name, same function), called where partitions are made
-(``monitoring/partitions.py``, migration 0018). Archiving never needs an exception: it detaches a
+(``monitoring/partitions.py``, migration 0022). Archiving never needs an exception: it detaches a
 partition (``ALTER TABLE ... DETACH PARTITION``) and may drop the detached table, neither of which is an
 UPDATE, DELETE or TRUNCATE.
 """

@@ -10,17 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-
-class ReportState(models.TextChoices):
-    QUEUED = "queued", "Waiting for a worker"
-    RUNNING = "running", "Being built"
-    DONE = "done", "Ready"
-    FAILED = "failed", "Failed"
-
-
-class ReportFormat(models.TextChoices):
-    PDF = "pdf", "PDF: summary, excursions and their charts"
-    CSV = "csv", "CSV: the readings inside the excursions"
+from monitoring.choices import ReportFormat, ReportState
 
 
 class ExcursionReportFile(models.Model):
@@ -32,6 +22,11 @@ class ExcursionReportFile(models.Model):
         "monitoring.DeploymentGroup", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     format = models.CharField(max_length=3, choices=ReportFormat.choices, default=ReportFormat.PDF)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="The requester's zone when asked: the report's times are in it.",
+    )
     state = models.CharField(max_length=8, choices=ReportState.choices, default=ReportState.QUEUED)
     excursions_done = models.PositiveIntegerField(default=0)
     excursions_total = models.PositiveIntegerField(default=0)
@@ -55,9 +50,12 @@ class ExcursionReportFile(models.Model):
 
     @property
     def filename(self) -> str:
+        stem = f"excursion-report-{self.start:%Y%m%d}-{self.end:%Y%m%d}"
+        if self.format == ReportFormat.SIGNATURES:
+            return f"{stem}-signatures.csv"
         readings = "-readings" if self.format == ReportFormat.CSV else ""
-        return f"excursion-report-{self.start:%Y%m%d}-{self.end:%Y%m%d}{readings}.{self.format}"
+        return f"{stem}{readings}.{self.format}"
 
     @property
     def content_type(self) -> str:
-        return "text/csv; charset=utf-8" if self.format == ReportFormat.CSV else "application/pdf"
+        return "application/pdf" if self.format == ReportFormat.PDF else "text/csv; charset=utf-8"

@@ -4,19 +4,31 @@ whatever the number of devices.
 - ``status``: each device's state, the overview and the groups;
 - ``series``: a device's readings, gaps and excursions, and the chart series;
 - ``tracks``: vehicles and their tracks;
-- ``alerts``: the alerts list;
+- ``alerts``: the Alerts inbox (excursions; vendor events grouped by device and kind);
 - ``accounts``: vendor accounts and their syncs.
 """
 
 from monitoring.selectors.accounts import account_progress, accounts_with_counts
 from monitoring.selectors.alerts import (
-    ALERT_LIMIT,
+    CLOSED_LIMIT,
+    DONE_STATES,
+    GROUP_EVENTS_LIMIT,
     AlertFilters,
     AlertRow,
+    VendorEventFilters,
+    VendorEventGroup,
+    alert_accounts,
     alert_devices,
-    alert_rows,
+    closed_excursions,
     excursion_row,
+    excursions_needing_attention,
+    group_events,
+    group_queryset,
+    inbox_counts,
+    matching_excursions,
+    matching_vendor_alerts,
     vendor_alert_row,
+    vendor_event_groups,
 )
 from monitoring.selectors.series import (
     Series,
@@ -30,44 +42,69 @@ from monitoring.selectors.series import (
 from monitoring.selectors.status import (
     STATUS_CHOICES,
     STATUSES,
+    Overview,
     OverviewFilters,
     Status,
     all_groups,
     device_status,
     devices_for_groups,
     groups_with_counts,
-    overview_devices,
+    overview,
 )
-from monitoring.selectors.tracks import TrackPoint, track, vehicle_alerts, vehicles
+from monitoring.selectors.tracks import (
+    AlertOnMap,
+    TrackPoint,
+    alerts_on_map,
+    temperature_channel,
+    track,
+    vehicle_alerts,
+    vehicles,
+)
 
 __all__ = [
-    "ALERT_LIMIT",
+    "CLOSED_LIMIT",
+    "DONE_STATES",
+    "GROUP_EVENTS_LIMIT",
     "STATUSES",
     "STATUS_CHOICES",
     "AlertFilters",
+    "AlertOnMap",
     "AlertRow",
+    "Overview",
     "OverviewFilters",
     "Series",
     "Status",
     "TrackPoint",
+    "VendorEventFilters",
+    "VendorEventGroup",
     "account_progress",
     "accounts_with_counts",
+    "alert_accounts",
     "alert_devices",
-    "alert_rows",
+    "alerts_on_map",
     "all_groups",
     "channel_series",
+    "closed_excursions",
     "device_detail",
     "device_status",
     "devices_for_groups",
     "excursion_row",
     "excursions_between",
+    "excursions_needing_attention",
     "gaps_between",
+    "group_events",
+    "group_queryset",
     "groups_with_counts",
+    "inbox_counts",
     "installation_history",
     "latest_readings",
-    "overview_devices",
+    "matching_excursions",
+    "matching_vendor_alerts",
+    "overview",
+    "temperature_channel",
     "track",
     "vehicle_alerts",
     "vehicles",
     "vendor_alert_row",
+    "vendor_event_groups",
 ]

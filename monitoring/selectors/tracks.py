@@ -84,6 +84,14 @@ def track(device: Device, start: datetime, end: datetime, *, thin: bool = True) 
     return points
 
 
+@dataclass(frozen=True)
+class AlertOnMap:
+    """A vendor alert as the map shows it: with the temperature of its vehicle at that time."""
+
+    alert: VendorAlert
+    temperature: float | None  # of the vehicle's track point at or just before the alert; None: none
+
+
 def vehicle_alerts(devices, start: datetime, end: datetime) -> list[VendorAlert]:
     return list(
         VendorAlert.objects.filter(
@@ -92,3 +100,14 @@ def vehicle_alerts(devices, start: datetime, end: datetime) -> list[VendorAlert]
         .select_related("device")
         .order_by("started_at")
     )
+
+
+def alerts_on_map(alerts: list[VendorAlert], tracks: dict[Device, list[TrackPoint]]) -> list[AlertOnMap]:
+    """Each alert with the temperature of its vehicle's track point at or just before it."""
+    by_device = {device.pk: points for device, points in tracks.items()}
+    rows = []
+    for alert in alerts:
+        points = by_device.get(alert.device_id) or []
+        at = bisect.bisect_right([p.timestamp for p in points], alert.started_at) - 1
+        rows.append(AlertOnMap(alert, points[at].temperature if at >= 0 else None))
+    return rows

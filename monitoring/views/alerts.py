@@ -1,45 +1,169 @@
-"""Vendor alerts and our excursions in one list; acknowledge in place with a required comment."""
+"""The Alerts inbox: our excursions on one tab, the vendors' events (grouped by device and kind) on the
+other; acknowledge in place with a required comment (and a signature for an excursion), vendor events
+that are not about the product in bulk; the excursion report asked for from here."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Max
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from coldchain.security import lockout_response
 from monitoring import excursion_actions, selectors
-from monitoring.forms import AcknowledgeForm, AlertFilterForm, SignedAcknowledgeForm
+from monitoring.forms import (
+    AcknowledgeForm,
+    AlertFilterForm,
+    BulkAcknowledgeForm,
+    ReportRequestForm,
+    SignedAcknowledgeForm,
+    VendorEventFilterForm,
+)
 from monitoring.models import Excursion, VendorAlert
-from monitoring.signatures import SignatureLockedOut
+from monitoring.signatures import SignatureLockedOut, user_name_required
 from monitoring.views.common import form_errors, page_or_fragment, problem
 
 PERMISSIONS = {
     "vendor": "monitoring.acknowledge_vendoralert",
     "excursion": "monitoring.acknowledge_excursion",
 }
+TABS = ("excursions", "vendor")
+
+
+def report_form() -> ReportRequestForm:
+    """The report form of the Alerts page: the last seven days (UTC, today included), all groups."""
+    today = timezone.now().date()
+    return ReportRequestForm(
+        initial={
+            "start": (today - timedelta(days=7)).isoformat(),
+            "end": (today + timedelta(days=1)).isoformat(),
+        },
+        auto_id="report-%s",
+    )
+
+
+def _filters_query(request) -> str:
+    """The filters of the page, to keep them in links and posts."""
+    query = request.GET.copy()
+    for name in ("group", "tab"):
+        query.pop(name, None)
+    return query.urlencode()
 
 
 @require_GET
 def alerts(request):
+    tab = request.GET.get("tab") or "excursions"
+    if tab not in TABS:
+        return problem(request, "Unknown tab.")
+    context = {"tab": tab, "query": _filters_query(request)}
+    if tab == "vendor":
+        return _vendor_tab(request, context)
     form = AlertFilterForm(request.GET or None, devices=selectors.alert_devices())
     if form.is_bound and not form.is_valid():
         return problem(request, form_errors(form))
     filters = form.filters() if form.is_bound else selectors.AlertFilters()
-    rows = selectors.alert_rows(filters)
-    context = {"rows": rows, "form": form, "limit": selectors.ALERT_LIMIT}
-    return render(request, page_or_fragment(request, "monitoring/alerts.html", "alert-list"), context)
+    closed, more = selectors.closed_excursions(filters)
+    context.update(
+        form=form,
+        attention=selectors.excursions_needing_attention(filters),
+        closed=closed,
+        closed_cut=more,
+        closed_limit=selectors.CLOSED_LIMIT,
+        state=filters.state,
+        done=filters.state in selectors.DONE_STATES,
+        username_required=user_name_required(request, request.user),
+    )
+    if not request.htmx or request.htmx.boosted:
+        context.update(counts=selectors.inbox_counts(), report_form=report_form())
+    return render(request, page_or_fragment(request, "monitoring/alerts.html", "excursion-list"), context)
+
+
+def _vendor_tab(request, context: dict, bulk_form=None, status: int = 200):
+    form = VendorEventFilterForm(
+        request.GET or None, accounts=selectors.alert_accounts(), devices=selectors.alert_devices()
+    )
+    if form.is_bound and not form.is_valid():
+        return problem(request, form_errors(form))
+    filters = form.filters() if form.is_bound else selectors.VendorEventFilters()
+    key = request.GET.get("group", "")
+    if key and request.htmx and not request.htmx.boosted:
+        rows, total = selectors.group_events(filters, key)
+        context.update(rows=rows, total=total, limit=selectors.GROUP_EVENTS_LIMIT)
+        return render(request, "monitoring/alerts.html#group-events", context)
+    groups = selectors.vendor_event_groups(filters)
+    for group in groups:
+        if group.key == key:  # without JavaScript: the group asked for, open with its events
+            group.rows, group.total = selectors.group_events(filters, key)
+    context.update(
+        form=form,
+        groups=groups,
+        events=sum(g.count for g in groups),
+        open_group=key,
+        limit=selectors.GROUP_EVENTS_LIMIT,
+        bulk_form=bulk_form,
+        seen_up_to=VendorAlert.objects.aggregate(top=Max("pk"))["top"] or 0,
+    )
+    if not request.htmx or request.htmx.boosted:
+        context.update(counts=selectors.inbox_counts(), report_form=report_form())
+    template = page_or_fragment(request, "monitoring/alerts.html", "vendor-list")
+    return render(request, template, context, status=status)
+
+
+@require_POST
+def vendor_events_acknowledge(request):
+    """Acknowledge the chosen groups of vendor events (not about the product) with one comment; the
+    filters of the page (in the query string) say which of each group's events."""
+    if not request.user.has_perm(PERMISSIONS["vendor"]):
+        raise PermissionDenied
+    form = BulkAcknowledgeForm(request.POST)
+    status = 200
+    if form.is_valid():
+        filters_form = VendorEventFilterForm(
+            request.GET or None, accounts=selectors.alert_accounts(), devices=selectors.alert_devices()
+        )
+        if filters_form.is_bound and not filters_form.is_valid():
+            return problem(request, form_errors(filters_form))
+        filters = filters_form.filters() if filters_form.is_bound else selectors.VendorEventFilters()
+        alerts = []
+        for key in form.cleaned_data["group"]:
+            alerts += selectors.group_queryset(filters, key).filter(pk__lte=form.cleaned_data["seen_up_to"])
+        try:
+            count = excursion_actions.vendor_alerts_acknowledge(
+                alerts, request.user, form.cleaned_data["comment"]
+            )
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+            status = 400
+        else:
+            messages.success(request, f"{count} event{'s' if count != 1 else ''} acknowledged.")
+            form = None
+    else:
+        status = 400
+    if not request.htmx:
+        if status != 200:
+            return problem(request, form_errors(form))
+        return redirect(f"{reverse('alerts')}?tab=vendor&{_filters_query(request)}")
+    context = {"tab": "vendor", "query": _filters_query(request)}
+    return _vendor_tab(request, context, bulk_form=form, status=status)
 
 
 def _row(source: str, pk: int) -> selectors.AlertRow:
     if source == "vendor":
-        alert = get_object_or_404(VendorAlert.objects.select_related("device", "acknowledged_by"), pk=pk)
-        return selectors.vendor_alert_row(alert)
+        alert = get_object_or_404(
+            VendorAlert.objects.select_related("device", "account", "acknowledged_by"), pk=pk
+        )
+        return selectors.vendor_alert_row(alert, selectors.matching_excursions([alert]).get(alert.pk))
     excursion = get_object_or_404(
         Excursion.objects.select_related("channel__device", "acknowledged_by"), pk=pk
     )
-    return selectors.excursion_row(excursion)
+    row = selectors.excursion_row(excursion)
+    row.vendor_alarms = selectors.matching_vendor_alerts(excursion)
+    return row
 
 
 @require_POST
@@ -51,7 +175,7 @@ def alert_acknowledge(request, source: str, pk: int):
     row = _row(source, pk)
     form_class = SignedAcknowledgeForm if source == "excursion" else AcknowledgeForm
     form = form_class(request.POST)
-    status = 200
+    status, covered = 200, 0
     if form.is_valid():
         try:
             if source == "vendor":
@@ -59,12 +183,14 @@ def alert_acknowledge(request, source: str, pk: int):
                     row.item, request.user, form.cleaned_data["comment"]
                 )
             else:
+                covered = len(row.vendor_alarms)
                 excursion_actions.excursion_acknowledge(
                     row.item,
                     request.user,
                     form.cleaned_data["comment"],
                     form.cleaned_data["password"],
                     request=request,
+                    username=form.cleaned_data["username"],
                 )
         except SignatureLockedOut:
             return lockout_response(request)
@@ -73,6 +199,8 @@ def alert_acknowledge(request, source: str, pk: int):
             status = 400
         else:
             row = _row(source, pk)
+            if source == "excursion" and covered:
+                row.covered = covered
             form = None
     else:
         status = 400
@@ -81,10 +209,15 @@ def alert_acknowledge(request, source: str, pk: int):
         if status != 200:
             return problem(request, form_errors(form) or "Not acknowledged.")
         messages.success(request, "Acknowledged.")
-        return redirect(f"{reverse('alerts')}#{row.key}")
-    return render(
-        request,
-        "monitoring/alerts.html#alert-row",
-        {"row": row, "ack_form": form, "open": True},
-        status=status,
+        tab = "vendor" if source == "vendor" else "excursions"
+        return redirect(f"{reverse('alerts')}?tab={tab}#{row.key}")
+    template = (
+        "monitoring/alerts.html#alert-row" if source == "excursion" else "monitoring/alerts.html#event-row"
     )
+    context = {
+        "row": row,
+        "ack_form": form,
+        "open": True,
+        "username_required": user_name_required(request, request.user),
+    }
+    return render(request, template, context, status=status)

@@ -17,10 +17,10 @@ from django.views.decorators.http import require_GET
 
 from monitoring.audit import record_export
 from monitoring.audit_pdf import record_signed_pdf, render_audit_pdf, reserve_record_number
+from monitoring.choices import AuditAction
 from monitoring.csv_cells import csv_lines
 from monitoring.forms import parse_moment
 from monitoring.models import AuditRecord
-from monitoring.models.audit import AuditAction
 
 PAGE_SIZE = 100
 

@@ -108,16 +108,36 @@ def device_readings_csv(request, pk: int):
 @require_POST
 @permission_required("monitoring.change_device", raise_exception=True)
 def device_installation(request, pk: int):
+    """Change the installation status. By htmx the answer is the installation section again: the form
+    with its error (a refusal, the vendor's included) or with the change done and the history."""
     device = _device(pk)
     form = InstallationStatusForm(request.POST)
+    error, status = "", 200
     if not form.is_valid():
-        return problem(request, form_errors(form))
-    try:
-        installation_status_set(device, form.cleaned_data["status"], user=request.user)
-    except OperationRefused as exc:
-        if request.htmx:
-            return problem(request, str(exc), status=409)
-        messages.error(request, str(exc))
-        return redirect("device_detail", pk=device.pk)
-    messages.success(request, f"{device.name} is now {device.get_installation_status_display().lower()}.")
+        error, status = form_errors(form), 400
+    else:
+        try:
+            installation_status_set(device, form.cleaned_data["status"], user=request.user)
+        except OperationRefused as exc:
+            error, status = str(exc), 409
+    if request.htmx:
+        device = _device(pk)
+        context = {
+            "device": device,
+            "history": selectors.installation_history(device),
+            "installation_form": form
+            if error
+            else InstallationStatusForm(initial={"status": device.installation_status}),
+            "installation_error": error,
+            "installation_done": ""
+            if error
+            else f"{device.name} is now {device.get_installation_status_display().lower()}.",
+        }
+        return render(request, "monitoring/device_detail.html#installation", context, status=status)
+    if status == 400:
+        return problem(request, error)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"{device.name} is now {device.get_installation_status_display().lower()}.")
     return redirect("device_detail", pk=device.pk)

@@ -19,6 +19,7 @@ from vendors.operations import (
     group_delete,
     group_rename,
 )
+from vendors.registry import slugs_that
 
 CHANGE = "monitoring.change_deploymentgroup"
 
@@ -27,7 +28,7 @@ def _page(request, status: int = 200, **forms):
     context = {
         "groups": selectors.groups_with_counts(),
         "devices": selectors.devices_for_groups(),
-        "accounts": VendorAccount.objects.filter(vendor="thingsee").order_by("name"),
+        "accounts": VendorAccount.objects.filter(vendor__in=slugs_that("keeps_groups")).order_by("name"),
         "create_form": forms.get("create_form") or GroupForm(),
         "move_form": forms.get("move_form"),
         "can_change": request.user.has_perm(CHANGE),

@@ -15,9 +15,9 @@ from django_htmx.http import HttpResponseStopPolling
 
 from monitoring import report_files
 from monitoring.audit import record_export
+from monitoring.choices import ReportState
 from monitoring.forms import ReportRequestForm
 from monitoring.models import ExcursionReportFile
-from monitoring.models.reports import ReportState
 
 VIEW = "monitoring.view_excursion"
 
@@ -37,7 +37,9 @@ def excursion_report(request):
     POST: queue the report and go to its page."""
     status = 200
     if request.method == "POST":
-        form = ReportRequestForm(request.POST)
+        # From the Alerts page's form (htmx): the answer replaces that form, with its errors or the
+        # progress of the report it started.
+        form = ReportRequestForm(request.POST, auto_id="report-%s" if request.htmx else "id_%s")
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -47,8 +49,13 @@ def excursion_report(request):
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
+                if request.htmx:
+                    context = {"form": form, "report": report}
+                    return render(request, "monitoring/alerts.html#report-form", context)
                 return redirect("excursion_report_status", pk=report.pk)
         status = 400
+        if request.htmx:
+            return render(request, "monitoring/alerts.html#report-form", {"form": form}, status=status)
     else:
         form = ReportRequestForm(initial=request.GET.dict())
     context = {

@@ -52,9 +52,13 @@ def _progress(request, account, requested_at):
     account.refresh_from_db()
     progress = selectors.account_progress(account, requested_at)
     context = {"account": account, "progress": progress, "since": requested_at.isoformat()}
-    response = render(request, "monitoring/sync_status.html#progress", context)
-    if progress["done"]:
-        # 286: htmx swaps this last answer in and stops polling.
-        stopped = HttpResponseStopPolling(response.content)
-        return stopped
-    return response
+    if not progress["done"]:
+        return render(request, "monitoring/sync_status.html#progress", context)
+    # Done: the account's whole row again, with its new figures (last success, devices, readings) and
+    # the outcome; 286 stops the polling. Only this row: another sync's progress elsewhere keeps polling.
+    context["a"] = next(a for a in selectors.accounts_with_counts() if a.pk == account.pk)
+    response = render(request, "monitoring/sync_status.html#account-row", context)
+    stopped = HttpResponseStopPolling(response.content)
+    stopped["HX-Retarget"] = f"#account-{account.pk}"
+    stopped["HX-Reswap"] = "outerHTML"
+    return stopped

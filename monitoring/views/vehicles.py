@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import bisect
 from xml.sax.saxutils import escape, quoteattr
 
-from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -15,16 +13,11 @@ from monitoring import archive, figures, selectors
 from monitoring.audit import record_export
 from monitoring.exports import utc_stamp
 from monitoring.forms import RangeForm
+from monitoring.map_tiles import tile_settings
+from monitoring.rules import rules_for_channels
 from monitoring.views.common import form_errors, page_or_fragment, problem
 
 POSITIONS = "monitoring_position"
-
-
-def tile_settings() -> dict:
-    """The tile URL split at its scheme: pages carry no literal URL of another host (the script joins it)."""
-    url = settings.MAP_TILE_URL
-    scheme, _, rest = url.partition("://")
-    return {"scheme": scheme if rest else "", "path": rest or url}
 
 
 def _chosen_vehicles(request, vehicles):
@@ -39,14 +32,14 @@ def _chosen_vehicles(request, vehicles):
     return picked, picked[0]
 
 
-def _alert_temperatures(alerts, tracks) -> None:
-    """Each alert gets the temperature of its vehicle's track point at or just before it."""
-    by_device = {device.pk: points for device, points in tracks.items()}
-    for alert in alerts:
-        points = by_device.get(alert.device_id) or []
-        stamps = [p.timestamp for p in points]
-        at = bisect.bisect_right(stamps, alert.started_at) - 1
-        alert.temperature = points[at].temperature if at >= 0 else None
+def _temperature_rules(vehicles) -> dict:
+    """{vehicle id: the rule of its temperature channel}: the map colours its track by those limits."""
+    channels = {v.pk: selectors.temperature_channel(v) for v in vehicles}
+    for vehicle in vehicles:
+        if channels[vehicle.pk] is not None:
+            channels[vehicle.pk].device = vehicle  # rules_for_channels reads the device: no query per vehicle
+    rules = rules_for_channels([c for c in channels.values() if c is not None])
+    return {pk: rules.get(c.pk) if c is not None else None for pk, c in channels.items()}
 
 
 @require_GET
@@ -69,10 +62,14 @@ def vehicle_map(request):
         return render(request, template, context, status=400)
     start, end = form.span
     tracks = {v: selectors.track(v, start, end) for v in shown}
-    alerts = selectors.vehicle_alerts(shown, start, end)
-    _alert_temperatures(alerts, tracks)
+    alerts = selectors.alerts_on_map(selectors.vehicle_alerts(shown, start, end), tracks)
     figure = figures.vehicle_map(
-        tracks, alerts=alerts, vehicles=vehicles, zone=timezone.get_current_timezone()
+        tracks,
+        alerts=alerts,
+        vehicles=vehicles,
+        zone=timezone.get_current_timezone(),
+        rules=_temperature_rules(shown),
+        chosen=chosen,
     )
     context.update(
         figure_json=figures.figure_json(figure),

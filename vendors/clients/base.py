@@ -8,9 +8,10 @@ Implement, per vendor:
 - ``devices()`` -> list of ``DeviceInfo`` (with their channels);
 - ``history(device, since, until)`` -> ``ReadingRecord``, ``PositionRecord`` and ``GapRecord`` of one
   device with ``since <= timestamp <= until`` (aware UTC datetimes), in any order, each exactly once;
-  ``readings()`` and ``positions()`` filter it; a client that reads readings in bulk also gives
-  ``history_batches()``, the same with a ``ReadingBatch`` (one channel's readings in columns) in place
-  of their ``ReadingRecord``s, which the sync engine stores without a Python object per reading;
+  or, for a vendor that answers in bulk, ``history_batches()``: the same with each channel's readings
+  in ``ReadingBatch``es (columns). The sync engine reads ``history_batches()`` only: by default it
+  groups ``history()``'s records, so readings reach the ingest in one shape whatever the vendor;
+  ``readings()`` and ``positions()`` filter ``history()``;
 - ``alerts(since, until)`` -> ``AlertRecord`` of the account (default: none);
 - where the vendor has them, group and installation operations.
 
@@ -29,7 +30,9 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -51,7 +54,15 @@ from .errors import (
     VendorError,
     VendorTimeout,
 )
-from .records import AlertRecord, DeviceInfo, GapRecord, PositionRecord, ReadingBatch, ReadingRecord
+from .records import (
+    AlertRecord,
+    DeviceInfo,
+    GapRecord,
+    PositionRecord,
+    ReadingBatch,
+    ReadingRecord,
+    batches_of,
+)
 
 logger = logging.getLogger("vendors.clients")
 
@@ -60,6 +71,8 @@ logger = logging.getLogger("vendors.clients")
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
 REQUEST_DEADLINE = 90.0
 CHUNK_BYTES = 64 * 1024
+# A channel's readings read row by row go to the sync in batches of this many.
+BATCH_READINGS = 5_000
 # An error answer is read for its message only: its first bytes are enough.
 ERROR_TEXT_CHARACTERS = 64 * 1024
 
@@ -87,9 +100,23 @@ class NoRateLimiter:
         return None
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a vendor can do, declared once on its client class; the sync, the ingest and the pages read
+    it here and never compare a vendor's name."""
+
+    keeps_groups: bool = False  # deployment groups live at the vendor; a change goes to the vendor first
+    installation_status: bool = False  # the vendor keeps devices' installation statuses (and takes changes)
+    positions: bool = False  # some devices report where they are
+    alerts: bool = False  # the vendor raises alerts of its own (``alerts()``)
+    history: bool = True  # readings come with their history; False: only each device's current value
+    # (a vendor with both kinds says it per device: ``DeviceInfo.current_value_only``)
+
+
 class VendorClient:
     slug: ClassVar[str] = ""
-    label: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # the vendor's name, as pages and messages show it
+    capabilities: ClassVar[Capabilities] = Capabilities()
     credential_fields: ClassVar[tuple[str, ...]] = ()
     default_base_url: ClassVar[str] = ""
     formats: ClassVar[tuple[str, ...]] = ()  # response formats the vendor offers; the first is the default
@@ -97,6 +124,14 @@ class VendorClient:
     read_timeout: ClassVar[float] = 30.0
     max_answer_bytes: ClassVar[int] = MAX_ANSWER_BYTES
     request_deadline: ClassVar[float] = REQUEST_DEADLINE
+    # The one retry policy of a 429 (``request``): every worker of the limiter key is held back for the
+    # wait (Retry-After, else ``backoff_base`` doubled at each retry); this worker waits and asks again at
+    # most ``retries_after_429`` times, and never waits longer than ``max_wait`` (then RateLimited: the
+    # task retries later and the worker is given back). Each client sets what its vendor's documents say.
+    retries_after_429: ClassVar[int] = 0
+    backoff_base: ClassVar[float] = 60.0
+    min_wait: ClassVar[float] = 0.0
+    max_wait: ClassVar[float] = 90.0
 
     def __init__(
         self,
@@ -131,6 +166,12 @@ class VendorClient:
     def __repr__(self) -> str:  # never show credentials
         return f"<{type(self).__name__} {self.base_url}>"
 
+    @property
+    def limiter_key(self) -> str:
+        """The shared rate limiter's key of this account's requests (a client whose vendor counts per
+        device passes its own key to ``request``). Never a secret."""
+        return f"{self.slug}:{self.account_key}"
+
     # -- the contract ----------------------------------------------------------------------------
 
     def devices(self) -> list[DeviceInfo]:
@@ -139,14 +180,42 @@ class VendorClient:
     def history(
         self, device: DeviceInfo, since: datetime, until: datetime
     ) -> Iterator[ReadingRecord | PositionRecord | GapRecord]:
-        raise NotImplementedError
+        """A client implements this (a vendor that answers row by row) or ``history_batches`` (a vendor
+        that answers in bulk); each defaults to the other."""
+        for item in self.history_batches(device, since, until):
+            if type(item) is ReadingBatch:
+                yield from item.records()
+            else:
+                yield item
 
     def history_batches(
         self, device: DeviceInfo, since: datetime, until: datetime
-    ) -> Iterator[ReadingBatch | ReadingRecord | PositionRecord | GapRecord]:
-        """What the sync engine reads: ``history``, where a client may put a ``ReadingBatch`` in place of
-        its readings' records (by default, ``history`` itself)."""
-        return iter(self.history(device, since, until))
+    ) -> Iterator[ReadingBatch | PositionRecord | GapRecord]:
+        """What the sync engine reads: ``history`` with its readings grouped per channel into
+        ``ReadingBatch``es of at most ``BATCH_READINGS`` (positions and gaps as they come). Should the
+        vendor fail halfway, the readings grouped so far come first, then the error."""
+        grouped: dict[str, list[ReadingRecord]] = {}
+
+        def the_rest() -> Iterator[ReadingBatch]:
+            for rows in grouped.values():
+                if rows:
+                    yield from batches_of(rows)
+            grouped.clear()
+
+        try:
+            for item in self.history(device, since, until):
+                if type(item) is not ReadingRecord:
+                    yield item
+                    continue
+                rows = grouped.setdefault(item.channel, [])
+                rows.append(item)
+                if len(rows) >= BATCH_READINGS:
+                    yield from batches_of(rows)
+                    rows.clear()
+        except VendorError:
+            yield from the_rest()  # what arrived is true data: the sync stores it, then sees the error
+            raise
+        yield from the_rest()
 
     def readings(self, device: DeviceInfo, since: datetime, until: datetime) -> Iterator[ReadingRecord]:
         return (r for r in self.history(device, since, until) if isinstance(r, ReadingRecord))
@@ -182,13 +251,53 @@ class VendorClient:
         path: str,
         *,
         ok_statuses: tuple[int, ...] = (200,),
+        limiter_key: str | None = None,
+        turn: tuple[int, float] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send one request; return the response if its status is in ``ok_statuses``.
+        """Send a request; return the response if its status is in ``ok_statuses``.
 
-        Raises ``VendorTimeout``, ``UnavailableError``, ``RateLimited``, ``AuthenticationError`` or
-        ``RequestRefused``. ``error_message(response)`` gives the vendor's own words for an error.
+        ``turn`` (limit, period): first wait for a turn of the shared limiter under ``limiter_key`` (by
+        default the account's). A 429 follows the retry policy above. Raises ``VendorTimeout``,
+        ``UnavailableError``, ``RateLimited``, ``AuthenticationError`` or ``RequestRefused``;
+        ``error_message(response)`` gives the vendor's own words for an error.
         """
+        key = limiter_key or self.limiter_key
+        attempt = 0
+        while True:
+            self.before_request(key)
+            if turn is not None:
+                self.rate_limiter.wait_turn(key, *turn)
+            try:
+                return self._request_once(method, path, ok_statuses=ok_statuses, limiter_key=key, **kwargs)
+            except RateLimited as exc:
+                wait = exc.retry_after if exc.retry_after is not None else self.backoff_base * 2**attempt
+                wait = max(wait, self.min_wait)
+                self.rate_limiter.block_for(
+                    key, wait
+                )  # every worker of the key holds back, not only this one
+                if attempt >= self.retries_after_429 or wait > self.max_wait:
+                    raise RateLimited(exc.message, status=429, retry_after=max(wait, 1.0)) from None
+                logger.info("%s: rate limited on %s, waiting %.2f s", self.label, path.split("?")[0], wait)
+                self.sleep(wait)
+                attempt += 1
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def before_request(self, limiter_key: str) -> None:
+        """Called before each attempt: a client whose vendor announces its budget waits here for it."""
+
+    def note_limits(self, limiter_key: str, response: requests.Response) -> None:
+        """Called with every answer, a 429 too: a client whose vendor announces its budget reads it here."""
+
+    def retry_after(self, response: requests.Response) -> float | None:
+        """How long a 429 asks us to wait (Retry-After); a vendor that says it otherwise overrides this."""
+        return _retry_after(response)
+
+    def _request_once(
+        self, method: str, path: str, *, ok_statuses: tuple[int, ...], limiter_key: str, **kwargs: Any
+    ) -> requests.Response:
         url = f"{self.base_url}{path}"
         kwargs.setdefault("timeout", (self.connect_timeout, self.read_timeout))
         auth = kwargs.get("auth")
@@ -220,12 +329,13 @@ class VendorClient:
             raise self._past_deadline(where)
         status = response.status_code
         logger.debug("%s: %s -> %s", self.label, where, status)
+        self.note_limits(limiter_key, response)
         if status in ok_statuses:
             return response
         self._redact_body(response)
         detail = self.redact(self.error_message(response))[:300]
         if status == 429:
-            retry_after = _retry_after(response)
+            retry_after = self.retry_after(response)
             raise RateLimited(
                 f"{self.label}: rate limited ({detail})", status=status, retry_after=retry_after
             )
@@ -433,6 +543,7 @@ __all__ = [
     "AlertRecord",
     "AnswerTooLarge",
     "AuthenticationError",
+    "Capabilities",
     "DeviceInfo",
     "GapRecord",
     "MemorySessionStore",

@@ -6,6 +6,7 @@ import gc
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -21,6 +22,14 @@ def finite_number(raw: Any) -> float | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
+
+
+def utc_from_epoch(seconds: float) -> datetime | None:
+    """The UTC instant of epoch seconds, or None past the years datetime can hold."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def all_finite(values: list[float]) -> bool:

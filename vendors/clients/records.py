@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -36,6 +36,8 @@ class DeviceInfo:
     longitude: float | None = None
     driver: str | None = None  # the driver the vendor links to a vehicle
     current_value_only: bool = False  # the vendor keeps no history of it: each sync stores its current value
+    # What the client itself needs again when it reads the device's history (T&D's endpoint and base
+    # unit, GPSWOX's °F sensors); nothing is kept here only for show.
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -50,9 +52,9 @@ class ReadingRecord(NamedTuple):
 
 
 class ReadingBatch(NamedTuple):
-    """One channel's readings in columns, oldest first: what a client that reads readings in bulk gives
-    the sync engine (``history_batches``) in place of a ``ReadingRecord`` each. The ingest checks the
-    columns (order, duplicates, values) and takes the long way when they are not as promised."""
+    """One channel's readings in columns, oldest first: the one shape in which readings travel from a
+    client to the database (``history_batches``; ``batches_of`` groups records). The ingest checks the
+    columns (order, duplicates, values) once and takes the long way when they are not as promised."""
 
     device_id: str
     channel: str
@@ -64,6 +66,19 @@ class ReadingBatch(NamedTuple):
         device_id, channel = self.device_id, self.channel
         for timestamp, value, error in zip(self.timestamps, self.values, self.errors, strict=True):
             yield ReadingRecord(device_id, channel, timestamp, value, error)
+
+
+def batches_of(records: Iterable[ReadingRecord]) -> list[ReadingBatch]:
+    """Records as batches, one per device and channel, in the order given (the ingest sorts them)."""
+    columns: dict[tuple[str, str], ReadingBatch] = {}
+    for device_id, channel, timestamp, value, error in records:
+        batch = columns.get((device_id, channel))
+        if batch is None:
+            batch = columns[device_id, channel] = ReadingBatch(device_id, channel, [], [], [])
+        batch.timestamps.append(timestamp)
+        batch.values.append(value)
+        batch.errors.append(error)
+    return list(columns.values())
 
 
 @dataclass(frozen=True)

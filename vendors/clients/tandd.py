@@ -1,9 +1,9 @@
-"""T&D WebStorage client (``tandd-webstorage.txt`` and the T&D section of NOTES.md).
+"""T&D WebStorage client (``tandd-webstorage.txt`` and the T&D section of docs/vendors.md).
 
 - Every call is ``POST`` with ``X-HTTP-Method-Override: GET`` and the credentials in the JSON body
   (``api-key``, ``login-id``, ``login-pass``), never in the URL.
 - Devices and their current values come from ``/v1/devices/current``. Where a unit's recorded readings come
-  from is decided in one place, ``history_path`` (the official model table, NOTES.md [C]):
+  from is decided in one place, ``history_path`` (the official model table, docs/vendors.md [C]):
   ``/v1/devices/data`` for TR7A, TR-7wb/nw/wf, TR4A and TR32B loggers (asked in Celsius);
   ``/v1/devices/data-rtr500`` for the remote units of an RTR500B base unit (listed by ``/current`` with a
   ``baseunit.serial`` that is not their own; asked with ``remote-serial`` and ``base-serial``); none for
@@ -16,7 +16,8 @@
   humidity (kWh, V, mA, ppm, lx, hPa...) is stored as it comes, with its unit.
 - Both history endpoints answer a period holding more than ``number`` readings with its newest ``number``
   (capped at 65,535), so ``history`` pages backwards until the period is complete, under the same rate
-  limits (NOTES.md [A] for ``data-rtr500``), and the usual answers of both are read straight into columns.
+  limits (docs/vendors.md [A] for ``data-rtr500``), and the usual answers of both are read straight into
+  columns.
 - ``data-id`` increases by one per reading: a jump (readings lost) or a restart (logger reset) is reported
   as a ``GapRecord``. To see a break at the start of the period, the reading just before ``since`` is
   fetched too; a gap is reported by the period that holds its first reading after the break.
@@ -40,9 +41,9 @@ from typing import Any, NamedTuple
 
 import requests
 
-from .base import VendorClient
+from .base import Capabilities, VendorClient
 from .errors import ParseError, RateLimited, RequestRefused
-from .parsing import all_finite, finite_number, paused_garbage_collection
+from .parsing import all_finite, finite_number, paused_garbage_collection, utc_from_epoch
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -53,7 +54,6 @@ from .records import (
     DeviceInfo,
     GapRecord,
     ReadingBatch,
-    ReadingRecord,
 )
 
 logger = logging.getLogger("vendors.clients.tandd")
@@ -62,7 +62,8 @@ PATH_CURRENT = "/v1/devices/current"
 PATH_DATA = "/v1/devices/data"
 PATH_DATA_RTR500 = "/v1/devices/data-rtr500"
 
-# NOTES.md [C], the official model table: data-rtr500 serves the remote units of these base units (not of an
+# docs/vendors.md [C], the official model table: data-rtr500 serves the remote units of these base units (not
+# of an
 # RTR500BC, not when the base uploads by FTP); RTR-500 (not B) and TR-700W units have current values only.
 RTR500B_HISTORY_BASES = ("RTR500BW", "RTR500BM")
 RTR500B_REMOTE = re.compile(r"RTR5\d\dB")  # RTR501B, RTR502BL, RTR505B-V...: a remote of the B series
@@ -71,10 +72,11 @@ CURRENT_VALUE_ONLY_MODELS = re.compile(r"RTR-5\d\d|TR-7\dW$")  # RTR-501, RTR-57
 # from FTP to HTTPS uploads).
 REFUSED_HISTORY_RECHECK = 86400.0
 
-# The document: "the upper limit is 65,535" readings per /data answer (NOTES.md [A]: data-rtr500 too).
+# The document: "the upper limit is 65,535" readings per /data answer (docs/vendors.md [A]: data-rtr500 too).
 MAX_NUMBER = 65_535
 
-# NOTES.md [C] rate limits: /data 20 requests a minute per device ([A] data-rtr500 too), /current 10 per
+# docs/vendors.md [C] rate limits: /data 20 requests a minute per device ([A] data-rtr500 too), /current 10
+# per
 # 2 minutes.
 DATA_REQUESTS_PER_MINUTE = 20
 CURRENT_REQUESTS = 10
@@ -96,7 +98,8 @@ class TimeOffsets:
 def parse_time_offsets(obj: dict) -> TimeOffsets:
     """The offsets of a device or a history answer, in either spelling.
 
-    NOTES.md [C]: the document spells them ``time-diff``/``std-bias``/``dst-bias`` (as data-rtr500 answers);
+    docs/vendors.md [C]: the document spells them ``time-diff``/``std-bias``/``dst-bias`` (as data-rtr500
+    answers);
     public clients see ``time_diff``/``std_bias``/``dst_bias`` (as /current answers). Accept both.
     """
 
@@ -111,7 +114,8 @@ def parse_time_offsets(obj: dict) -> TimeOffsets:
 
 
 def parse_value(raw: Any) -> tuple[float | None, str]:
-    """(value, error) of one channel value. NOTES.md [A]: anything that is not a finite number (e.g. the
+    """(value, error) of one channel value. docs/vendors.md [A]: anything that is not a finite number (e.g.
+    the
     string "Sensor Error") is the vendor's error code, stored as such, never a temperature."""
     number = _number(raw)
     if number is not None:
@@ -142,7 +146,8 @@ def stored_unit(quantity: str, unit: Any) -> str:
 
 def history_path(item: dict) -> str | None:
     """Where the recorded readings of a unit listed by /current come from: PATH_DATA, PATH_DATA_RTR500, or
-    None (current value only). NOTES.md [C]; [A] a model we do not know is a logger that /data serves."""
+    None (current value only). docs/vendors.md [C]; [A] a model we do not know is a logger that /data
+    serves."""
     serial = str(item.get("serial") or "").strip()
     model = str(item.get("model") or "").strip()
     base = item.get("baseunit") if isinstance(item.get("baseunit"), dict) else {}
@@ -181,7 +186,8 @@ def channel_key(number: int) -> str:
 def numbered_channels(listed: Any) -> list[tuple[int, dict]]:
     """(1-based number, channel) of a channel list, in number order.
 
-    NOTES.md [C]: ``num`` is ``"1"``, ``"2"``... in every real answer; the document shows it from 0, so a
+    docs/vendors.md [C]: ``num`` is ``"1"``, ``"2"``... in every real answer; the document shows it from 0,
+    so a
     list that holds a 0 is counted from 0. A list whose numbers cannot be read is numbered in its order.
     """
     channels = [c for c in _list(listed) if isinstance(c, dict)]
@@ -220,6 +226,7 @@ class _Budget:
 class TandDClient(VendorClient):
     slug = "tandd"
     label = "T&D WebStorage"
+    capabilities = Capabilities()  # some units have no history API: DeviceInfo.current_value_only
     credential_fields = ("api_key", "login_id", "login_pass")
     default_base_url = "https://api.webstorage-service.com"
 
@@ -227,6 +234,8 @@ class TandDClient(VendorClient):
     span_seconds: int = 30 * 86400  # history reads long periods in spans of this length, oldest first
     max_wait: float = 90.0  # longer waits raise RateLimited so the worker is given back
     retries_after_429: int = 3
+    backoff_base: float = 2.0
+    min_wait: float = 1.0
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -245,19 +254,9 @@ class TandDClient(VendorClient):
             self._device(item, refused) for item in devices if isinstance(item, dict) and item.get("serial")
         ]
 
-    def history(
-        self, device: DeviceInfo, since: datetime, until: datetime
-    ) -> Iterator[ReadingRecord | GapRecord]:
-        """Readings and data-id gaps of ``since <= time <= until``: ``history_batches`` a record each."""
-        for item in self.history_batches(device, since, until):
-            if type(item) is ReadingBatch:
-                yield from item.records()
-            else:
-                yield item
-
     def history_batches(
         self, device: DeviceInfo, since: datetime, until: datetime
-    ) -> Iterator[ReadingBatch | ReadingRecord | GapRecord]:
+    ) -> Iterator[ReadingBatch | GapRecord]:
         """The period's data-id gaps and each channel's readings in columns, span by span, oldest first;
         of a unit that is current value only, its current value when its time is in the period.
 
@@ -280,7 +279,8 @@ class TandDClient(VendorClient):
             except RequestRefused as exc:
                 if not (span_start == start and exc.status == 400 and path == PATH_DATA_RTR500):
                     raise
-                # NOTES.md [C]: data-rtr500 serves no remote of a base that uploads by FTP, and /current
+                # docs/vendors.md [C]: data-rtr500 serves no remote of a base that uploads by FTP, and
+                # /current
                 # does not tell them apart: its refusal says so. (A refusal of /data stays an error: every
                 # unit it is asked for is one the model table says it serves.)
                 logger.warning("%s: current value only (%s)", serial, exc)
@@ -330,24 +330,20 @@ class TandDClient(VendorClient):
             channels=tuple(channels),
             group=str(group["name"]) if group.get("name") else None,
             battery=battery_percent(item.get("battery")),
-            last_seen=_utc(last) if last else None,
+            last_seen=utc_from_epoch(last) if last else None,
             current_value_only=path is None,
             extra={
                 "model": str(item.get("model") or ""),
                 "base_serial": str(base.get("serial") or ""),
-                "base_model": str(base.get("model") or ""),
                 "history": path or "",
-                "rssi": _number(item.get("rssi")),
                 "time_diff": offsets.time_diff,
-                "std_bias": offsets.std_bias,
-                "dst_bias": offsets.dst_bias,
                 "current": current,
             },
         )
 
     def _current_readings(
         self, device: DeviceInfo, since: datetime, until: datetime
-    ) -> Iterator[ReadingRecord]:
+    ) -> Iterator[ReadingBatch]:
         """The current value of each channel (from /current) as a reading, when its time is in the period:
         all there is of a unit that has no history API."""
         timestamp = device.last_seen
@@ -355,7 +351,7 @@ class TandDClient(VendorClient):
             return
         for key, current in device.extra.get("current", {}).items():
             if current["value"] is not None or current["error"]:
-                yield ReadingRecord(device.vendor_id, key, timestamp, current["value"], current["error"])
+                yield ReadingBatch(device.vendor_id, key, [timestamp], [current["value"]], [current["error"]])
 
     # -- units whose history endpoint refused them ------------------------------------------------
 
@@ -383,7 +379,8 @@ class TandDClient(VendorClient):
         answers go straight into columns (``_fast_columns``); from the first one that is not usual on,
         the answers are read as rows by the general parser, and merged (the first of each time kept).
         """
-        # One budget per unit, whichever endpoint serves it (NOTES.md [A]: data-rtr500 has data's limits).
+        # One budget per unit, whichever endpoint serves it (docs/vendors.md [A]: data-rtr500 has data's
+        # limits).
         name = f"{self.slug}:{self.account_key}:{source.serial}"
         pages: list[tuple[int, _Columns | list[_Row]]] = []  # (the end asked, what came), newest first
         usual = True
@@ -441,32 +438,29 @@ class TandDClient(VendorClient):
             "login-pass": self.credential("login_pass"),
             **params,
         }
-        attempt = 0
-        while True:
-            self._wait_for_budget(name)
-            self.rate_limiter.wait_turn(name, limit, period)
-            response = self.request(
-                "POST",
-                path,
-                json=body,
-                headers={"X-HTTP-Method-Override": "GET", "Accept": "application/json"},
-                ok_statuses=(200, 429),
-            )
-            self._read_budget(name, response)
-            if response.status_code == 200:
-                with paused_garbage_collection():
-                    body = self.json_body(response)
-                    return read(body) if read else body
-            attempt += 1
-            wait = _header_number(response, "X-RateLimit-Reset") or _header_number(response, "Retry-After")
-            wait = max(1.0, wait or 2.0**attempt)
-            self.rate_limiter.block_for(name, wait)
-            if attempt > self.retries_after_429 or wait > self.max_wait:
-                raise RateLimited(
-                    f"{self.label}: rate limited, try again in {wait:.0f} s", status=429, retry_after=wait
-                )
-            logger.info("%s: rate limited on %s, waiting %.1f s", self.label, path, wait)
-            time.sleep(wait)
+        response = self.request(
+            "POST",
+            path,
+            json=body,
+            headers={"X-HTTP-Method-Override": "GET", "Accept": "application/json"},
+            limiter_key=name,
+            turn=(limit, period),
+        )
+        with paused_garbage_collection():
+            body = self.json_body(response)
+            return read(body) if read else body
+
+    # The budget the vendor announces in its headers, read from every answer and waited for before each
+    # request; a 429's wait is its X-RateLimit-Reset (else Retry-After, else 2 s, 4 s, 8 s).
+
+    def before_request(self, limiter_key: str) -> None:
+        self._wait_for_budget(limiter_key)
+
+    def note_limits(self, limiter_key: str, response: requests.Response) -> None:
+        self._read_budget(limiter_key, response)
+
+    def retry_after(self, response: requests.Response) -> float | None:
+        return _header_number(response, "X-RateLimit-Reset") or _header_number(response, "Retry-After")
 
     def _read_budget(self, name: str, response: requests.Response) -> None:
         reset = _header_number(response, "X-RateLimit-Reset")
@@ -552,8 +546,8 @@ def _parse_data(body: Any, label: str) -> list[_Row]:
         unixtime = _whole(item.get("unixtime"))
         if unixtime is None:
             raise ParseError(f"{label}: a data row has no unixtime")
-        # NOTES.md [A]: unixtime is UTC epoch seconds.
-        timestamp = _utc(unixtime)
+        # docs/vendors.md [A]: unixtime is UTC epoch seconds.
+        timestamp = utc_from_epoch(unixtime)
         if timestamp is None:
             raise ParseError(f"{label}: a data row's unixtime is out of range")
         values = []
@@ -777,18 +771,10 @@ def _gap(
     return GapRecord(serial, previous_time, timestamp, reason)
 
 
-_number = finite_number  # NOTES.md [C]: values arrive as strings
+_number = finite_number  # docs/vendors.md [C]: values arrive as strings
 
 
 _from_epoch = functools.partial(datetime.fromtimestamp, tz=UTC)
-
-
-def _utc(seconds: float) -> datetime | None:
-    """The UTC instant of epoch seconds, or None past the years datetime can hold."""
-    try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, ValueError, OSError):
-        return None
 
 
 def _list(value: Any) -> list:

@@ -22,8 +22,8 @@ from xml.etree.ElementTree import ParseError as XMLSyntaxError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from .base import VendorClient
-from .errors import ParseError, RateLimited
+from .base import Capabilities, VendorClient
+from .errors import ParseError
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -40,18 +40,19 @@ logger = logging.getLogger("vendors.clients.thermotrack")
 
 API_PATH = "/API/post_api.php"
 
-# The document: "All data methods return a maximum of 1,000 records per request." NOTES.md [A]: they are
+# The document: "All data methods return a maximum of 1,000 records per request." docs/vendors.md [A]: they
+# are
 # the oldest 1,000 of the period, in ascending time, and TotalRecord is the true count.
 VENDOR_RECORD_LIMIT = 1000
 
-# NOTES.md [A]: the ``_with_localization`` methods answer for any equipment, fixed equipment with empty
+# docs/vendors.md [A]: the ``_with_localization`` methods answer for any equipment, fixed equipment with empty
 # Longitude/Latitude; so history always asks for this method and keeps a position only where one is given.
 HISTORY_METHOD = "equip_data_schedule_with_localization"
 DISCOVERY_METHOD = "equip_data_with_localization"
 
 SCHEDULE_FORMAT = "%Y-%m-%d_%H:%M:%S"  # parameters of the *_schedule methods
 DATE_FORMAT = "%Y-%m-%d"
-# NOTES.md [C]: ``DateTime`` is ``YYYY-MM-DD HH:MM:SS`` with no zone (wall-clock, account time zone).
+# docs/vendors.md [C]: ``DateTime`` is ``YYYY-MM-DD HH:MM:SS`` with no zone (wall-clock, account time zone).
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
 
 TEMPERATURE_CHANNEL = ChannelInfo("Measure", TEMPERATURE, CELSIUS)
@@ -68,6 +69,7 @@ ONE_SECOND = timedelta(seconds=1)
 class ThermotrackClient(VendorClient):
     slug = "thermotrack"
     label = "Thermotrack Webserve"
+    capabilities = Capabilities(positions=True)
     credential_fields = ("api_key",)
     default_base_url = "https://www.thermotrack-webserve.com"
     formats = ("json", "xml")
@@ -216,12 +218,9 @@ class ThermotrackClient(VendorClient):
         """POST one method; the parsed JSON object or XML root element."""
         fmt = self.response_format or "json"
         form = {"method": method, "api_key": self.credential("api_key"), "format": fmt, **params}
-        try:
-            response = self.request("POST", API_PATH, data=form)
-        except RateLimited as exc:
-            # Not documented, but a proxy in front may say so: every worker of the account waits.
-            self.rate_limiter.block_for(f"{self.slug}:{self.account_key}", exc.retry_after or 60.0)
-            raise
+        # A 429 is not documented, but a proxy in front may say so: every worker of the account waits
+        # (``request``'s policy: one minute when it says no Retry-After).
+        response = self.request("POST", API_PATH, data=form)
         if fmt == "xml":
             root = parse_xml(response.content, self.label)
             error = root.find("error")
@@ -240,7 +239,7 @@ class ThermotrackClient(VendorClient):
         return body
 
     def error_message(self, response) -> str:
-        """The text of ``{"error": msg}`` or ``<Detail-Response><error>msg</error>`` (NOTES.md [A])."""
+        """The text of ``{"error": msg}`` or ``<Detail-Response><error>msg</error>`` (docs/vendors.md [A])."""
         if "xml" in response.headers.get("Content-Type", "") or response.content.lstrip().startswith(b"<"):
             try:
                 root = parse_xml(response.content, self.label)
@@ -252,8 +251,8 @@ class ThermotrackClient(VendorClient):
     # -- parsing ----------------------------------------------------------------------------------
 
     def _equipments(self, root: Any) -> list[tuple[str, str]]:
-        """(IDEquipment, EquipmentName) of ``Detail-Response/data/Equipment`` (NOTES.md [C]) or of
-        ``{"equipments": [...]}`` (NOTES.md [A])."""
+        """(IDEquipment, EquipmentName) of ``Detail-Response/data/Equipment`` (docs/vendors.md [C]) or of
+        ``{"equipments": [...]}`` (docs/vendors.md [A])."""
         try:
             if self.response_format == "xml":
                 items = [
@@ -273,8 +272,8 @@ class ThermotrackClient(VendorClient):
     def _total_and_records(self, root: Any) -> tuple[int, list[dict]]:
         """``TotalRecord`` and the records, each a dict of field name to text (or None).
 
-        XML: ``Detail-Response/data/Record`` (NOTES.md [C]) with ``<TotalRecord>`` a child of
-        ``Detail-Response``; JSON: ``{"TotalRecord": N, "records": [...]}`` (both NOTES.md [A]).
+        XML: ``Detail-Response/data/Record`` (docs/vendors.md [C]) with ``<TotalRecord>`` a child of
+        ``Detail-Response``; JSON: ``{"TotalRecord": N, "records": [...]}`` (both docs/vendors.md [A]).
         """
         try:
             if self.response_format == "xml":

@@ -3,14 +3,15 @@
 - A token from ``POST /auth/client-token`` lives 15 minutes [C]; it is kept with its expiry in the session
   store (shared by every worker), reused, renewed a minute before it runs out, and renewed once more
   after a 401 (a second 401 means the credentials are refused).
-- Things are found through the deployment groups [C] (Haltian's own app, NOTES.md): every group of
+- Things are found through the deployment groups [C] (Haltian's own app, docs/vendors.md): every group of
   ``GET /groups`` not marked ``deleted``, plus ``unassigned`` for things in no group. ``GET
   /groups/{id}/things`` answers ``{"data": {"group_id", "tuids": [...]}}``; the older guess of a list of
   ``{"tuid"}`` objects is still read.
 - Installation statuses are the vendor's words (``new``, ``installed``, ``uninstalled``, ``quarantine``,
   ``retired`` [C]).
 - Readings come from ``/things/{tuid}/messages`` (12100: ``temp`` and ``humd``). The order of an answer is
-  not documented and a real server may answer newest first (NOTES.md [A]), so paging never depends on it:
+  not documented and a real server may answer newest first (docs/vendors.md [A]), so paging never depends on
+  it:
   a window that returns ``limit`` messages may be cut at either end, so it is narrowed (split, guided by
   the span the full answer covered) until every window answers fewer than ``limit``; each window keeps
   only its own seconds, so nothing is skipped or doubled in either order. One second holding ``limit``
@@ -36,8 +37,9 @@ from urllib.parse import quote
 
 import requests
 
-from .base import VendorClient
-from .errors import AuthenticationError, ParseError, RateLimited, RequestRefused
+from .base import Capabilities, VendorClient
+from .errors import AuthenticationError, ParseError, RequestRefused
+from .parsing import utc_from_epoch
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -53,11 +55,11 @@ from .records import (
 
 logger = logging.getLogger("vendors.clients.thingsee")
 
-# [C] NOTES.md: a token expires 15 minutes after it was created; the answer does not say so itself.
+# [C] docs/vendors.md: a token expires 15 minutes after it was created; the answer does not say so itself.
 TOKEN_LIFETIME = 15 * 60
 TOKEN_RENEW_MARGIN = 60  # renew this long before the token runs out
 
-# [C] NOTES.md message ids; the channels of a 12100 environment message we keep.
+# [C] docs/vendors.md message ids; the channels of a 12100 environment message we keep.
 ENVIRONMENT_MESSAGE = 12100
 BATTERY_MESSAGE = 1110
 CHANNELS = (ChannelInfo("temp", TEMPERATURE, CELSIUS), ChannelInfo("humd", HUMIDITY, PERCENT_RH))
@@ -73,13 +75,14 @@ MAX_MESSAGE_REQUESTS = 20_000
 # ends and keeps only its own seconds, so either reading of the bounds loses nothing.
 BOUND_MARGIN = 1
 
-# NOTES.md [C]: things in no group are listed under this group id.
+# docs/vendors.md [C]: things in no group are listed under this group id.
 UNASSIGNED = "unassigned"
 
 # [C] thingsee.txt and Haltian's app: the installation statuses a thing may have.
 INSTALLATION_STATUSES = ("new", "installed", "uninstalled", "quarantine", "retired")
 
-# [A] Alert times: "YYYY-MM-DDTHH:MM:SS" without a zone, wall-clock time in the account's zone (NOTES.md).
+# [A] Alert times: "YYYY-MM-DDTHH:MM:SS" without a zone, wall-clock time in the account's zone
+# (docs/vendors.md).
 ALERT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 _TOKEN = re.compile(r"[\x21-\x7e]+")
@@ -124,8 +127,10 @@ def parse_number(raw: Any) -> float | None:
 class ThingseeClient(VendorClient):
     slug = "thingsee"
     label = "Thingsee"
+    capabilities = Capabilities(keeps_groups=True, installation_status=True, alerts=True)
+    backoff_base = DEFAULT_RETRY_AFTER  # a 429 without Retry-After: every worker waits this long
     credential_fields = ("client_id", "client_secret")
-    default_base_url = ""  # NOTES.md: none, each deployment has its own (…/prod/v1)
+    default_base_url = ""  # docs/vendors.md: none, each deployment has its own (…/prod/v1)
 
     page_size = MESSAGE_PAGE_SIZE
 
@@ -154,14 +159,9 @@ class ThingseeClient(VendorClient):
         return token
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One request; a 429 blocks every worker of this account for the time the vendor asks."""
-        try:
-            return self.request(method, path, **kwargs)
-        except RateLimited as exc:
-            self.rate_limiter.block_for(
-                f"{self.slug}:{self.account_key}", exc.retry_after or DEFAULT_RETRY_AFTER
-            )
-            raise
+        """One request; a 429 blocks every worker of this account for the time the vendor asks
+        (``request``'s policy, ``backoff_base`` when it says no Retry-After)."""
+        return self.request(method, path, **kwargs)
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """An authorized request; one new token after a 401, then a 401 is an AuthenticationError."""
@@ -251,10 +251,10 @@ class ThingseeClient(VendorClient):
                     group=group,
                     installation_status=status,
                     battery=parse_number(info.get("battery_level")),
-                    last_seen=_utc(last_seen) if last_seen is not None else None,
+                    last_seen=utc_from_epoch(last_seen) if last_seen is not None else None,
                     latitude=parse_number(location.get("lat")),
                     longitude=parse_number(location.get("lon")),
-                    extra={k: info[k] for k in ("gateway_tuid", "version") if isinstance(info.get(k), str)},
+                    extra={k: info[k] for k in ("gateway_tuid",) if isinstance(info.get(k), str)},
                 )
             )
         return out
@@ -266,7 +266,8 @@ class ThingseeClient(VendorClient):
     ) -> Iterator[dict]:
         """Every message of a thing with since <= tsmTs <= until, oldest first, each once.
 
-        Independent of the order the vendor answers in (NOTES.md [A]): an answer of fewer than ``limit``
+        Independent of the order the vendor answers in (docs/vendors.md [A]): an answer of fewer than
+        ``limit``
         messages is the whole window; a full one may be cut at either end, so its window is split and
         each part asked again, until every part answers fewer than ``limit``. The parts never share a
         second, and each keeps only its own seconds (``BOUND_MARGIN``), so nothing is doubled.
@@ -373,11 +374,6 @@ class ThingseeClient(VendorClient):
             out.extend(self.thing_alerts(tuid, since, until))
         return out
 
-    def alerting_tuids(self) -> list[str]:
-        data = self.get_data("/things/alerts", dict)
-        tuids = data.get("alerting_tuids")
-        return [str(t) for t in tuids] if isinstance(tuids, list) else []
-
     # -- groups and installations (called by the dashboard) --------------------------------------
 
     def create_group(self, group_id: str, description: str = "") -> dict:
@@ -408,18 +404,6 @@ class ThingseeClient(VendorClient):
         params = {"limit": limit} if limit else {}
         rows = self.get_data(f"/things/{_segment(tuid)}/installations", list, **params)
         return [row for row in rows if isinstance(row, dict)]
-
-    def send_commands(self, tuid: str, commands: list[dict]) -> dict:
-        """Send commands (message ids 1500, 1501, 12200, 13200 only); ``{"responsible", "commands"}``."""
-        return self._data(self.call("POST", f"/things/{_segment(tuid)}/commands", json=commands), dict)
-
-    def commands(self, tuid: str, limit: int | None = None) -> list[dict]:
-        params = {"limit": limit} if limit else {}
-        return [
-            c
-            for c in self.get_data(f"/things/{_segment(tuid)}/commands", list, **params)
-            if isinstance(c, dict)
-        ]
 
 
 def installation_status(raw: Any) -> str | None:
@@ -474,11 +458,3 @@ def split_window(first: int, last: int, seen: list[int]) -> list[tuple[int, int]
 def _segment(value: str) -> str:
     """A tuid or group id as one path segment (a lone surrogate from a JSON escape is sent as is)."""
     return quote(str(value), safe="", errors="surrogatepass")
-
-
-def _utc(seconds: int) -> datetime | None:
-    """The UTC instant of epoch seconds, or None past the years datetime can hold."""
-    try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    except (OverflowError, ValueError, OSError):
-        return None

@@ -1,6 +1,6 @@
 """TrackGPS (trackgps.id), a white-label of the GPSWOX server API.
 
-Sources: ../shared/vendor-docs/trackgps.txt and NOTES.md (section "TrackGPS"): GPSWOX's own API
+Sources: docs/vendors.md (section "TrackGPS"): GPSWOX's own API
 specification (``Jhamnerx/gpswox-api``, ``stoplight1.json``) and its Android client
 (``ZWVAPPS/GPSWOX-Android-Client_source``) are [C] and win over the document.
 
@@ -37,9 +37,9 @@ from typing import Any
 
 import requests
 
-from .base import VendorClient
-from .errors import AuthenticationError, ParseError, RateLimited, RequestRefused
-from .parsing import finite_number
+from .base import Capabilities, VendorClient
+from .errors import AuthenticationError, ParseError, RequestRefused
+from .parsing import finite_number, utc_from_epoch
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -74,7 +74,8 @@ MAX_PAGES = 10_000
 WALL_CLOCK_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d-%m-%Y %H:%M:%S")
 SESSION_KEY = "user_api_hash"
 
-# -- recognising a cold-chain sensor (NOTES.md [C]: the type may be missing; then unit, suffix or name) --
+# -- recognising a cold-chain sensor (docs/vendors.md [C]: the type may be missing; then unit, suffix or
+# name) --
 
 FAHRENHEIT = "F"  # a temperature sensor read in °F: its values are converted to °C
 # GPSWOX sensor types: these two carry cold-chain readings ("temperature_calibration" is a temperature
@@ -145,7 +146,7 @@ def sensor_quantity(sensor_type: Any, unit: Any, name: Any) -> tuple[str, str] |
     """(quantity, unit) of a GPSWOX sensor, or None when it is no cold-chain reading.
 
     The unit is CELSIUS, FAHRENHEIT (values to convert) or PERCENT_RH. The type decides where there is one
-    (NOTES.md [C]); where there is none (or "numerical"), the unit or suffix; where neither, the name.
+    (docs/vendors.md [C]); where there is none (or "numerical"), the unit or suffix; where neither, the name.
     """
     kind = sensor_type.strip().lower() if isinstance(sensor_type, str) else ""
     unit_is = unit_kind(unit)
@@ -187,7 +188,8 @@ def value_unit(value: Any) -> str | None:
 def parse_measurement(value: Any, scale: str = CELSIUS) -> tuple[float | None, str] | None:
     """A sensor value -> (number, "") or (None, error code), or None for GPSWOX's "no value".
 
-    Numbers arrive as numbers or strings, a string may carry its unit (NOTES.md [C]); a °F value (by its
+    Numbers arrive as numbers or strings, a string may carry its unit (docs/vendors.md [C]); a °F value (by
+    its
     own unit, or by ``scale``, the sensor's unit) is converted to °C. ``"-"`` alone or with a unit is "no
     value" [A]: no reading at all. Anything else that is not a finite number is a sensor error, stored as
     the vendor wrote it (the simulator writes "ERR"), and so is a value whose unit contradicts its sensor
@@ -228,17 +230,10 @@ def fahrenheit_to_celsius(value: float) -> float:
 _number = finite_number  # coordinates, speeds, timestamps: numbers or numeric strings [C]
 
 
-def _utc(seconds: float) -> datetime | None:
-    """The UTC instant of epoch seconds, or None past the years datetime can hold."""
-    try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    except (OverflowError, ValueError, OSError):
-        return None
-
-
 class TrackGPSClient(VendorClient):
     slug = "trackgps"
-    label = "TrackGPS"
+    label = "TrackGPS (GPSWOX)"
+    capabilities = Capabilities(positions=True, alerts=True)
     credential_fields = ("email", "password")
     default_base_url = "https://trackgps.id"
 
@@ -313,12 +308,9 @@ class TrackGPSClient(VendorClient):
         raise AssertionError("unreachable")
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """``request()``; a 429 also tells the shared rate limiter to hold every worker back."""
-        try:
-            return self.request(method, path, **kwargs)
-        except RateLimited as exc:
-            self.rate_limiter.block_for(f"{self.slug}:{self.account_key}", exc.retry_after or 60)
-            raise
+        """``request()``: a 429 holds every worker of the account back (``request``'s policy, a minute
+        when the vendor says no Retry-After)."""
+        return self.request(method, path, **kwargs)
 
     # -- devices ---------------------------------------------------------------------------------
 
@@ -382,12 +374,8 @@ class TrackGPSClient(VendorClient):
             data = item.get("driver_data")
             if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"]:
                 driver = data["name"]
-        data = item.get("device_data") if isinstance(item.get("device_data"), dict) else {}
-        extra = {k: data.get(k) for k in ("imei", "plate_number", "device_model") if data.get(k)}
-        if item.get("online") is not None:
-            extra["online"] = item["online"]
-        if fahrenheit:
-            extra["fahrenheit_sensors"] = fahrenheit
+        # What the history parser needs of the device (its sensors in °F); nothing only for show.
+        extra = {"fahrenheit_sensors": fahrenheit} if fahrenheit else {}
         lat, lng = _number(item.get("lat")), _number(item.get("lng"))
         has_position = lat is not None and lng is not None and (lat, lng) != (0.0, 0.0)
         return DeviceInfo(
@@ -408,7 +396,7 @@ class TrackGPSClient(VendorClient):
         (``time`` missing or ``"-"``, ``timestamp`` 0) or a time we cannot read: never a failure."""
         timestamp = _number(item.get("timestamp"))
         if timestamp:
-            return _utc(timestamp)
+            return utc_from_epoch(timestamp)
         try:
             return self.parse_time(item.get("time"))
         except ParseError:

@@ -1,11 +1,12 @@
-"""Trackunit Classic API client (../shared/vendor-docs/trackunit-classic.txt and NOTES.md).
+"""Trackunit Classic API client (docs/vendors.md, "Trackunit Classic").
 
 - HTTP Basic auth, user ``API``, password = the token. The token never goes in a URL (the documents
   allow it; we do not need it).
 - ``GET /Unit`` -> devices; ``GET /Report/UnitHistory`` -> temperatures (``temperature1`` front probe,
   ``temperature2`` rear probe) and GPS positions; ``GET /Report/AlarmHistory`` -> alerts. Every report is
   asked for in windows of at most 31 days, the documented maximum.
-- Unit ids are strings (``"3331359"``, NOTES.md [C]); a number is read as its digits. History rows carry
+- Unit ids are strings (``"3331359"``, docs/vendors.md [C]); a number is read as its digits. History rows
+carry
   more than we read (``event``, ``keyId``, ``heading``, ``km``, ``run1``-``run4``, inputs [C]): only
   ``time``, the probes, ``location`` (or flat ``latitude``/``longitude``) and ``speed`` are read, the
   rest is ignored whatever its type.
@@ -18,15 +19,14 @@ from __future__ import annotations
 import logging
 import math
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import requests
 
-from .base import VendorClient
-from .errors import ParseError, RateLimited, RequestRefused
+from .base import Capabilities, VendorClient
+from .errors import ParseError, RequestRefused
 from .parsing import finite_number
 from .records import (
     CELSIUS,
@@ -42,7 +42,7 @@ from .records import (
 logger = logging.getLogger("vendors.clients.trackunit")
 
 # The documents: "There is a maximum timespan of 31 days for API calls" (a longer one gets 400
-# invalidParameter, field To: NOTES.md [A]). Every report request covers at most this much.
+# invalidParameter, field To: docs/vendors.md [A]). Every report request covers at most this much.
 MAX_SPAN = timedelta(days=31)
 
 # The temperature probes a unit may have: temperature1 is the front probe, temperature2 the rear one.
@@ -56,7 +56,7 @@ _TIME_RE = re.compile(
 def parse_time(value: Any, tz) -> datetime | None:
     """A Trackunit time (``2014-09-01T07:12:00.0000000Z``: seven fractional digits, which Python's
     datetime cannot hold, so they are cut to six) as an aware UTC datetime. A time without a zone is
-    wall-clock time in ``tz`` (NOTES.md). None if it is not a time."""
+    wall-clock time in ``tz`` (docs/vendors.md). None if it is not a time."""
     if not isinstance(value, str):
         return None
     m = _TIME_RE.match(value.strip())
@@ -98,7 +98,8 @@ def parse_measurement(raw: Any) -> tuple[float | None, str] | None:
     - ``None`` (or a missing key): no probe fitted, no reading at all -> None. [A] The documents are silent;
       the one-probe units we model send ``temperature2: null``.
     - a finite number (or a string holding one) -> (value, "").
-    - anything else (``"NaN"``, ``"Infinity"``, a word, a bool) is a sensor error (NOTES.md: "a value that is
+    - anything else (``"NaN"``, ``"Infinity"``, a word, a bool) is a sensor error (docs/vendors.md: "a value
+    that is
       not a finite number where a measurement belongs is a sensor error") -> (None, the raw value as text).
     """
     if raw is None:
@@ -175,11 +176,13 @@ def alert_id(alarm_id: Any, unit_id: str, triggered_at: datetime) -> str:
 class TrackunitClient(VendorClient):
     slug = "trackunit"
     label = "Trackunit Classic"
+    capabilities = Capabilities(positions=True, alerts=True)
     credential_fields = ("token",)
     default_base_url = "https://api.trackunit.com/public"
     formats = ("json",)
 
-    # The documented limit is 50 requests a second per account (NOTES.md [A]: more gets 429). The shared
+    # The documented limit is 50 requests a second per account (docs/vendors.md [A]: more gets 429). The
+    # shared
     # limiter counts fixed windows, and two adjacent windows can fall in one sliding second, so each
     # window gets less than half the limit: no second can ever hold more than 2 x 22 = 44 requests, with
     # room for clock skew between workers. Tests set these to match a simulator with a lowered limit.
@@ -187,43 +190,23 @@ class TrackunitClient(VendorClient):
     rate_period: ClassVar[float] = 1.0
     # On a 429: wait (Retry-After, or 0.5 s, 1 s, 2 s...) and retry at most this many times. The documents
     # say an excess is delayed "for up to 3 seconds", so a longer wait is not worth blocking a worker for.
-    max_429_retries: ClassVar[int] = 3
+    retries_after_429: ClassVar[int] = 3
     backoff_base: ClassVar[float] = 0.5
-    max_backoff: ClassVar[float] = 3.0
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.sleep = time.sleep
-
-    @property
-    def limiter_key(self) -> str:
-        return f"{self.slug}:{self.account_key}"
+    max_wait: ClassVar[float] = 3.0
 
     # -- HTTP ------------------------------------------------------------------------------------
 
     def get(self, path: str, params: dict[str, str] | None = None) -> list:
-        """GET one resource; returns the envelope's ``list``. Waits out a 429 a few times."""
-        attempt = 0
-        while True:
-            self.rate_limiter.wait_turn(self.limiter_key, self.rate_limit, self.rate_period)
-            try:
-                response = self.request(
-                    "GET",
-                    path,
-                    params=params,
-                    auth=("API", self.credential("token")),
-                    headers={"Accept": "application/json"},
-                )
-            except RateLimited as exc:
-                wait = exc.retry_after if exc.retry_after is not None else self.backoff_base * 2**attempt
-                self.rate_limiter.block_for(self.limiter_key, wait)
-                if attempt >= self.max_429_retries or wait > self.max_backoff:
-                    raise RateLimited(exc.message, status=429, retry_after=max(wait, 1.0)) from None
-                logger.info("%s: rate limited, waiting %.2f s", self.label, wait)
-                self.sleep(wait)
-                attempt += 1
-                continue
-            return self.envelope_list(response)
+        """GET one resource; returns the envelope's ``list`` (a 429 is waited out by ``request``)."""
+        response = self.request(
+            "GET",
+            path,
+            params=params,
+            auth=("API", self.credential("token")),
+            headers={"Accept": "application/json"},
+            turn=(self.rate_limit, self.rate_period),
+        )
+        return self.envelope_list(response)
 
     def envelope_list(self, response: requests.Response) -> list:
         body = self.json_body(response)
@@ -285,7 +268,6 @@ class TrackunitClient(VendorClient):
                     last_seen=parse_time(unit.get("gpsFixTime"), self.timezone),
                     latitude=location[0] if location else None,
                     longitude=location[1] if location else None,
-                    extra={"serialNumber": str(unit.get("serialNumber") or "")},
                 )
             )
         return out

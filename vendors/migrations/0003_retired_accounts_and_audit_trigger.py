@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # The function its audit trigger calls (monitoring's migration 0019 makes it too; neither drops it,
+        # The function its audit trigger calls (monitoring's migration 0023 makes it too; neither drops it,
         # so that either app can be migrated back alone).
         migrations.RunSQL(AUDIT_ROW, migrations.RunSQL.noop),
         migrations.AddField(

@@ -1,7 +1,7 @@
 """The base of every vendor simulator: a WSGI application with faults and a view of the truth.
 
 A vendor simulator subclasses ``VendorSimulator``, lists its devices in ``devices``, answers requests in
-``dispatch`` exactly as the vendor's documentation (and ../shared/vendor-docs/NOTES.md) says, and
+``dispatch`` exactly as the vendor's documentation (and docs/vendors.md) says, and
 renders errors in the vendor's own shape in ``error_response``. The base applies the injected faults
 around ``dispatch`` so each vendor only says how its errors look.
 """

@@ -1,11 +1,11 @@
-"""T&D WebStorage simulator (``tandd-webstorage.txt`` and the T&D section of NOTES.md).
+"""T&D WebStorage simulator (``tandd-webstorage.txt`` and the T&D section of docs/vendors.md).
 
 Every call is ``POST`` with ``X-HTTP-Method-Override: GET`` and a JSON body holding ``api-key``,
 ``login-id`` and ``login-pass``. The account holds TR-7 loggers, an RTR500BW base unit with remote units
 (RTR501B, RTR507B, and an RTR505B reading volts), a second RTR500BW base that uploads by FTP (its remote has
 no history API) and an RTR-500 (not B) remote, which has current values only. Served paths:
 
-- ``/v1/devices/current``: every unit with its current values (NOTES.md [C] shape, offsets spelled
+- ``/v1/devices/current``: every unit with its current values (docs/vendors.md [C] shape, offsets spelled
   ``time_diff``/``std_bias``/``dst_bias``, every value a string, channel ``num`` from ``"1"``; remote units
   name their base in ``baseunit`` and leave their channel names empty), filtered by the arrays
   ``remote-serial`` and ``base-serial`` when given;
@@ -13,7 +13,8 @@ no history API) and an RTR-500 (not B) remote, which has current values only. Se
   the public Go client's test resources: ``num`` as strings from ``"1"``, offsets with underscores), as
   JSON, CSV or CSV2. Any other unit is refused with 400 in the vendor's error shape;
 - ``/v1/devices/data-rtr500``: the same for one remote unit of an RTR500B base uploading by HTTPS, asked
-  with ``remote-serial`` and its ``base-serial`` (NOTES.md [C] shape, offsets with hyphens); any other unit
+  with ``remote-serial`` and its ``base-serial`` (docs/vendors.md [C] shape, offsets with hyphens); any other
+  unit
   (a TR-7 logger, an RTR-500 remote, a remote of a base uploading by FTP) is refused with 400;
 - ``/v1/devices/latest-data`` and ``/v1/devices/latest-data-rtr500``: the newest readings of one unit (the
   shapes of ``/data`` and ``data-rtr500``).
@@ -60,7 +61,7 @@ from .world import (
     utc,
 )
 
-# NOTES.md [C]: a faulty channel reads "Sensor Error" instead of a number.
+# docs/vendors.md [C]: a faulty channel reads "Sensor Error" instead of a number.
 SENSOR_ERROR_TEXT = "Sensor Error"
 
 # Documented parameter limits (tandd-webstorage.txt, "Request Parameter").
@@ -81,7 +82,7 @@ PATH_DATA_RTR500 = "/v1/devices/data-rtr500"
 PATH_LATEST = "/v1/devices/latest-data"
 PATH_LATEST_RTR500 = "/v1/devices/latest-data-rtr500"
 PATHS = (PATH_CURRENT, PATH_DATA, PATH_DATA_RTR500, PATH_LATEST, PATH_LATEST_RTR500)
-# The rate-limit window each path counts in: data-rtr500 shares data's limits (NOTES.md [A]).
+# The rate-limit window each path counts in: data-rtr500 shares data's limits (docs/vendors.md [A]).
 WINDOW_KINDS = {
     PATH_CURRENT: "current",
     PATH_DATA: "data",
@@ -236,7 +237,7 @@ class TandDSimulator(VendorSimulator):
                 group="QA lab",
                 extra={"model": "TR-71wf", "labels": ("Temp",), "unit": "C"},
             ),
-            # RTR500B remote units: channel names left empty, as they usually are (NOTES.md [C]).
+            # RTR500B remote units: channel names left empty, as they usually are (docs/vendors.md [C]).
             SimDevice(
                 "52800001",
                 "Cold room A",
@@ -359,7 +360,7 @@ class TandDSimulator(VendorSimulator):
             t -= step
 
     def select_times(self, device: SimDevice, start: int, end: int, number: int) -> list[int]:
-        """The newest ``number`` reading times of the period, oldest first (NOTES.md [A])."""
+        """The newest ``number`` reading times of the period, oldest first (docs/vendors.md [A])."""
         out = []
         for t in self.times_newest_first(device, start, end):
             out.append(t)
@@ -635,14 +636,14 @@ class TandDSimulator(VendorSimulator):
             "name": device.name,
             "battery": str(max(1, math.ceil(battery / 100 * BATTERY_LEVELS))),
             "rssi": str(1 + stable_hash(self.world.seed, device.vendor_id, "rssi") % BATTERY_LEVELS),
-            # NOTES.md [C]: /current spells the offsets with underscores.
+            # docs/vendors.md [C]: /current spells the offsets with underscores.
             "time_diff": str(time_diff),
             "std_bias": str(std_bias),
             "dst_bias": str(dst_bias),
             "unixtime": str(last) if last is not None else "",
             "channel": [
                 {
-                    "num": str(i + 1),  # NOTES.md [C]: from "1", as strings
+                    "num": str(i + 1),  # docs/vendors.md [C]: from "1", as strings
                     "name": device.extra["labels"][i],
                     "value": self.render_value(row[i], channel, units[i]) if row else "",
                     "unit": units[i],
@@ -680,7 +681,8 @@ class TandDSimulator(VendorSimulator):
         time_diff, std_bias, dst_bias = self.offsets()
         if HISTORY_OF_PATH[endpoint] == "data-rtr500":
             base_serial, base_model, base_name = self.base_of(device)
-            # NOTES.md [C] (the public Go client's test resources): the remote and its base, the offsets
+            # docs/vendors.md [C] (the public Go client's test resources): the remote and its base, the
+            # offsets
             # with hyphens, a channel's name "ch1" where /current shows an empty one.
             head_fields = {
                 "remote-serial": device.vendor_id,
@@ -698,7 +700,7 @@ class TandDSimulator(VendorSimulator):
                 ],
             }
         else:
-            # NOTES.md [C] (the same source): /data spells the offsets with underscores, num from "1".
+            # docs/vendors.md [C] (the same source): /data spells the offsets with underscores, num from "1".
             head_fields = {
                 "serial": device.vendor_id,
                 "model": device.extra["model"],

@@ -1,4 +1,4 @@
-"""Thermotrack Webserve, simulated from its API document (thermotrack-webserve.txt) and NOTES.md.
+"""Thermotrack Webserve, simulated from its API document (thermotrack-webserve.txt) and docs/vendors.md.
 
 Two endpoints answer the same five methods: ``GET /API/get_api.php`` reads the query string and
 ``POST /API/post_api.php`` reads a form body. The key is the ``api_key`` parameter; ``format`` picks JSON
@@ -188,7 +188,7 @@ class ThermotrackSimulator(VendorSimulator):
         return self._error(status, message, params.get("format", ""))
 
     def _error(self, status: int, message: str, fmt: str) -> Response:
-        """NOTES.md [A]: the document's HTTP code with ``{"error": msg}`` or the XML equivalent."""
+        """docs/vendors.md [A]: the document's HTTP code with ``{"error": msg}`` or the XML equivalent."""
         if fmt == "xml":
             body = f"<Detail-Response><error>{escape(message)}</error></Detail-Response>"
             return _xml_response(body, status)
@@ -233,7 +233,7 @@ class ThermotrackSimulator(VendorSimulator):
                 return self._error(400, f"Malformed parameter: {name} ({shape})", fmt)
         wall_start, wall_end = bounds
         if not schedule:
-            # NOTES.md [A]: date_end is inclusive, a date-only query covers whole days.
+            # docs/vendors.md [A]: date_end is inclusive, a date-only query covers whole days.
             wall_end = wall_end + timedelta(days=1) - timedelta(seconds=1)
         if wall_start > wall_end:
             return self._error(400, "Malformed parameter: date_start is after date_end", fmt)
@@ -255,7 +255,7 @@ class ThermotrackSimulator(VendorSimulator):
 
     def wall_clock_times(self, device: SimDevice, wall_start: datetime, wall_end: datetime) -> list[int]:
         """Epoch seconds of the readings whose local wall-clock time is within [wall_start, wall_end],
-        in ascending UTC order (NOTES.md [A]: ascending time)."""
+        in ascending UTC order (docs/vendors.md [A]: ascending time)."""
         lo = int((wall_start.replace(tzinfo=UTC) - _MAX_OFFSET).timestamp())
         hi = int((wall_end.replace(tzinfo=UTC) + _MAX_OFFSET).timestamp())
         tz = self.tz
@@ -277,7 +277,7 @@ class ThermotrackSimulator(VendorSimulator):
             value = self.world.value(device, channel, t)
             record[channel.name] = SENSOR_ERROR_VALUE if value == SENSOR_ERROR else repr(float(value))
         if localized:
-            # NOTES.md [A]: any equipment answers; fixed equipment has empty coordinates.
+            # docs/vendors.md [A]: any equipment answers; fixed equipment has empty coordinates.
             if device.kind == "vehicle" and device.route:
                 position = self.world.position(device, t)
                 record["Longitude"] = repr(position.longitude)

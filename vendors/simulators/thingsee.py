@@ -1,4 +1,4 @@
-"""Thingsee (Haltian) API simulator, from ``thingsee.txt`` and the Thingsee section of NOTES.md.
+"""Thingsee (Haltian) API simulator, from ``thingsee.txt`` and the Thingsee section of docs/vendors.md.
 
 Short-lived bearer tokens (``POST /auth/client-token``, 15 minutes of real time, several live at once),
 the Things API (alerts, general information, messages 12100 environment / 1110 battery, commands,
@@ -6,13 +6,13 @@ installation status) and deployment groups (create, rename, list, things of a gr
 group membership, installation histories and commands are mutable state held by the instance (behind a
 lock, as the server is threaded), so every change is visible in later reads.
 
-In the real shapes of Haltian's own app (NOTES.md [C]): ``GET /groups/{id}/things`` answers
+In the real shapes of Haltian's own app (docs/vendors.md [C]): ``GET /groups/{id}/things`` answers
 ``{"data": {"group_id", "tuids": [...]}}``; ``GET /groups`` rows carry ``deleted`` (one group was deleted
 before the world starts, and a group deleted through the API stays listed as deleted); errors are
 ``{"statusCode", "error", "message"}``; one thing is ``retired`` (it stopped sending when it was retired).
 Messages come newest first (``newest_first``; a test may switch it off to get them oldest first).
 
-Where the documents are silent we follow NOTES.md [A]; our own further guesses are marked [A] here too,
+Where the documents are silent we follow docs/vendors.md [A]; our own further guesses are marked [A] here too,
 each in one named constant or function.
 """
 
@@ -53,10 +53,10 @@ from .world import (
     utc,
 )
 
-# [C] NOTES.md: tokens expire after 15 minutes (of real time here, not of the world's clock).
+# [C] docs/vendors.md: tokens expire after 15 minutes (of real time here, not of the world's clock).
 TOKEN_LIFETIME = 15 * 60
 
-# [C] NOTES.md message ids and event ids.
+# [C] docs/vendors.md message ids and event ids.
 ENVIRONMENT_MESSAGE = 12100  # temp (°C), humd (%RH), airp (Pa), lght (lux)
 BATTERY_MESSAGE = 1110  # batl (%)
 THRESHOLD_EVENT = 9
@@ -76,7 +76,7 @@ ALLOWED_COMMAND_IDS = (1500, 1501, 12200, 13200)
 # thingsee.txt: the installation statuses.
 INSTALLATION_STATUSES = ("new", "installed", "uninstalled", "quarantine", "retired")
 
-# NOTES.md [C]: things in no group are listed under this group id, which no real group may take.
+# docs/vendors.md [C]: things in no group are listed under this group id, which no real group may take.
 UNASSIGNED = "unassigned"
 
 # A group deleted before the world starts: ``GET /groups`` still lists it, with ``"deleted": true``. [A] A
@@ -88,14 +88,14 @@ DELETED_GROUP = ("old-cold-store", "Old cold store, Espoo (closed)")
 RETIRED_THING = "XXXX03X2Z74161877"
 RETIRED_AT = int(datetime(2026, 11, 19, 9, 0, tzinfo=UTC).timestamp())
 
-# [A] NOTES.md: Haltian's app reads ``messages?limit=50`` as the most recent ones, so a real server may
+# [A] docs/vendors.md: Haltian's app reads ``messages?limit=50`` as the most recent ones, so a real server may
 # answer newest first; the simulator does, unless a test asks for the oldest first.
 NEWEST_FIRST = True
 
 # [A] Who the vendor names as "responsible" for changes made through the API (never the client id).
 API_RESPONSIBLE = "api-client"
 
-# [A] How alert times are written: NOTES.md (general rule) makes zone-less timestamps wall-clock time
+# [A] How alert times are written: docs/vendors.md (general rule) makes zone-less timestamps wall-clock time
 # in the account's time zone; an alert still going on has "to": null.
 ALERT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
@@ -330,7 +330,7 @@ class ThingseeSimulator(VendorSimulator):
         event_ids: set[int] | None = None,
     ) -> list[dict]:
         """At most ``limit`` messages with start <= tsmTs <= end: the newest ``limit``, newest first
-        (``newest_first``, NOTES.md [A]), or the oldest ``limit``, oldest first."""
+        (``newest_first``, docs/vendors.md [A]), or the oldest ``limit``, oldest first."""
         group = self.group_of(device.vendor_id)
         times = list(self.reading_times(device, start, end))
         out: list[dict] = []

@@ -1,6 +1,6 @@
 """TrackGPS (trackgps.id), a white-label of the GPSWOX server API, simulated from its documents.
 
-Sources: ../shared/vendor-docs/trackgps.txt and NOTES.md (section "TrackGPS"). Where both are silent
+Sources: docs/vendors.md (section "TrackGPS"). Where both are silent
 the simulator makes one assumption, marked [A] and kept in one named constant or function below.
 
 - ``POST /api/login`` (form ``email``, ``password``) -> ``{"status": 1, "user_api_hash": "..."}``;
@@ -14,7 +14,7 @@ the simulator makes one assumption, marked [A] and kept in one named constant or
 
 Four reefer trucks drive between Jakarta, Bandung, Cirebon and Semarang, one point every two minutes, and
 a fifth, new one never reported (``time`` "-"). Each has cold-chain sensors and an ignition sensor that a
-cold-chain client must ignore. The trucks show the shapes real GPSWOX servers send (NOTES.md [C]): 1001
+cold-chain client must ignore. The trucks show the shapes real GPSWOX servers send (docs/vendors.md [C]): 1001
 the documented one (typed sensors with units, numbers); 1002 history sensors ``{"id", "name", "sufix"}``
 without a type and values as numeric strings; 1003 values as strings carrying their unit; 1004 no type
 anywhere (its sensor is known by its unit only), in °F, and now and then ``"-"`` (no value). Points after
@@ -53,7 +53,7 @@ from .world import (
     utc,
 )
 
-# [A] NOTES.md is silent on how GPSWOX renders a failed sensor: the simulator writes this string where
+# [A] docs/vendors.md is silent on how GPSWOX renders a failed sensor: the simulator writes this string where
 # the number belongs (in ``sensors_data`` of get_history and in ``val`` of get_devices). A client stores
 # it as the reading's error code.
 SENSOR_ERROR_VALUE = "ERR"

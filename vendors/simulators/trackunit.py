@@ -1,4 +1,4 @@
-"""Trackunit Classic API simulator (../shared/vendor-docs/trackunit-classic.txt and NOTES.md).
+"""Trackunit Classic API simulator (docs/vendors.md, "Trackunit Classic").
 
 What it serves, as the documents say:
 
@@ -58,15 +58,16 @@ from .world import (
     stable_hash,
 )
 
-# [A] How Trackunit renders a probe that failed is not documented. NOTES.md: "a value that is not a finite
+# [A] How Trackunit renders a probe that failed is not documented. docs/vendors.md: "a value that is not a
+# finite
 # number where a measurement belongs is a sensor error". We render it as the string "NaN" (what a .NET
 # double.NaN reads as), and a correct client stores it as ReadingRecord(value=None, error="NaN").
 # A probe that is not fitted at all is ``null`` (the one-probe van's ``temperature2``).
 SENSOR_ERROR_VALUE = "NaN"
 
-# [A] NOTES.md: a span over 31 days is refused with 400, errorCode invalidParameter, field To.
+# [A] docs/vendors.md: a span over 31 days is refused with 400, errorCode invalidParameter, field To.
 MAX_SPAN = timedelta(days=31)
-# [A] NOTES.md: over 50 requests a second gets 429.
+# [A] docs/vendors.md: over 50 requests a second gets 429.
 RATE_LIMIT = 50
 RATE_PERIOD = 1.0
 
@@ -579,7 +580,7 @@ class TrackunitSimulator(VendorSimulator):
         return device
 
     def span(self, request: Request) -> tuple[datetime, datetime]:
-        """The ``from``/``to`` parameters; a span over 31 days is refused (NOTES.md [A])."""
+        """The ``from``/``to`` parameters; a span over 31 days is refused (docs/vendors.md [A])."""
         bounds = []
         for name, field in (("from", "From"), ("to", "To")):
             text = request.args.get(name, "")

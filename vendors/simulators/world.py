@@ -68,6 +68,19 @@ SILENT_PERIOD = 86400
 SILENT_LENGTH = 5 * 3600
 SENSOR_ERROR_EVERY = 97  # about one reading in this many is an error, on devices with SENSOR_ERRORS
 
+# The demo's scene (``World(scene_at=...)``): a few realistic excursions around the moment the demo
+# starts, so that within minutes its pages show what they are for. (device name, what happens, from, to)
+# in seconds from that moment. A door left open: the fridge warms towards 7 °C above its level and
+# cools back once closed; a compressor failure: 9 °C warmer within 20 minutes, until repaired; a logger
+# gone silent: no reading at all (two hours of silence open a no-data excursion).
+DOOR_LEFT_OPEN = "door_left_open"
+DEMO_SCENE: tuple[tuple[str, str, int, int], ...] = (
+    ("Kitchen fridge", DOOR_LEFT_OPEN, -30 * 60, 6 * 60),
+    ("Vaccine fridge - Pharmacy", COMPRESSOR_FAILURE, -50 * 60, 40 * 60),
+    ("Dry store room", GOES_SILENT, -130 * 60, 12 * 60),
+    ("Blood bank fridge (1-minute logger)", DOOR_LEFT_OPEN, 3 * 60, 25 * 60),
+)
+
 TRUCK_SPEED_KMH = 72.0
 TRUCK_STOP = 3600  # a truck stands this long at each city on its route
 
@@ -189,9 +202,34 @@ class World:
     same at every run, the demo passes ``time.time`` so that the data grows.
     """
 
-    def __init__(self, seed: int = 1, clock: Callable[[], float] = time.time):
+    def __init__(self, seed: int = 1, clock: Callable[[], float] = time.time, scene_at: int | None = None):
         self.seed = seed
         self.clock = clock
+        self.scene_at = scene_at  # the demo's start: DEMO_SCENE happens around it (None: no scene)
+
+    def scene(self, device: SimDevice, what: str) -> list[tuple[int, int]]:
+        """The demo scene's windows (start, end) of this happening to this device."""
+        if self.scene_at is None:
+            return []
+        return [
+            (self.scene_at + begin, self.scene_at + end)
+            for name, happening, begin, end in DEMO_SCENE
+            if name == device.name and happening == what
+        ]
+
+    def scene_excess(self, device: SimDevice, t: int) -> float:
+        """Degrees the demo scene adds at time t: a door left open, a compressor failure."""
+        extra = 0.0
+        for begin, end in self.scene(device, DOOR_LEFT_OPEN):
+            if begin <= t:
+                at_close = 7.0 * (1 - math.exp(-(min(t, end) - begin) / 240))
+                extra += at_close if t <= end else at_close * math.exp(-(t - end) / 300)
+        for begin, end in self.scene(device, COMPRESSOR_FAILURE):
+            if begin <= t <= end:
+                extra += 9.0 * min(1.0, (t - begin) / 1200)
+            elif end < t < end + 1200:
+                extra += 9.0 * (1 - (t - end) / 1200)
+        return extra
 
     def now(self) -> int:
         return int(self.clock())
@@ -223,6 +261,8 @@ class World:
                 yield t
 
     def is_silent(self, device: SimDevice, t: int) -> bool:
+        if any(begin <= t < end for begin, end in self.scene(device, GOES_SILENT)):
+            return True
         if GOES_SILENT not in device.traits:
             return False
         return (t + self.phase(device, "silent", SILENT_PERIOD)) % SILENT_PERIOD < SILENT_LENGTH
@@ -267,7 +307,7 @@ class World:
 
     def disturbance(self, device: SimDevice, t: int) -> float:
         """Degrees added by door openings and compressor failures at time t."""
-        extra = 0.0
+        extra = self.scene_excess(device, t)
         if COMPRESSOR_FAILURE in device.traits:
             extra += self.failure_excess(device, t)
         if DOOR_OPENINGS in device.traits:

@@ -6,11 +6,11 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
+from coldchain.command_line import parse_iso
 from monitoring import archive
 from monitoring.audit import record_export
 from monitoring.csv_cells import SafeCsvWriter
 from monitoring.exports import READING_COLUMNS, reading_rows
-from vendors.management.commands.sync import parse_iso
 
 
 class ExportCommand(BaseCommand):

@@ -31,12 +31,20 @@ from django.db import connection
 from coldchain.embedded_database import signals_held
 from monitoring.models import AlarmProfile, Device
 from vendors.models import VendorAccount
-from vendors.simulators import SLUGS
+from vendors.simulators import SLUGS, World, simulator_class
 
 DEMO_USER = "demo"
 
 
-# The demo's devices get the named alarm profile their names suggest, so that excursions show up.
+# The demo's devices get the named alarm profile of what the simulated world makes them: a freezer's
+# -20 °C inside its own limits, a store room at 20 °C inside its own, trucks and fridges at 2-8 °C.
+WORLD_PROFILES = {
+    "fridge": "2–8 °C vaccines",
+    "reefer": "2–8 °C vaccines",
+    "freezer": "−25 to −15 °C frozen",
+    "ambient": "15–25 °C ambient",
+}
+# For a device the world does not list (a copy, a renamed one): the profile its name suggests.
 DEMO_PROFILES = [
     (("freezer",), "−25 to −15 °C frozen"),
     (("ambient", "store room", "dry store", "loading dock"), "15–25 °C ambient"),
@@ -44,14 +52,29 @@ DEMO_PROFILES = [
 ]
 
 
-def assign_demo_profiles() -> None:
-    for device in Device.objects.filter(alarm_profile__isnull=True, account__name__startswith="Demo "):
-        name = device.name.lower()
-        for keywords, profile in DEMO_PROFILES:
-            if not keywords or any(word in name for word in keywords):
-                device.alarm_profile = AlarmProfile.objects.filter(name=profile).first()
-                device.save(update_fields=["alarm_profile"])
-                break
+def world_profiles() -> dict[tuple[str, str], str]:
+    """{(vendor, vendor's device id): profile name} of every simulated device."""
+    world = World()
+    return {
+        (slug, device.vendor_id): WORLD_PROFILES[device.profile]
+        for slug in SLUGS
+        for device in simulator_class(slug)(world=world).devices
+        if device.profile in WORLD_PROFILES
+    }
+
+
+def assign_demo_profiles(by_world: dict[tuple[str, str], str] | None = None) -> None:
+    by_world = world_profiles() if by_world is None else by_world
+    profiles = {p.name: p for p in AlarmProfile.objects.all()}
+    devices = Device.objects.filter(alarm_profile__isnull=True, account__name__startswith="Demo ")
+    for device in devices.select_related("account"):
+        name = by_world.get((device.account.vendor, device.vendor_id))
+        if name is None:
+            lower = device.name.lower()
+            name = next(p for words, p in DEMO_PROFILES if not words or any(w in lower for w in words))
+        device.alarm_profile = profiles.get(name)
+        if device.alarm_profile is not None:
+            device.save(update_fields=["alarm_profile"])
 
 
 def _interrupt(signum, frame):
@@ -78,7 +101,17 @@ class Command(BaseCommand):
             simulators = self.start(
                 children,
                 "simulators",
-                ["manage.py", "simulate", "--port", str(simulator_port), "--vendors", *SLUGS],
+                [
+                    "manage.py",
+                    "simulate",
+                    "--port",
+                    str(simulator_port),
+                    "--vendors",
+                    *SLUGS,
+                    # A door left open, a compressor failure, a silent logger: around now.
+                    "--scene-at",
+                    str(int(time.time())),
+                ],
                 capture=True,
             )
             self.create_accounts(simulators)
@@ -100,8 +133,9 @@ class Command(BaseCommand):
                     f"Vendor simulators on http://127.0.0.1:{simulator_port}/ · Ctrl-C stops everything.\n"
                 )
             )
+            by_world = world_profiles()
             while all(child.poll() is None for child in children):
-                assign_demo_profiles()
+                assign_demo_profiles(by_world)
                 time.sleep(2)
             failed = [c for c in children if c.poll() is not None]
             raise CommandError(f"a demo process stopped unexpectedly (exit {failed[0].returncode})")

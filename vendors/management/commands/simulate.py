@@ -27,16 +27,25 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument(
+            "--scene-at",
+            type=int,
+            default=None,
+            help="epoch seconds: play the demo's scene of excursions around this moment (manage.py demo)",
+        )
+        parser.add_argument(
             "--devices-per-vendor",
             type=int,
             default=0,
             help="copy each vendor's devices to at least this many",
         )
 
-    def handle(self, *args, host, port, vendors, faults, seed, devices_per_vendor, **options):
+    def handle(self, *args, host, port, vendors, faults, seed, devices_per_vendor, scene_at, **options):
         try:
             simulators = build_simulators(
-                vendors, world=World(seed=seed), faults=faults, devices_per_vendor=devices_per_vendor
+                vendors,
+                world=World(seed=seed, scene_at=scene_at),
+                faults=faults,
+                devices_per_vendor=devices_per_vendor,
             )
         except ValueError as exc:
             raise CommandError(f"--faults: {exc}") from None

@@ -88,7 +88,7 @@ def unprotect_partitions(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("monitoring", "0017_audit_actions_of_logins_and_archives"),
+        ("monitoring", "0021_audit_action_of_notifications"),
     ]
 
     operations = [

@@ -20,7 +20,7 @@ FROM monitoring_alarmrule r
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0020_audit_of_exports'),
+        ('monitoring', '0024_audit_of_exports'),
     ]
 
     operations = [

@@ -13,7 +13,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0021_alarm_rule_versions'),
+        ('monitoring', '0025_alarm_rule_versions'),
     ]
 
     operations = [

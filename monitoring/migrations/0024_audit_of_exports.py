@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0019_audit_trail_written_by_the_database'),
+        ('monitoring', '0023_audit_trail_written_by_the_database'),
     ]
 
     operations = [

@@ -1,0 +1,16 @@
+"""The audit trail of alarm handling: each notice sent (or failed) is a line in the excursion's trail."""
+
+from __future__ import annotations
+
+from monitoring.audit import record
+from monitoring.models.audit import AuditAction
+
+
+def record_notification(excursion, notification) -> None:
+    """ "Level 2 to boss@example.com by email: delivered", "... failed after 3 tries (the reason)"."""
+    text = str(notification)
+    if notification.attempts > 1:
+        text += f" after {notification.attempts} tries"
+    if notification.error:
+        text += f" ({notification.error})"
+    record(AuditAction.NOTIFY, excursion, {"notification": [None, text]}, reason="")

@@ -1,0 +1,141 @@
+"""An excursion's audit trail told in sentences for its page and its report: "Acknowledged by Ana Silva,
+2026-11-20 14:02 UTC: door left open". The records themselves stay as written (``monitoring.audit``);
+the raw rows are still shown under the sentences for the auditor who wants every field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+
+from monitoring.models import AuditRecord
+from monitoring.models.audit import AuditAction
+from monitoring.models.excursions import Excursion
+
+SYSTEM = "system"
+# Fields of an excursion in words; the others keep their own name.
+FIELD_WORDS = {
+    "ended_at": "end",
+    "peak_value": "peak",
+    "peak_at": "time of the peak",
+    "degree_minutes": "degree-minutes out of range",
+    "mkt": "mean kinetic temperature",
+    "state": "state",
+    "severity": "severity",
+    "low_limit": "low limit",
+    "high_limit": "high limit",
+}
+# Set by the acknowledgement and the closing: their own sentence already says it.
+SIGNED_FIELDS = {
+    "state",
+    "acknowledged_at",
+    "acknowledged_by",
+    "acknowledgement_comment",
+    "closed_at",
+    "closed_by",
+    "disposition",
+    "root_cause",
+}
+
+
+@dataclass
+class TrailSentence:
+    at: datetime
+    text: str
+
+
+def when(moment: datetime) -> str:
+    local = timezone.localtime(moment)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def _who(record: AuditRecord) -> str:
+    return "the system" if record.username == SYSTEM else record.username
+
+
+def _signer(record: AuditRecord) -> str:
+    """The signer's full name from the signature line ("Ana Silva: Acknowledged"), else the user name."""
+    signature = (record.changes or {}).get("signature")
+    if isinstance(signature, list) and len(signature) == 2 and signature[1]:
+        name = str(signature[1]).split(": ", 1)[0]
+        if name and name != record.username:
+            return f"{name} ({record.username})"
+        return name or record.username
+    return record.username
+
+
+def _value(name: str, value) -> str:
+    if value in (None, ""):
+        return "none"
+    if name.endswith("_at") and isinstance(value, str):
+        try:
+            return when(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def sentence(record: AuditRecord) -> str | None:
+    """One record in words; None for a record another one already says (the state change of a signed
+    acknowledgement)."""
+    at = when(record.at)
+    changes = record.changes or {}
+    if record.action == AuditAction.CREATE:
+        return f"Opened by {_who(record)}, {at}."
+    if record.action == AuditAction.ACKNOWLEDGE:
+        return (
+            f"Acknowledged by {_signer(record)}, {at}: {record.reason}"
+            if record.reason
+            else (f"Acknowledged by {_signer(record)}, {at}.")
+        )
+    if record.action == AuditAction.CLOSE:
+        signature = changes.get("signature") or [None, ""]
+        meaning = str(signature[1]).split(": ", 1)[-1] if signature[1] else "Closed"
+        text = f"{meaning} by {_signer(record)}, {at}"
+        return f"{text}. Root cause: {record.reason}" if record.reason else f"{text}."
+    if record.action == AuditAction.SIGNATURE_REFUSED:
+        return f"Signature refused for {record.username} (wrong password), {at}."
+    if record.action == AuditAction.LOCKED_OUT:
+        return f"{record.username} locked out after too many refused signatures, {at}."
+    if record.action == AuditAction.UPDATE:
+        shown = {k: v for k, v in changes.items() if k not in SIGNED_FIELDS}
+        if not shown:
+            return None
+        if set(shown) == {"ended_at"} or ("ended_at" in shown and shown["ended_at"][0] is None):
+            ended = _value("ended_at", shown["ended_at"][1])
+            rest = {k: v for k, v in shown.items() if k != "ended_at"}
+            details = "; ".join(_change(k, v) for k, v in rest.items())
+            return f"Ended {ended} (recorded by {_who(record)}, {at})" + (f"; {details}." if details else ".")
+        details = "; ".join(_change(k, v) for k, v in shown.items())
+        reason = f" Reason: {record.reason}" if record.reason else ""
+        return f"Changed by {_who(record)}, {at}: {details}.{reason}"
+    return f"{record.get_action_display()} by {_who(record)}, {at}." + (
+        f" {record.reason}" if record.reason else ""
+    )
+
+
+def _change(name: str, pair) -> str:
+    old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
+    words = FIELD_WORDS.get(name, name.replace("_", " "))
+    if old in (None, ""):
+        return f"{words} set to {_value(name, new)}"
+    return f"{words} from {_value(name, old)} to {_value(name, new)}"
+
+
+def excursion_trail(excursion: Excursion) -> tuple[list[AuditRecord], list[TrailSentence]]:
+    """The excursion's audit records, oldest first, and the same in sentences."""
+    records = list(
+        AuditRecord.objects.filter(model="monitoring.excursion", object_id=str(excursion.pk)).order_by(
+            "at", "id"
+        )
+    )
+    sentences = []
+    for record in records:
+        text = sentence(record)
+        if text:
+            sentences.append(TrailSentence(record.at, text))
+    return records, sentences

@@ -1,0 +1,110 @@
+"""Device health as alarms: low battery, a lasting sensor error, a silent device, a failing sync; escalated
+by the device-health policy (default: the Admin role in business hours) until acknowledged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from alarms.escalation import run_escalations
+from alarms.health import check_device_health
+from alarms.models import Escalation, HealthAlarm
+from monitoring.models import AuditRecord, Channel, Device, Reading
+from tests.factories import make_account, make_user
+from tests.test_notifications import smtp_inbox  # noqa: F401  (the fixture)
+
+MONDAY_3AM = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # the default policy's quiet hours: 18:00-08:00 UTC
+
+
+def test_a_low_battery_reaches_the_admins_in_business_hours_until_acknowledged(
+    smtp_inbox,  # noqa: F811
+    client,
+    settings,
+    db,
+):
+    settings.LOW_BATTERY_PERCENT_BY_VENDOR = {"thermotrack": 25}
+    admin = make_user("boss", role="Admin")
+    make_user("qa")  # QA is not in the default policy
+    account = make_account()
+    fridge = Device.objects.create(account=account, vendor_id="1", name="Vaccine fridge", battery=22)
+    Device.objects.create(account=account, vendor_id="2", name="Freezer", battery=60)
+
+    assert check_device_health(now=MONDAY_3AM) == (1, 0)
+    assert check_device_health(now=MONDAY_3AM + timedelta(minutes=5)) == (0, 0), "one alarm, not one a run"
+    (alarm,) = HealthAlarm.objects.all()
+    assert (alarm.kind, alarm.device, alarm.detail) == (
+        "low_battery",
+        fridge,
+        "Battery 22 % (alarm below 25 %)",
+    )
+
+    assert run_escalations(now=MONDAY_3AM) == 0, "business hours only"
+    assert run_escalations(now=MONDAY_3AM.replace(hour=8)) == 1
+    (message,) = smtp_inbox.messages
+    assert smtp_inbox.envelopes[0].rcpt_tos == ["boss@example.com"]
+    assert message["Subject"] == "[DEVICE HEALTH] low battery: Vaccine fridge, unacknowledged"
+    assert run_escalations(now=MONDAY_3AM.replace(hour=9)) == 0
+    assert run_escalations(now=MONDAY_3AM.replace(hour=8) + timedelta(days=1)) == 1  # again the next day
+
+    client.force_login(admin)
+    page = client.get("/device-health/").content.decode()
+    assert "Low battery</strong>: " in page and "Battery 22 % (alarm below 25 %)" in page
+    refused = client.post(f"/device-health/{alarm.pk}/acknowledge/", {"comment": " "}, follow=True)
+    assert "A comment is required" in refused.content.decode()
+    client.post(f"/device-health/{alarm.pk}/acknowledge/", {"comment": "Battery ordered"})
+    alarm.refresh_from_db()
+    assert alarm.state == "acknowledged" and alarm.acknowledged_by == admin
+    assert Escalation.objects.get(health_alarm=alarm).stop_reason == "acknowledged"
+    assert run_escalations(now=MONDAY_3AM.replace(hour=8) + timedelta(days=2)) == 0
+    assert AuditRecord.objects.filter(
+        model="alarms.healthalarm", action="acknowledge", username="boss"
+    ).exists()
+    assert AuditRecord.objects.filter(model="alarms.healthalarm", action="notify").count() == 2
+
+    Device.objects.filter(pk=fridge.pk).update(battery=95)
+    assert check_device_health(now=MONDAY_3AM + timedelta(days=3)) == (0, 1)
+    alarm.refresh_from_db()
+    assert alarm.cleared_at is not None
+
+
+def test_a_lasting_sensor_error_a_silent_device_and_a_failing_sync_are_alarms(db):
+    account = make_account(name="Pharmacy loggers")
+    device = Device.objects.create(
+        account=account, vendor_id="1", name="Cold room", last_seen=MONDAY_3AM - timedelta(hours=3)
+    )
+    probe = Channel.objects.create(
+        device=device, name="t1", quantity="temperature", unit="C", last_error="probe disconnected"
+    )
+    Reading.objects.bulk_create(
+        [
+            Reading(channel=probe, timestamp=MONDAY_3AM - timedelta(minutes=50), value=4.0),
+            Reading(channel=probe, timestamp=MONDAY_3AM - timedelta(minutes=40), error="probe disconnected"),
+            Reading(channel=probe, timestamp=MONDAY_3AM - timedelta(minutes=10), error="probe disconnected"),
+        ]
+    )
+    talking = Device.objects.create(account=account, vendor_id="2", name="Freezer", last_seen=MONDAY_3AM)
+    Channel.objects.create(
+        device=talking, name="t1", quantity="temperature", unit="C", last_reading_at=MONDAY_3AM
+    )
+    Channel.objects.create(
+        device=talking,
+        name="rh",
+        quantity="humidity",
+        unit="%",
+        last_reading_at=MONDAY_3AM - timedelta(hours=4),
+    )
+    account.consecutive_failures, account.last_error = 4, "the vendor answered 503"
+    account.save()
+
+    check_device_health(now=MONDAY_3AM - timedelta(minutes=15))  # the error has lasted 25 minutes
+    assert not HealthAlarm.objects.filter(kind="sensor_error").exists()
+    check_device_health(now=MONDAY_3AM)  # 40 minutes
+    kinds = dict(HealthAlarm.objects.values_list("kind", "detail"))
+    assert kinds["sensor_error"].startswith('Sensor error "probe disconnected" since ')
+    assert kinds["no_data"] == "Nothing received since 2026-11-23 00:00 UTC"
+    assert kinds["sync_failing"] == "4 failed syncs in a row: the vendor answered 503"
+    assert kinds["channel_silent"] == "No reading of this channel since 2026-11-22 23:00 UTC"
+    silent = HealthAlarm.objects.get(kind="channel_silent")
+    assert silent.subject_name == "Freezer (rh)"
+    assert HealthAlarm.objects.filter(kind="no_data").count() == 1, (
+        "a silent device: one alarm, not one per channel"
+    )
