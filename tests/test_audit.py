@@ -14,6 +14,14 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from pypdf import PdfReader
 
+from alarms.models import (
+    CalibrationCertificate,
+    EscalationLevel,
+    EscalationPolicy,
+    Notification,
+    NotificationChannel,
+    SuppressionWindow,
+)
 from monitoring.audit import SECRET, audit_context
 from monitoring.excursion_actions import (
     excursion_acknowledge,
@@ -28,6 +36,7 @@ from monitoring.models import (
     DeploymentGroup,
     Device,
     Excursion,
+    ExcursionNote,
     ExcursionSignature,
     Position,
     Reading,
@@ -240,13 +249,26 @@ def test_the_excursion_page_acknowledges_with_a_signature(client, excursion):
 
 
 def _one_of_each_permanent_record(channel) -> dict[str, str]:
-    """A reading, a position, an audit record and a signature; returns {table: a column}."""
+    """A reading, a position, an audit record, a signature, an investigation note and a notice sent;
+    returns {table: a column}."""
     Reading.objects.create(channel=channel, timestamp=FIXED_NOW, value=5.0)
     Position.objects.create(device=channel.device, timestamp=FIXED_NOW, latitude=60.1, longitude=24.9)
     rule = AlarmRule.objects.create(name="2–8", channel=channel, low_limit=2, high_limit=8)
     excursion = Excursion.objects.create(channel=channel, rule=rule, started_at=FIXED_NOW)
+    user = make_user()
+    note = ExcursionNote.objects.create(excursion=excursion, author=user, text="Door", created_at=FIXED_NOW)
     ExcursionSignature.objects.create(
-        excursion=excursion, user=make_user(), full_name="qa", meaning="Acknowledged", signed_at=FIXED_NOW
+        excursion=excursion, user=user, full_name="qa", meaning="Investigated", signed_at=FIXED_NOW, note=note
+    )
+    Notification.objects.create(
+        excursion=excursion,
+        target_key="t1",
+        kind="escalation",
+        level=1,
+        via="email",
+        recipient="qa@example.com",
+        status="delivered",
+        sent_at=FIXED_NOW,
     )
     assert AuditRecord.objects.exists()
     return {
@@ -254,6 +276,8 @@ def _one_of_each_permanent_record(channel) -> dict[str, str]:
         "monitoring_position": "latitude",
         "monitoring_auditrecord": "reason",
         "monitoring_excursionsignature": "meaning",
+        "monitoring_excursionnote": "text",
+        "alarms_notification": "recipient",
     }
 
 
@@ -290,6 +314,52 @@ def test_the_database_refuses_update_delete_and_truncate_of_permanent_records(ch
             assert "permanent" in _refused(f"UPDATE {name} SET {column} = {column}"), name
             assert "permanent" in _refused(f"DELETE FROM {name}"), name
     assert Reading.objects.count() == Position.objects.count() == ExcursionSignature.objects.count() == 1
+    assert ExcursionNote.objects.get().text == "Door" and Notification.objects.count() == 1
+
+
+def test_alarm_handling_configuration_is_audited_with_secrets_shown_as_changed(channel):
+    records = _records_from_now_on()
+    boss = make_user("boss", role="Admin")
+    with audit_context(user=boss, reason="Night cover"):
+        policy = EscalationPolicy.objects.create(name="Vaccines", repeat_minutes=30)
+        EscalationLevel.objects.create(policy=policy, position=1, delay_minutes=15)
+        EscalationPolicy.objects.filter(pk=policy.pk).update(repeat_minutes=20)
+        sms = NotificationChannel.objects.create(name="SMS to Ana", secret={"url": "sms://token-123@gw"})
+        sms.consecutive_failures = 3  # delivery bookkeeping: not in the trail
+        sms.save(update_fields=["consecutive_failures"])
+        SuppressionWindow.objects.create(
+            kind="defrost",
+            reason="Weekly defrost",
+            channel=channel,
+            weekdays="6",
+            daily_start="02:00",
+            duration_minutes=30,
+        )
+        CalibrationCertificate.objects.create(
+            channel=channel,
+            calibrated_on=date(2026, 1, 5),
+            due_on=date(2027, 1, 5),
+            laboratory="Lab",
+            certificate_number="C-17",
+            file="calibration/2026/c17.pdf",
+        )
+    trail = {(r.model, r.action, r.object_repr): r for r in records().exclude(model="auth.user")}
+    assert {key for key in trail if key[0].startswith("alarms.")} == {
+        ("alarms.escalationpolicy", "create", "Vaccines"),
+        ("alarms.escalationpolicy", "update", "Vaccines"),
+        ("alarms.escalationlevel", "create", "Vaccines: level 1"),
+        ("alarms.notificationchannel", "create", "SMS to Ana"),
+        ("alarms.suppressionwindow", "create", "Weekly defrost"),
+        ("alarms.calibrationcertificate", "create", "C-17 (Lab)"),
+    }
+    changed = trail[("alarms.escalationpolicy", "update", "Vaccines")]
+    assert (changed.changes, changed.username, changed.reason) == (
+        {"repeat_minutes": [30, 20]},
+        "boss",
+        "Night cover",
+    )
+    assert trail[("alarms.notificationchannel", "create", "SMS to Ana")].changes["secret"] == [None, SECRET]
+    assert "token-123" not in str(list(records().values_list("changes", flat=True)))
 
 
 def test_every_partition_has_the_row_refusals(db):
