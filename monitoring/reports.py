@@ -503,7 +503,7 @@ def render_pdf(report: ExcursionReport) -> bytes:
             "Mean",
             "MKT",
         ],
-        [27, 25, 26, 13, 16, 14, 17, 17, 17, 18],  # "Temperature" on one line
+        [26, 24, 25, 13, 19, 14, 17, 17, 17, 18],  # "Temperature" and "Excursions" on one line
         [
             [
                 s.name,
