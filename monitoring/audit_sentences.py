@@ -27,16 +27,26 @@ FIELD_WORDS = {
     "low_limit": "low limit",
     "high_limit": "high limit",
 }
-# Set by the acknowledgement and the closing: their own sentence already says it.
+# Set by the steps of the lifecycle (acknowledgement, investigation, closing, approval, reopening): the
+# step's own record says it in words.
 SIGNED_FIELDS = {
     "state",
+    "cycle",
     "acknowledged_at",
     "acknowledged_by",
     "acknowledgement_comment",
+    "assignee",
+    "investigation_started_at",
     "closed_at",
     "closed_by",
     "disposition",
     "root_cause",
+    "product_impact",
+    "approval_required",
+    "approved_at",
+    "approved_by",
+    "reminded_at",
+    "escalated_at",
 }
 
 

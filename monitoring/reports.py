@@ -503,7 +503,7 @@ def render_pdf(report: ExcursionReport) -> bytes:
             "Mean",
             "MKT",
         ],
-        [30, 26, 22, 13, 16, 14, 17, 17, 17, 18],
+        [26, 24, 25, 13, 19, 14, 17, 17, 17, 18],  # "Temperature" and "Excursions" on one line
         [
             [
                 s.name,
