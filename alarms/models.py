@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from monitoring.audit_triggers import AuditTrigger
+from coldchain.audit_triggers import AuditTrigger
 from monitoring.models.permanence import permanent_record_triggers
 from vendors.fields import EncryptedJSONField
 

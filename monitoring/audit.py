@@ -16,7 +16,6 @@ written by ``record``.
 
 from __future__ import annotations
 
-import contextvars
 import datetime
 import json
 from collections.abc import Iterator
@@ -24,34 +23,14 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
+from coldchain.audit_context import audit_context, current_reason, current_user
 from monitoring.choices import AuditAction
 from monitoring.models import AuditRecord
-
-_user: contextvars.ContextVar = contextvars.ContextVar("audit_user", default=None)
-_reason: contextvars.ContextVar[str] = contextvars.ContextVar("audit_reason", default="")
 
 SYSTEM = "system"
 SECRET = "(changed, not shown)"  # as the triggers write it (monitoring/audit_sql.py)
 # The statements that may change a row (and so fire an audit trigger) carry the context.
 WRITES = ("insert", "update", "delete", "with", "merge")
-
-
-@contextmanager
-def audit_context(user=None, reason: str = "") -> Iterator[None]:
-    """Changes made inside are recorded as made by ``user`` (if given) for ``reason`` (if given)."""
-    user_token = _user.set(user) if user is not None else None
-    reason_token = _reason.set(reason) if reason else None
-    try:
-        yield
-    finally:
-        if user_token is not None:
-            _user.reset(user_token)
-        if reason_token is not None:
-            _reason.reset(reason_token)
-
-
-def current_user():
-    return _user.get()
 
 
 def record(
@@ -68,7 +47,7 @@ def record(
         object_id=str(instance.pk),
         object_repr=str(instance)[:300],
         changes=changes or {},
-        reason=reason if reason is not None else _reason.get(),
+        reason=reason if reason is not None else current_reason(),
     )
 
 
@@ -106,8 +85,8 @@ def _context_json() -> str:
     context: dict = {}
     if user is not None and getattr(user, "is_authenticated", False):
         context = {"user_id": user.pk, "username": user.get_username()}
-    if _reason.get():
-        context["reason"] = _reason.get()
+    if current_reason():
+        context["reason"] = current_reason()
     return json.dumps(context)
 
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from monitoring.audit_triggers import AuditTrigger, ClosedTrigger
+from coldchain.audit_triggers import AuditTrigger, ClosedTrigger
 from vendors.fields import EncryptedJSONField
 from vendors.registry import VENDOR_CHOICES, client_class
 

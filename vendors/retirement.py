@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from monitoring.audit import audit_context
+from coldchain.audit_context import audit_context
 from vendors.models import VendorAccount
 
 

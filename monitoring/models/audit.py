@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, User
 from django.db import models
 from django.utils import timezone
 
-from monitoring.audit_triggers import AuditTrigger, membership_trigger
+from coldchain.audit_triggers import AuditTrigger, membership_trigger
 from monitoring.choices import AuditAction
 from monitoring.models.permanence import permanent_record_triggers
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from monitoring.audit_triggers import AuditTrigger
+from coldchain.audit_triggers import AuditTrigger
 from monitoring.choices import DeviceKind, InstallationStatus, Quantity, Unit
 from monitoring.models.permanence import permanent_record_triggers
 

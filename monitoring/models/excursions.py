@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from monitoring.audit_triggers import AuditTrigger
+from coldchain.audit_triggers import AuditTrigger
 from monitoring.choices import Disposition, ExcursionKind, ExcursionState, ProductImpact, Quantity, Severity
 from monitoring.models.permanence import permanent_record_triggers
 from monitoring.models.rule_versions import new_version_trigger, version_in_force_trigger

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from monitoring.audit_triggers import AuditTrigger
+from coldchain.audit_triggers import AuditTrigger
 from monitoring.choices import ReportFrequency
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pgtrigger
 
-from monitoring.audit_triggers import ClosedTrigger
+from coldchain.audit_triggers import ClosedTrigger
 
 REFUSE_CHANGE = "refuse_update_delete"
 REFUSE_TRUNCATE = "refuse_truncate"

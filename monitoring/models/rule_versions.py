@@ -11,7 +11,7 @@ from __future__ import annotations
 import pgtrigger
 from django.db import models
 
-from monitoring.audit_triggers import ClosedTrigger
+from coldchain.audit_triggers import ClosedTrigger
 from monitoring.models.permanence import permanent_record_triggers
 
 
