@@ -24,6 +24,7 @@ from alarms.models import (
     WebhookEndpoint,
     Weekday,
 )
+from monitoring.admin import ReadOnlyAdmin
 
 
 class EscalationLevelInline(admin.TabularInline):
@@ -137,7 +138,7 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     list_display = [
         "sent_at",
         "excursion",
@@ -152,15 +153,6 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status", "via"]
     search_fields = ["recipient", "excursion__id"]
     date_hierarchy = "sent_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -241,7 +233,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "endpoint",
@@ -256,15 +248,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "event", "endpoint"]
     search_fields = ["delivery_id", "excursion__id"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class SuppressionWindowForm(forms.ModelForm):
@@ -337,19 +320,10 @@ class SuppressionWindowAdmin(admin.ModelAdmin):
 
 
 @admin.register(HealthAlarm)
-class HealthAlarmAdmin(admin.ModelAdmin):
+class HealthAlarmAdmin(ReadOnlyAdmin):
     list_display = ["opened_at", "kind", "subject_name", "detail", "cleared_at", "state", "acknowledged_by"]
     list_filter = ["kind", "state"]
     date_hierarchy = "opened_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CalibrationCertificate)

@@ -77,7 +77,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records that come from the vendors are evidence: viewable, never edited by hand."""
+    """Evidence (what the vendors sent, what we sent out): viewable, never added, changed or deleted."""
 
     def has_add_permission(self, request):
         return False
