@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,21 @@ def finite_number(raw: Any) -> float | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
+
+
+def measurement(raw: Any, spell: Callable[[Any], str] = str) -> tuple[float | None, str]:
+    """The one measurement parser of the clients: ``(value, "")`` for a finite number or a string holding
+    one, else ``(None, error)``, the error being the vendor's value in words as ``spell`` writes it (each
+    client keeps its vendor's spelling). docs/vendors.md: a value that is not a finite number where a
+    measurement belongs is a sensor error, never a temperature. A boolean is not a number; an integer past
+    the float range is not a finite one."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None, spell(raw)
+    try:
+        value = float(raw.strip() if isinstance(raw, str) else raw)
+    except (ValueError, OverflowError):
+        return None, spell(raw)
+    return (value, "") if math.isfinite(value) else (None, spell(raw))
 
 
 def utc_from_epoch(seconds: float) -> datetime | None:

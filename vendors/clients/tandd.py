@@ -43,7 +43,7 @@ import requests
 
 from .base import Capabilities, VendorClient
 from .errors import ParseError, RateLimited, RequestRefused
-from .parsing import all_finite, finite_number, paused_garbage_collection, utc_from_epoch
+from .parsing import all_finite, finite_number, measurement, paused_garbage_collection, utc_from_epoch
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -117,11 +117,11 @@ def parse_value(raw: Any) -> tuple[float | None, str]:
     """(value, error) of one channel value. docs/vendors.md [A]: anything that is not a finite number (e.g.
     the
     string "Sensor Error") is the vendor's error code, stored as such, never a temperature."""
-    number = _number(raw)
-    if number is not None:
-        return number, ""
-    text = str(raw).strip() if raw is not None else ""
-    return None, text or "no value"
+    return measurement(raw, _as_written)
+
+
+def _as_written(raw: Any) -> str:
+    return (str(raw).strip() if raw is not None else "") or "no value"
 
 
 def quantity_for_unit(unit: str) -> str:

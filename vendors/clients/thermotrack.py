@@ -24,6 +24,7 @@ from defusedxml import DefusedXmlException
 
 from .base import Capabilities, VendorClient
 from .errors import ParseError
+from .parsing import measurement
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -400,10 +401,9 @@ def _reading(
     if not _present(raw):
         # A record with no Measure at all: the logger sent nothing usable at that time.
         return ReadingRecord(vendor_id, channel, timestamp, None, "missing" if required else "")
-    number = _number(raw)
-    if number is None:
-        return ReadingRecord(vendor_id, channel, timestamp, None, str(raw).strip()[:50])
-    return ReadingRecord(vendor_id, channel, timestamp, number)
+    text = str(raw).strip()
+    number, error = measurement(text.replace(",", "."), lambda _: text[:50])  # a decimal comma [A]
+    return ReadingRecord(vendor_id, channel, timestamp, number, error)
 
 
 def _coordinates(record: dict) -> tuple[float, float] | None:

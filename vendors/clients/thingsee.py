@@ -39,7 +39,7 @@ import requests
 
 from .base import Capabilities, VendorClient
 from .errors import AuthenticationError, ParseError, RequestRefused
-from .parsing import utc_from_epoch
+from .parsing import measurement, utc_from_epoch
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -95,17 +95,13 @@ def parse_measurement(raw: Any) -> tuple[float | None, str]:
     """(value, error) of a measurement field: a finite number (maybe a string), else a sensor error code.
 
     [A] thingsee.txt does not say how a failed sensor is reported: whatever is not a finite number is
-    the error code, kept as a string (the simulator sends "ERROR").
+    the error code, kept as a string (the simulator sends "ERROR"); true, false and null as JSON writes them.
     """
-    if isinstance(raw, bool) or raw is None:
-        return None, json.dumps(raw)
-    try:
-        value = float(raw) if isinstance(raw, int | float) else float(str(raw).strip())
-    except (ValueError, OverflowError):  # OverflowError: an integer past the float range
-        return None, str(raw)
-    if not math.isfinite(value):
-        return None, str(raw)
-    return value, ""
+    return measurement(raw, _as_json)
+
+
+def _as_json(raw: Any) -> str:
+    return json.dumps(raw) if isinstance(raw, bool) or raw is None else str(raw)
 
 
 def parse_epoch(raw: Any) -> int | None:

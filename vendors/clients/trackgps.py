@@ -39,7 +39,7 @@ import requests
 
 from .base import Capabilities, VendorClient
 from .errors import AuthenticationError, ParseError, RequestRefused
-from .parsing import finite_number, utc_from_epoch
+from .parsing import finite_number, measurement, utc_from_epoch
 from .records import (
     CELSIUS,
     HUMIDITY,
@@ -200,10 +200,9 @@ def parse_measurement(value: Any, scale: str = CELSIUS) -> tuple[float | None, s
         return None
     unit = None
     if isinstance(value, int | float):
-        try:
-            number = float(value)
-        except OverflowError:  # an integer past the float range: not a finite number
-            return None, str(value)[:100]
+        number, error = measurement(value, lambda raw: str(raw)[:100])
+        if number is None:
+            return None, error
     elif isinstance(value, str) and (match := _VALUE.match(value)):
         number = float(match.group(1))
         if match.group(2) is not None:

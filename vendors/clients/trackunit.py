@@ -27,7 +27,7 @@ import requests
 
 from .base import Capabilities, VendorClient
 from .errors import ParseError, RequestRefused
-from .parsing import finite_number
+from .parsing import finite_number, measurement
 from .records import (
     CELSIUS,
     TEMPERATURE,
@@ -104,30 +104,20 @@ def parse_measurement(raw: Any) -> tuple[float | None, str] | None:
     """
     if raw is None:
         return None
+    return measurement(raw, _error_text)
+
+
+def _error_text(raw: Any) -> str:
+    """A value that is not a finite number in words: NaN, Infinity, -Infinity, true, false, the text."""
     if isinstance(raw, bool):
-        return None, str(raw).lower()
-    if isinstance(raw, int | float):
-        try:
-            value = float(raw)
-        except OverflowError:  # an integer past the float range
-            value = math.inf if raw > 0 else -math.inf
-        return (value, "") if math.isfinite(value) else (None, _error_text(value))
-    if isinstance(raw, str):
-        text = raw.strip()
-        if not text:
-            return None, "empty"
-        try:
-            value = float(text)
-        except ValueError:
-            return None, text[:50]
-        return (value, "") if math.isfinite(value) else (None, text[:50])
-    return None, type(raw).__name__
-
-
-def _error_text(value: float) -> str:
-    if math.isnan(value):
+        return str(raw).lower()
+    if isinstance(raw, float) and math.isnan(raw):
         return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
+    if isinstance(raw, int | float):  # infinite, or an integer past the float range
+        return "Infinity" if raw > 0 else "-Infinity"
+    if isinstance(raw, str):
+        return raw.strip()[:50] or "empty"
+    return type(raw).__name__
 
 
 parse_number = finite_number
