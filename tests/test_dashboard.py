@@ -471,6 +471,32 @@ def test_a_year_is_drawn_from_buckets_of_minimum_and_maximum_so_no_peak_is_hidde
     assert len(maximum["x"]) <= 1100
 
 
+def test_a_year_keeps_a_single_cold_reading_a_sensor_error_and_is_a_valid_plotly_figure(qa, fridge):
+    import plotly.graph_objects as go
+
+    temp = fridge.channels.get(name="temp")
+    start = timezone.now() - timedelta(days=100)
+    # A reading every 10 minutes for 100 days; one of them -12 °C, in the middle of a 9-hour bucket.
+    fill_readings(temp, start, 100 * 1440, value=lambda i: -12.0 if i == 70_030 else 5.0, step=10)
+    Reading.objects.create(channel=temp, timestamp=start + timedelta(days=40, minutes=5), error="E42")
+    update_rollups(_new_readings(temp, start + timedelta(days=40, minutes=5)))
+    response = qa.get(f"/devices/{fridge.pk}/", {"range": "1y"})
+    figure = figure_of(response, "device-chart-data")
+    minimum = next(t for t in figure["data"] if t["name"] == "Temperature (temp): min per 9 h")
+    assert min(v for v in minimum["y"] if v is not None) == -12.0
+    assert [v for v in minimum["y"] if v is not None].count(-12.0) == 1  # one bucket, not smeared
+    errors = next(t for t in figure["data"] if t["name"].startswith("Sensor error"))
+    assert errors["text"] == ["1 sensor error"]
+    # The figure is built as plain dicts, unchecked at run time: Plotly's own schema checks it here.
+    go.Figure(figure)
+
+
+def _new_readings(channel, moment: datetime) -> NewReadings:
+    new = NewReadings()
+    new.add(channel.pk, 1, moment, moment)
+    return new
+
+
 def test_range_presets_swap_only_the_chart_through_htmx(qa, fridge):
     response = qa.get(f"/devices/{fridge.pk}/", {"range": "7d"}, headers={"HX-Request": "true"})
     html = response.content.decode()

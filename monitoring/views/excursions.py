@@ -127,7 +127,7 @@ def excursion_chart(excursion: Excursion) -> str:
         start=start,
         end=end,
     )
-    figure.update_layout(height=360)
+    figure["layout"]["height"] = 360
     return figures.figure_json(figure)
 
 
