@@ -57,17 +57,13 @@ def rules_for_channels(channels: Iterable[Channel]) -> dict[int, AlarmRule | Non
         if named is not None or channel.quantity == Quantity.OTHER:
             result[channel.pk] = named
             continue
-        candidates = [
-            ("device", channel.device_id),
-            ("group", device.group_id),
-            ("profile", device.alarm_profile_id),
-        ]
-        result[channel.pk] = next(
-            (
-                by_scope[(level, scope_id, channel.quantity)]
-                for level, scope_id in candidates
-                if scope_id and (level, scope_id, channel.quantity) in by_scope
-            ),
-            None,
+        # The device's rule, then its group's, then its profile's (written out: the overview weighs
+        # 2,000 channels a request, and a list and a generator per channel were most of this loop).
+        quantity = channel.quantity
+        result[channel.pk] = (
+            by_scope.get(("device", channel.device_id, quantity))
+            or (device.group_id and by_scope.get(("group", device.group_id, quantity)))
+            or (device.alarm_profile_id and by_scope.get(("profile", device.alarm_profile_id, quantity)))
+            or None
         )
     return result

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import html
 from datetime import datetime, timedelta
 
 from django import template
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from monitoring.choices import InstallationStatus, Quantity, Unit
 
 register = template.Library()
+
+
+def _escaped(value) -> str:
+    return value.__html__() if hasattr(value, "__html__") else html.escape(str(value))
+
+
+def _html(format_string: str, *args, **kwargs) -> SafeString:
+    """``format_html`` without Django's lazy-string checks around every value (two wrappers a value):
+    the same escaping (``html.escape``, safe strings kept), a third of the overview's card time."""
+    return SafeString(
+        format_string.format(*map(_escaped, args), **{k: _escaped(v) for k, v in kwargs.items()})
+    )
+
+
 # The labels of choices, looked up once: a model's get_FOO_display() rebuilds its choices on every call,
 # which was a third of the cost of an overview card.
 UNIT_LABELS = dict(Unit.choices)
@@ -97,14 +111,14 @@ def _channel_name(channel, many: bool) -> str:
 
 def _channel_value(channel, now) -> str:
     if channel.last_error:
-        value = format_html('<span class="status bad">sensor error: {}</span>', channel.last_error)
+        value = _html('<span class="status bad">sensor error: {}</span>', channel.last_error)
     elif channel.last_value is not None:
         unit = UNIT_LABELS.get(channel.unit, channel.unit)
-        value = format_html("<strong>{} {}</strong>", f"{channel.last_value:.1f}", unit)
+        value = _html("<strong>{} {}</strong>", f"{channel.last_value:.1f}", unit)
     else:
         value = mark_safe('<span class="muted">no data</span>')  # noqa: S308 (a constant)
     if channel.last_reading_at:
-        value = format_html(
+        value = _html(
             '{} <small title="{}">{}</small>',
             value,
             when(channel.last_reading_at),
@@ -122,10 +136,11 @@ def device_tile(device, now=None) -> str:
     if channels is None:
         channels = list(device.channels.all())
     many = len(channels) > 2
-    rows = format_html_join(
-        "",
-        "<div><dt>{}</dt><dd>{}</dd></div>",
-        ((_channel_name(c, many), _channel_value(c, now)) for c in channels),
+    rows = SafeString(
+        "".join(
+            _html("<div><dt>{}</dt><dd>{}</dd></div>", _channel_name(c, many), _channel_value(c, now))
+            for c in channels
+        )
     ) or mark_safe('<div><dt>Values</dt><dd class="muted">no channels</dd></div>')  # noqa: S308
     status = device.status
     installation = (
@@ -137,7 +152,7 @@ def device_tile(device, now=None) -> str:
         installation += " · current value only"
     if device.open_excursions:
         count = device.open_excursions
-        excursions = format_html(
+        excursions = _html(
             '<a class="status bad" href="{}?device={}&amp;state=open">{} open excursion{}</a>',
             reverse("alerts"),
             device.pk,
@@ -148,7 +163,7 @@ def device_tile(device, now=None) -> str:
         excursions = "No open excursions"
     # No-break spaces: "Battery 8 %" never leaves its "%" (or its dash) alone on the next line.
     battery = f"{device.battery:.0f}\u00a0%" if device.battery is not None else "—"
-    return format_html(
+    return _html(
         '<li class="tile status-{css}"><div class="tile-head"><h2><a href="{url}">{name}</a></h2>'
         '<span class="status {css}">{label}</span></div>'
         '<p class="meta">{vendor} · {group}{installation}</p>'
