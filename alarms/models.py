@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from coldchain.audit_triggers import AuditTrigger
+from coldchain.audit_triggers import AuditTrigger, membership_trigger
 from monitoring.models.permanence import permanent_record_triggers
 from vendors.fields import EncryptedJSONField
 
@@ -229,6 +229,92 @@ class EscalationLevel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy}: level {self.position}"
+
+
+# Who is reached and for what: the links of policies and levels are GxP configuration too. Their through
+# tables get audit triggers through proxies (one record per link added or removed, as a change of the
+# policy or level: {"users": [null, "added: ana"]}); no permissions of their own.
+POLICY_SHOWN = "name"
+LEVEL_SHOWN = "(SELECT name FROM alarms_escalationpolicy WHERE id = policy_id) || ': level ' || position"
+
+
+def _link_audit(model: str, field: str, member: str):
+    """The audit trigger of one many-to-many link of a policy or a level (``model``: "escalationpolicy"
+    or "escalationlevel"; ``member``: the linked record's name, an SQL query over the through table's
+    NEW or OLD row)."""
+    return membership_trigger(
+        f"alarms.{model}",
+        f"{model}_id",
+        f"alarms_{model}",
+        POLICY_SHOWN if model == "escalationpolicy" else LEVEL_SHOWN,
+        field,
+        member,
+    )
+
+
+def _name_of(table: str, column: str, attribute: str = "name") -> str:
+    # Model metadata from our own code, never user input.
+    return f"SELECT {attribute} FROM {table} WHERE id = COALESCE(NEW.{column}, OLD.{column})"  # noqa: S608
+
+
+class PolicyDevicesAudit(EscalationPolicy.devices.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [_link_audit("escalationpolicy", "devices", _name_of("monitoring_device", "device_id"))]
+
+
+class PolicyGroupsAudit(EscalationPolicy.groups.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [
+            _link_audit(
+                "escalationpolicy",
+                "groups",
+                _name_of("monitoring_deploymentgroup", "deploymentgroup_id"),
+            )
+        ]
+
+
+class PolicyProfilesAudit(EscalationPolicy.profiles.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [
+            _link_audit(
+                "escalationpolicy",
+                "profiles",
+                _name_of("monitoring_alarmprofile", "alarmprofile_id"),
+            )
+        ]
+
+
+class LevelUsersAudit(EscalationLevel.users.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [_link_audit("escalationlevel", "users", _name_of("auth_user", "user_id", "username"))]
+
+
+class LevelGroupsAudit(EscalationLevel.groups.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [_link_audit("escalationlevel", "groups", _name_of("auth_group", "group_id"))]
+
+
+class LevelChannelsAudit(EscalationLevel.channels.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [
+            _link_audit(
+                "escalationlevel",
+                "channels",
+                _name_of("alarms_notificationchannel", "notificationchannel_id"),
+            )
+        ]
 
 
 class EscalationStop(models.TextChoices):

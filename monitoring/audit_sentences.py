@@ -149,3 +149,51 @@ def excursion_trail(excursion: Excursion) -> tuple[list[AuditRecord], list[Trail
         if text:
             sentences.append(TrailSentence(record.at, text))
     return records, sentences
+
+
+# Many-to-many links (who a level reaches, what a policy covers, a user's roles and permissions) are
+# recorded as a change of their owner, {"users": [null, "added: ana"]}: (owner, field) -> the linked
+# record in words.
+LINKS = {
+    ("alarms.escalationlevel", "users"): "user",
+    ("alarms.escalationlevel", "groups"): "role",
+    ("alarms.escalationlevel", "channels"): "channel",
+    ("alarms.escalationpolicy", "devices"): "device",
+    ("alarms.escalationpolicy", "groups"): "deployment group",
+    ("alarms.escalationpolicy", "profiles"): "alarm profile",
+    ("auth.user", "groups"): "role",
+    ("auth.user", "user_permissions"): "permission",
+    ("auth.group", "permissions"): "permission",
+}
+OWNERS = {"alarms.escalationpolicy": "policy", "auth.user": "user", "auth.group": "role"}
+
+
+def _owner(record: AuditRecord) -> str:
+    if record.model == "alarms.escalationlevel":
+        # Shown as "<policy>: level <n>" by its trigger (alarms.models.LEVEL_SHOWN).
+        policy, _, position = record.object_repr.rpartition(": level ")
+        return f"level {position} of policy {policy}" if policy else record.object_repr
+    return f"{OWNERS.get(record.model, record.model)} {record.object_repr}"
+
+
+def link_sentence(record: AuditRecord) -> str | None:
+    """A link added or removed in words: "Added user ana to level 2 of policy Vaccines."; None for a
+    record that is not a link."""
+    changes = record.changes or {}
+    if record.action != AuditAction.UPDATE or len(changes) != 1:
+        return None
+    ((field, pair),) = changes.items()
+    what = LINKS.get((record.model, field))
+    if what is None or not isinstance(pair, list) or len(pair) != 2 or pair[0] is not None:
+        return None
+    verb, _, member = str(pair[1]).partition(": ")
+    if verb == "added":
+        return f"Added {what} {member} to {_owner(record)}."
+    if verb == "removed":
+        return f"Removed {what} {member} from {_owner(record)}."
+    return None
+
+
+def record_sentence(record: AuditRecord) -> str | None:
+    """Any record of the audit trail page in words, where it has words; None: its fields as written."""
+    return link_sentence(record)
