@@ -170,3 +170,32 @@ def test_links_changed_in_the_admin_are_audited_and_read_in_words_on_the_audit_p
     admin_client.post(f"/admin/alarms/escalationpolicy/{policy.pk}/change/", form)
     page = admin_client.get("/audit/", {"user": "admin"}).content.decode()
     assert "Removed user ana from level 2 of policy Vaccines." in page
+
+
+def test_the_audit_page_reads_rule_account_and_device_changes_in_words(admin_client, db):
+    from monitoring.models import AlarmRule, Channel
+
+    account = make_account()
+    ward_a, ward_b = (
+        DeploymentGroup.objects.create(name="Ward A"),
+        DeploymentGroup.objects.create(name="Ward B"),
+    )
+    device = Device.objects.create(account=account, vendor_id="d1", name="Fridge 3", group=ward_a)
+    channel = Channel.objects.create(device=device, name="t", quantity="temperature", unit="C")
+    rule = AlarmRule.objects.create(name="Vaccines 2–8", channel=channel, low_limit=2, high_limit=8)
+    AlarmRule.objects.filter(pk=rule.pk).update(high_limit=9)
+    account.credentials = {"api_key": "k-new-secret-123"}
+    account.save()
+    Device.objects.filter(pk=device.pk).update(installation_status="quarantine", group=ward_b)
+    page = admin_client.get("/audit/", {"user": "system"}).content.decode()
+    assert "Alarm rule Vaccines 2–8: high limit from 8 to 9." in page
+    assert "Vendor account thermotrack account: credentials changed (not shown)." in page
+    assert (
+        "Device Fridge 3: deployment group from Ward A to Ward B; installation status from Installed to Quarantine."
+        in page
+        or (
+            "Device Fridge 3: installation status from Installed to Quarantine; deployment group from Ward A to Ward B."
+            in page
+        )
+    )
+    assert "k-new-secret-123" not in page
