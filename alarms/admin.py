@@ -33,8 +33,47 @@ class EscalationLevelInline(admin.TabularInline):
     fields = ["position", "delay_minutes", "users", "groups", "rota", "channels"]
 
 
+class EscalationPolicyForm(forms.ModelForm):
+    quiet_days = forms.TypedMultipleChoiceField(
+        choices=Weekday.choices,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=(
+            "Quiet all day, e.g. Saturday and Sunday for business hours: warnings and device-health alarms "
+            'wait for the next working day. Severity "alarm" never waits.'
+        ),
+    )
+
+    class Meta:
+        model = EscalationPolicy
+        fields = [
+            "name",
+            "description",
+            "enabled",
+            "repeat_minutes",
+            "for_device_health",
+            "devices",
+            "groups",
+            "profiles",
+            "time_zone",
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "quiet_days",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["quiet_days"] = sorted(self.instance.quiet_day_numbers)
+
+    def clean_quiet_days(self) -> str:
+        return ",".join(str(d) for d in sorted(set(self.cleaned_data.get("quiet_days") or [])))
+
+
 @admin.register(EscalationPolicy)
 class EscalationPolicyAdmin(admin.ModelAdmin):
+    form = EscalationPolicyForm
     list_display = ["name", "enabled", "repeat_minutes", "level_count"]
     search_fields = ["name"]
     filter_horizontal = ["devices", "groups", "profiles"]
@@ -45,7 +84,10 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
             "Applies to (a device's own policy first, then its group's, then its profile's)",
             {"fields": ["devices", "groups", "profiles"]},
         ),
-        ("Quiet hours for warnings", {"fields": ["time_zone", "quiet_hours_start", "quiet_hours_end"]}),
+        (
+            "Quiet hours and days for warnings and device-health alarms",
+            {"fields": ["time_zone", "quiet_hours_start", "quiet_hours_end", "quiet_days"]},
+        ),
     ]
 
     @admin.display(description="Levels")

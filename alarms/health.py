@@ -4,7 +4,7 @@ sends nothing, a vendor account whose sync keeps failing.
 ``check_device_health`` (beat, every 5 minutes) opens a ``HealthAlarm`` for each condition that holds and
 has none open, and marks ``cleared_at`` on those whose condition is over. Each is escalated by the first
 enabled policy marked "for device health" (migration: "Device health (default)", the Admin role, in
-business hours) until someone acknowledges it on the "Device health" page.
+business hours, Monday to Friday) until someone acknowledges it (Alerts page, "Device health" tab).
 
 Thresholds (settings, from the environment): ``LOW_BATTERY_PERCENT`` with per-vendor values in
 ``LOW_BATTERY_PERCENT_BY_VENDOR``, ``SENSOR_ERROR_ALARM_MINUTES``, ``DEVICE_NO_DATA_ALARM_MINUTES``,
