@@ -50,8 +50,10 @@ def test_a_low_battery_reaches_the_admins_in_business_hours_until_acknowledged(
     assert run_escalations(now=MONDAY_3AM.replace(hour=8) + timedelta(days=1)) == 1  # again the next day
 
     client.force_login(admin)
-    page = client.get("/device-health/").content.decode()
-    assert "Low battery</strong>: " in page and "Battery 22 % (alarm below 25 %)" in page
+    page = client.get("/device-health/", follow=True)  # the old page's address leads to the inbox's tab
+    assert page.redirect_chain == [("/alerts/?tab=health", 302)]
+    page = page.content.decode()
+    assert "<strong>Low battery</strong>" in page and "Battery 22 % (alarm below 25 %)" in page
     refused = client.post(f"/device-health/{alarm.pk}/acknowledge/", {"comment": " "}, follow=True)
     assert "A comment is required" in refused.content.decode()
     client.post(f"/device-health/{alarm.pk}/acknowledge/", {"comment": "Battery ordered"})
