@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from alarms.health import health_alarm_acknowledge, health_alarm_with_subject
+from alarms.health import health_alarm_acknowledge, health_alarm_with_subject, open_health_alarms
 
 
 def health_tab_url(alarm_id: int | None = None) -> str:
@@ -40,8 +40,13 @@ def device_health_acknowledge(request, pk: int):
         error, status = " ".join(refused.messages), 400
     if request.htmx:
         alarm = health_alarm_with_subject(pk)
-        context = {"alarm": alarm, "error": error, "comment": request.POST.get("comment", "")}
-        return render(request, "alarms/_health_alarm.html", context, status=status)
+        context = {
+            "alarm": alarm,
+            "error": error,
+            "comment": request.POST.get("comment", ""),
+            "open_count": open_health_alarms(),  # the tab's figure, swapped out of band
+        }
+        return render(request, "alarms/_health_alarm_answer.html", context, status=status)
     if error:
         messages.error(request, error)
     else:

@@ -330,6 +330,7 @@ def test_a_health_alarm_is_acknowledged_in_place_and_its_escalation_stops(qa, he
     assert answer.status_code == 200 and row.lstrip().startswith("<li")
     assert "Acknowledged by qa at " in row and "New batteries ordered" in row
     assert "<summary>Acknowledge</summary>" not in row
+    assert 'id="health-count" class="count bad" hx-swap-oob="true">1 open<' in row, "the tab's figure too"
     escalation.refresh_from_db()
     assert escalation.stop_reason == "acknowledged" and escalation.next_at is None
     assert AuditRecord.objects.filter(
