@@ -10,8 +10,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from alarms import channels as channel_service
+from alarms import webhooks
 from alarms.models import (
     CalibrationCertificate,
+    DeliveryStatus,
     EscalationLevel,
     EscalationPolicy,
     HealthAlarm,
@@ -249,6 +251,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = ["name", "enabled", "on_opened", "on_acknowledged", "on_closed", "health"]
     readonly_fields = ["stored", "last_success_at", "last_failure_at", "last_failure", "consecutive_failures"]
+    actions = ["send_test"]
     fields = [
         "name",
         "enabled",
@@ -260,6 +263,16 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "new_signing_secret",
         *readonly_fields[1:],
     ]
+
+    @admin.action(description="Send a signed test event to the selected endpoints")
+    def send_test(self, request, queryset):
+        for endpoint in queryset:
+            delivery = webhooks.send_test(endpoint)
+            answer = f" (HTTP {delivery.response_status})" if delivery.response_status else ""
+            if delivery.status == DeliveryStatus.DELIVERED:
+                self.message_user(request, f"{endpoint}: the test was delivered{answer}.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{endpoint}: the test failed: {delivery.error}", messages.ERROR)
 
     @admin.display(description="Stored")
     def stored(self, endpoint: WebhookEndpoint) -> str:

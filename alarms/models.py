@@ -374,6 +374,7 @@ class WebhookEvent(models.TextChoices):
     OPENED = "excursion.opened", "Excursion opened"
     ACKNOWLEDGED = "excursion.acknowledged", "Excursion acknowledged"
     CLOSED = "excursion.closed", "Excursion closed"
+    TEST = "test", "Test (from the admin)"
 
 
 class WebhookEndpoint(models.Model):
