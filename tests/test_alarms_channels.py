@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -17,12 +18,13 @@ from django.db import connection
 from alarms.escalation import run_escalations
 from alarms.models import EscalationLevel, EscalationPolicy, Notification, NotificationChannel
 from coldchain.celery import app
+from monitoring.excursion_actions import excursion_acknowledge
 from monitoring.models import AlarmRule, AuditRecord, Channel, Device
 from tests.factories import PASSWORD
 from tests.http_receiver import receivers  # noqa: F401  (the fixture)
-from tests.test_alarms_escalation import fridge_channel, person, policy_with_levels, wait_for
+from tests.test_alarms_escalation import back_in_range, fridge_channel, person, policy_with_levels, wait_for
 from tests.test_celery import needs_redis
-from tests.test_notifications import smtp_inbox, warm_spell  # noqa: F401  (the fixture)
+from tests.test_notifications import FIXED_NOW, smtp_inbox, warm_spell  # noqa: F401  (the fixture)
 
 TOKEN = "Tok3n-never-shown-9f2c"
 
@@ -166,6 +168,52 @@ def test_a_target_no_channel_reached_is_tried_again_later_and_the_worker_is_free
     waits = [(later[3] - earlier[3]).total_seconds() for earlier, later in zip(log, log[1:], strict=False)]
     assert all(wait >= 2.9 for wait in waits), f"the back-off is kept: {waits}"
     assert NotificationChannel.objects.get(name="Teams: QA room").consecutive_failures == 0
+
+
+@needs_redis
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_back_in_range_is_tried_again_later_and_an_acknowledgement_stops_the_retries(
+    receivers,  # noqa: F811
+    settings,
+):
+    app.control.purge()
+    settings.ALARM_DELIVERY_RETRY_SECONDS = [2.5, 2.5]
+    room_receiver, pager_receiver = receivers(), receivers()
+    channel = fridge_channel()
+    qa = person("qa")
+    qa.email = ""  # the pager is qa's only route
+    qa.save()
+    apprise_channel(pager_receiver, "Pager of qa", user=qa)
+    pager_receiver.status = 500
+    policy = policy_with_levels(channel.device, (0, [qa], [], None))
+    policy.levels.get().channels.add(apprise_channel(room_receiver, "Teams: QA room"))
+
+    with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, shutdown_timeout=30):
+        (excursion,) = warm_spell(channel)
+        wait_for(lambda: len(room_receiver.requests) == 1 and len(pager_receiver.requests) == 1)
+        first_try = time.monotonic()
+        # qa is not reached: due again after 2.5 s and 5 s; acknowledged meanwhile, so never again.
+        excursion_acknowledge(excursion, qa, "On my way", PASSWORD, username="qa")
+        assert time.monotonic() - first_try < 2.5, "the acknowledgement came after the retry: no proof"
+        time.sleep(6)
+        assert len(pager_receiver.requests) == 1, "a retry after the acknowledgement"
+
+        room_receiver.statuses = [500]  # back in range: the room's channel refuses once, then delivers
+        back_in_range(channel, FIXED_NOW + timedelta(minutes=90))
+        wait_for(lambda: len(room_receiver.requests) == 3)
+
+    back = list(
+        Notification.objects.filter(excursion=excursion, kind="back_in_range").values_list(
+            "recipient", "status", "attempts", "sent_at"
+        )
+    )
+    assert [row[:3] for row in back] == [
+        ("Teams: QA room", "failed", 1),
+        ("Teams: QA room", "delivered", 2),
+    ]
+    assert (back[1][3] - back[0][3]).total_seconds() >= 2.4, "the back-off is kept"
+    assert json.loads(room_receiver.requests[2].body)["title"].startswith("Back in range")
 
 
 def test_the_admin_sends_a_test_and_never_shows_the_url(receivers, admin_client):  # noqa: F811
