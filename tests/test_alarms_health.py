@@ -3,6 +3,7 @@ by the device-health policy (default: the Admin role in business hours) until ac
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 
@@ -169,3 +170,29 @@ def test_a_policy_in_another_zone_keeps_its_working_days_across_a_daylight_savin
         assert "never send a warning" in str(error)
     else:
         raise AssertionError("a policy quiet every day is accepted")
+
+
+def test_the_admin_chooses_the_quiet_days_of_a_policy(admin_client):
+    from alarms.models import EscalationPolicy
+
+    default = EscalationPolicy.objects.get(for_device_health=True)
+    assert default.quiet_days == "5,6", "the default device-health policy: business hours, Monday to Friday"
+    page = admin_client.get(f"/admin/alarms/escalationpolicy/{default.pk}/change/").content.decode()
+    ticked = set(re.findall(r'name="quiet_days" value="(\d)"[^>]*checked', page))
+    assert ticked == {"5", "6"}, "Saturday and Sunday ticked"
+    answer = admin_client.post(
+        "/admin/alarms/escalationpolicy/add/",
+        {
+            "name": "Warehouse",
+            "enabled": "on",
+            "repeat_minutes": 60,
+            "time_zone": "Europe/Berlin",
+            "quiet_hours_start": "20:00",
+            "quiet_hours_end": "07:00",
+            "quiet_days": ["6"],
+            "levels-TOTAL_FORMS": 0,
+            "levels-INITIAL_FORMS": 0,
+        },
+    )
+    assert answer.status_code == 302, answer.content.decode()[:3000]
+    assert EscalationPolicy.objects.get(name="Warehouse").quiet_days == "6"
