@@ -343,8 +343,12 @@ def test_a_qa_user_acknowledges_a_device_health_alarm_in_the_inbox(live_server, 
     page.wait_for_selector(f"#health-{battery.pk} .acknowledged")
     assert "Acknowledged by qa at " in page.locator(f"#health-{battery.pk}").inner_text()
     assert "2 open" in page.locator(".tabs").inner_text(), "the tab's figure follows"
+    assert page.locator("#health-open-total").inner_text() == "(2)", "and the heading's"
     battery.refresh_from_db()
     assert battery.state == "acknowledged" and battery.acknowledgement_comment.startswith("Batteries")
     shoot(page, "alerts-device-health-acknowledged")
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+    shoot(page, "alerts-device-health-phone")
     assert problems == []
     context.close()
