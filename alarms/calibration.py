@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from alarms.delivery import Message, deliver, routes_for_channels, routes_for_user
+from alarms.delivery import Message, deliver, routes_for_channels, routes_for_user, unreached
 from alarms.escalation import level_users, policy_for_device
 from alarms.health import health_policy
 from alarms.models import CalibrationCertificate, NotificationKind
@@ -134,6 +134,8 @@ def remind_calibrations(now: datetime | None = None) -> int:
             )
             if notification is not None:
                 sent.append(notification.recipient)
+        if not sent and unreached(base):
+            continue  # every route failed: the next run tries again (those reached are skipped)
         certificate.reminded_at = now
         certificate.save(update_fields=["reminded_at"])
         record(

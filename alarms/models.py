@@ -3,7 +3,7 @@ sent (``Notification``): who, how, when, delivered or failed."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
@@ -159,6 +159,14 @@ class EscalationPolicy(models.Model):
         help_text='Warnings wait until the quiet hours end. Severity "alarm" never waits.',
     )
     quiet_hours_end = models.TimeField(null=True, blank=True)
+    quiet_days = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text=(
+            "Days quiet from midnight to midnight (0 = Monday ... 6 = Sunday, comma-separated), e.g. 5,6: "
+            'warnings wait for the next working day. Severity "alarm" never waits.'
+        ),
+    )
     for_device_health = models.BooleanField(
         default=False,
         help_text="Escalates device-health alarms (low battery, sensor error, no data, sync failing).",
@@ -176,19 +184,43 @@ class EscalationPolicy(models.Model):
     def clean(self) -> None:
         if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
             raise ValidationError("Quiet hours need both a start and an end (or neither).")
+        if self.quiet_days and not self.quiet_day_numbers <= set(range(7)):
+            raise ValidationError({"quiet_days": "Days are numbers 0 (Monday) to 6 (Sunday), e.g. 5,6."})
+        if len(self.quiet_day_numbers) == 7:
+            raise ValidationError({"quiet_days": "A policy quiet every day would never send a warning."})
 
-    def quiet_hours_end_after(self, at: datetime) -> datetime | None:
-        """When the quiet hours holding ``at`` end, or None when ``at`` is outside them."""
+    @property
+    def quiet_day_numbers(self) -> set[int]:
+        return {int(d) for d in self.quiet_days.split(",") if d.strip().isdigit()}
+
+    def _daily_quiet_end_after(self, local: datetime) -> datetime | None:
+        """When the daily quiet hours holding the local time ``local`` end, or None outside them."""
         if self.quiet_hours_start is None or self.quiet_hours_end is None:
             return None
-        zone = ZoneInfo(self.time_zone)
-        local = at.astimezone(zone)
         start, end, now = self.quiet_hours_start, self.quiet_hours_end, local.time()
         inside = (start <= now < end) if start < end else (now >= start or now < end)
         if not inside:
             return None
         day = local.date() if now < end else local.date() + timedelta(days=1)
-        return datetime.combine(day, end, tzinfo=zone)
+        return datetime.combine(day, end, tzinfo=local.tzinfo)
+
+    def quiet_hours_end_after(self, at: datetime) -> datetime | None:
+        """When the quiet time holding ``at`` ends (the daily quiet hours and the quiet days, one after
+        the other: Friday 18:00 runs on through the weekend to Monday 08:00), or None outside it. Wall-clock
+        times of the policy's zone, so a DST change moves nothing."""
+        zone = ZoneInfo(self.time_zone)
+        quiet_days = self.quiet_day_numbers
+        moment = at.astimezone(zone)
+        # Each turn ends one quiet stretch; a week of them (7 days, 7 nights) and one more is the most.
+        for _ in range(16):
+            if moment.weekday() in quiet_days:
+                moment = datetime.combine(moment.date() + timedelta(days=1), time(0), tzinfo=zone)
+                continue
+            end = self._daily_quiet_end_after(moment)
+            if end is None:
+                break
+            moment = end
+        return None if moment == at else moment
 
 
 class EscalationLevel(models.Model):
@@ -428,6 +460,7 @@ class WebhookEvent(models.TextChoices):
     OPENED = "excursion.opened", "Excursion opened"
     ACKNOWLEDGED = "excursion.acknowledged", "Excursion acknowledged"
     CLOSED = "excursion.closed", "Excursion closed"
+    TEST = "test", "Test (from the admin)"
 
 
 class WebhookEndpoint(models.Model):
