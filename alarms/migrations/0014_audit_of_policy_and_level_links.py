@@ -9,7 +9,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('alarms', '0011_audit_triggers_and_notifications_written_once'),
+        ('alarms', '0013_webhook_test_event'),
     ]
 
     operations = [
