@@ -193,3 +193,24 @@ def test_the_audit_page_reads_rule_account_and_device_changes_in_words(admin_cli
     moved = "Device Fridge 3: deployment group from Ward A to Ward B; installation status from Installed to"
     assert f"{moved} Quarantine." in page
     assert "k-new-secret-123" not in page
+
+
+def test_every_many_to_many_link_of_our_records_has_an_audit_trigger(db):
+    from django.apps import apps
+
+    ours = {"alarms", "monitoring", "vendors", "users", "auth"}
+    through_tables = {
+        field.remote_field.through._meta.db_table
+        for model in apps.get_models()
+        if model._meta.app_label in ours
+        for field in model._meta.local_many_to_many
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE t.tgname LIKE 'pgtrigger_audit_%%' AND c.relname = ANY(%s)",
+            [sorted(through_tables)],
+        )
+        audited = {name for (name,) in cursor.fetchall()}
+    assert len(through_tables) >= 9
+    assert through_tables - audited == set()
