@@ -21,6 +21,11 @@ from monitoring.selectors import AlertOnMap, Series, TrackPoint
 COLOURS = ["#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb"]
 EXCURSION_FILL = "rgba(179, 38, 30, 0.16)"
 GAP_FILL = "rgba(95, 99, 104, 0.14)"
+# A planned intervention (a suppression window): blue with a dotted edge, never confused with the grey of
+# "no data" or the red of an excursion.
+WINDOW_FILL = "rgba(26, 115, 232, 0.10)"
+WINDOW_EDGE = {"color": "rgba(26, 86, 219, 0.55)", "width": 1, "dash": "dot"}
+WINDOW_TEXT = "#1a56db"
 BAND_FILL = "rgba(27, 127, 59, 0.07)"
 NO_TEMPERATURE = "#9aa0a6"  # a track point with no temperature read near it
 # Plotly's default template adds ~7 kB to every figure; this is all we need of one.
@@ -103,7 +108,10 @@ def device_chart(
     zone: tzinfo,
     start: datetime,
     end: datetime,
+    windows: list = (),
 ) -> go.Figure:
+    """``windows``: the suppression windows shown (``alarms.suppression.WindowShown``: start, end,
+    label), each shaded as a band of its own."""
     figure = go.Figure()
     shapes = []
     axes = _axes(series_list)
@@ -200,7 +208,7 @@ def device_chart(
                     hovertemplate="%{text}<extra>Sensor error</extra>",
                 )
             )
-    shapes += _period_shapes(series_list, excursions, gaps, zone, start, end)
+    shapes += _period_shapes(series_list, excursions, gaps, zone, start, end, windows)
     zone_name = getattr(zone, "key", str(zone))
     right_axes = len(axes) - 1
     layout = {
@@ -330,27 +338,32 @@ def no_data_periods(series_list: list[Series], excursions: list, gaps: list, sta
 LABEL_SHARE = 0.12
 
 
-def _period_shapes(series_list, excursions, gaps, zone, start: datetime, end: datetime) -> list[dict]:
+def _period_shapes(
+    series_list, excursions, gaps, zone, start: datetime, end: datetime, windows=()
+) -> list[dict]:
     width = end - start
     shapes = []
     rows = {"top": None, "bottom": None}  # where the last label of each row ends
 
-    def add(x0, x1, text, fill, row):
+    def add(x0, x1, text, fill, row, **style):
         labelled = rows[row] is None or x0 >= rows[row]
         if labelled:
             rows[row] = x0 + width * LABEL_SHARE
-        shapes.append(_period(x0, x1, zone, text if labelled else "", fill, row))
+        shapes.append(_period(x0, x1, zone, text if labelled else "", fill, row, **style))
 
-    for excursion in excursions:
-        if excursion.kind == ExcursionKind.NO_DATA:
-            continue  # drawn below, once, with the other stretches without data
-        add(
-            max(excursion.started_at, start),
-            min(excursion.ended_at or end, end),
-            "Excursion",
-            EXCURSION_FILL,
-            "top",
-        )
+    # Excursions and suppression windows share the top row, in time order (a defrost's window starts
+    # before the excursion it suppresses: its label comes first).
+    top = [
+        (max(e.started_at, start), min(e.ended_at or end, end), "Excursion", EXCURSION_FILL, {})
+        for e in excursions
+        if e.kind != ExcursionKind.NO_DATA  # drawn below, once, with the other stretches without data
+    ]
+    top += [
+        (max(w.start, start), min(w.end, end), _short(w.label), WINDOW_FILL, {"edge": WINDOW_EDGE})
+        for w in windows
+    ]
+    for x0, x1, text, fill, style in sorted(top, key=lambda p: p[0]):
+        add(x0, x1, text, fill, "top", **style)
     for first, last, still_open in no_data_periods(series_list, excursions, gaps, start, end):
         since = first.astimezone(zone)
         text = f"No data since {since:%H:%M}" if still_open and first > start else "No data"
@@ -390,7 +403,10 @@ def _round_ticks(low: float, high: float, ticks: int = 6) -> dict:
     return {"range": [bottom, top], "tick0": 0, "dtick": step, "tickmode": "linear"}
 
 
-def _period(x0: datetime, x1: datetime, zone, text: str, fill: str, row: str = "top") -> dict:
+def _period(
+    x0: datetime, x1: datetime, zone, text: str, fill: str, row: str = "top", edge: dict | None = None
+) -> dict:
+    font = {"size": 10, "color": WINDOW_TEXT} if edge else {"size": 10}
     return _shape(
         xref="x",
         yref="paper",
@@ -399,9 +415,14 @@ def _period(x0: datetime, x1: datetime, zone, text: str, fill: str, row: str = "
         y0=0,
         y1=1,
         fillcolor=fill,
-        line_width=0,
-        label={"text": text, "textposition": f"{row} left", "font": {"size": 10}},
+        line=edge or {"width": 0},
+        label={"text": text, "textposition": f"{row} left", "font": font},
     )
+
+
+def _short(text: str, length: int = 48) -> str:
+    """A label that fits over a band (the notes under the chart give the whole reason)."""
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
 
 def _shape(**properties) -> dict:

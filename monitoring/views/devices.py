@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from alarms.suppression import windows_between
 from monitoring import archive, figures, selectors
 from monitoring.audit import record_export
 from monitoring.csv_cells import csv_lines
@@ -39,6 +40,7 @@ def chart_context(device, form: RangeForm) -> dict:
     series = [selectors.channel_series(c, start, end, gaps, raw_available=not archived) for c in channels]
     rules = rules_for_channels(channels)
     excursions = selectors.excursions_between(channels, start, end)
+    windows = windows_between(device, channels, start, end)
     figure = figures.device_chart(
         series,
         rules=rules,
@@ -47,6 +49,7 @@ def chart_context(device, form: RangeForm) -> dict:
         zone=timezone.get_current_timezone(),
         start=start,
         end=end,
+        windows=windows,
     )
     figures.mark_archived(figure, archived, start=start, end=end, zone=timezone.get_current_timezone())
     return {
@@ -57,6 +60,7 @@ def chart_context(device, form: RangeForm) -> dict:
         "bucket_hours": next((int(s.bucket.total_seconds() // 3600) for s in series if s.bucket), None),
         "excursions": excursions,
         "gaps": gaps,
+        "windows": windows,
         "rules": [(c, rules.get(c.pk)) for c in channels],
         "start": start,
         "end": end,

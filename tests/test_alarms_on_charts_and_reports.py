@@ -1,0 +1,136 @@
+"""What issue 19's planned interventions and calibration certificates change on the charts, the overview and
+the excursion report: suppression windows shaded on the charts, suppressed excursions listed as such in
+the report (PDF, CSV, email), overdue calibrations on the overview and in the report, and the opt-in
+calibration offset on the values shown (stored readings never change)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
+
+from django.contrib.auth.models import User
+
+from alarms.models import SuppressionWindow
+from monitoring import figures
+from monitoring.models import Channel, DataGap, Reading
+from tests.conftest import FIXED_NOW
+from tests.factories import PASSWORD
+from tests.test_alarms_escalation import back_in_range, fridge_channel
+from tests.test_dashboard import figure_of
+from tests.test_notifications import warm_spell
+
+
+def readings(channel: Channel, start: datetime, hours: int, value: float = 5.0) -> None:
+    rows = [
+        Reading(channel=channel, timestamp=start + timedelta(minutes=10 * i), value=value)
+        for i in range(hours * 6)
+    ]
+    Reading.objects.bulk_create(rows)
+    Channel.objects.filter(pk=channel.pk).update(last_reading_at=rows[-1].timestamp, last_value=value)
+
+
+def window_bands(figure: dict) -> list[dict]:
+    return [s for s in figure["layout"]["shapes"] if s.get("fillcolor") == figures.WINDOW_FILL]
+
+
+def login(client) -> None:
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", PASSWORD))
+
+
+# -- suppression windows on the charts ----------------------------------------------------------------
+
+
+def test_a_recurring_window_is_expanded_within_the_range_on_its_local_clock(db):
+    channel = fridge_channel()
+    window = SuppressionWindow.objects.create(
+        kind="defrost",
+        reason="weekly",
+        device=channel.device,
+        weekdays="0,3",  # Mondays and Thursdays, 23:30 for an hour, Berlin time
+        daily_start=clock(23, 30),
+        duration_minutes=60,
+        time_zone="Europe/Berlin",
+    )
+    # Monday 16 to Friday 20 November 2026 (CET, UTC+1): Monday's and Thursday's occurrences; the one of
+    # Sunday-to-Monday is not the window's (Sundays are not chosen).
+    found = window.occurrences_between(datetime(2026, 11, 16, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC))
+    assert [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in found] == [
+        (datetime(2026, 11, 16, 22, 30, tzinfo=UTC), datetime(2026, 11, 16, 23, 30, tzinfo=UTC)),
+        (datetime(2026, 11, 19, 22, 30, tzinfo=UTC), datetime(2026, 11, 19, 23, 30, tzinfo=UTC)),
+    ]
+    # An occurrence that began before the range and runs into it is there too.
+    late = window.occurrences_between(
+        datetime(2026, 11, 16, 23, 0, tzinfo=UTC), datetime(2026, 11, 17, tzinfo=UTC)
+    )
+    assert [a.astimezone(UTC) for a, _ in late] == [datetime(2026, 11, 16, 22, 30, tzinfo=UTC)]
+
+
+def test_the_device_chart_shades_each_window_in_the_range_with_its_kind_and_reason(client, db):
+    channel = fridge_channel()
+    device = channel.device
+    day = datetime(2026, 11, 18, tzinfo=UTC)
+    readings(channel, day, 24 * 2)
+    # Every day 06:00–06:45 UTC: two occurrences in the two days shown.
+    SuppressionWindow.objects.create(
+        kind="defrost",
+        reason="weekly",
+        device=device,
+        weekdays="0,1,2,3,4,5,6",
+        daily_start=clock(6, 0),
+        duration_minutes=45,
+        time_zone="UTC",
+    )
+    SuppressionWindow.objects.create(
+        kind="maintenance",
+        reason="Compressor service",
+        channel=channel,
+        starts_at=day + timedelta(hours=36),
+        ends_at=day + timedelta(hours=39),
+    )
+    SuppressionWindow.objects.create(  # outside the range: not drawn
+        kind="maintenance",
+        reason="Last year's service",
+        device=device,
+        starts_at=day - timedelta(days=300),
+        ends_at=day - timedelta(days=299),
+    )
+    DataGap.objects.create(device=device, start=day + timedelta(hours=40), end=day + timedelta(hours=41))
+    login(client)
+
+    answer = client.get(f"/devices/{device.pk}/?range=custom&start=2026-11-18&end=2026-11-19")
+    assert answer.status_code == 200
+    figure = figure_of(answer, "device-chart-data")
+    bands = window_bands(figure)
+    assert [(b["x0"], b["x1"], b["label"]["text"]) for b in bands] == [
+        ("2026-11-18 06:00:00", "2026-11-18 06:45:00", "Defrost — weekly"),
+        ("2026-11-19 06:00:00", "2026-11-19 06:45:00", "Defrost — weekly"),
+        ("2026-11-19 12:00:00", "2026-11-19 15:00:00", "Maintenance — Compressor service"),
+    ]
+    assert all(b["line"]["dash"] == "dot" and b["yref"] == "paper" for b in bands)
+    no_data = [s for s in figure["layout"]["shapes"] if s.get("fillcolor") == figures.GAP_FILL]
+    assert [(s["x0"], s["label"]["text"]) for s in no_data] == [("2026-11-19 16:00:00", "No data")]
+    page = answer.content.decode()
+    assert "3 suppression windows in this range" in page
+    assert "Maintenance — Compressor service, 2026-11-19 12:00 UTC to 2026-11-19 15:00 UTC" in page
+
+
+def test_the_excursion_page_chart_shades_the_window_that_suppressed_it(client, db):
+    channel = fridge_channel()
+    SuppressionWindow.objects.create(
+        kind="defrost",
+        reason="Weekly defrost of the vaccine fridge",
+        device=channel.device,
+        starts_at=FIXED_NOW - timedelta(minutes=10),
+        ends_at=FIXED_NOW + timedelta(minutes=90),
+    )
+    (excursion,) = warm_spell(channel)
+    back_in_range(channel, FIXED_NOW + timedelta(minutes=60))
+    login(client)
+
+    answer = client.get(f"/excursions/{excursion.pk}/")
+    (band,) = window_bands(figure_of(answer, "excursion-chart-data"))
+    assert (band["x0"], band["x1"]) == ("2026-11-20 11:50:00", "2026-11-20 13:30:00")
+    assert band["label"]["text"] == "Defrost — Weekly defrost of the vaccine fridge"
+    assert (
+        "Suppression window (shaded blue, dotted edge): Defrost — Weekly defrost" in answer.content.decode()
+    )
