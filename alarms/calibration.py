@@ -10,10 +10,12 @@ certificate's audit trail.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -72,6 +74,56 @@ def overdue_line(channel: Channel, today: date | None = None) -> str:
         return ""
     number = certificate.certificate_number
     return f"Calibration overdue since {certificate.due_on:%Y-%m-%d} (certificate {number})."
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """A channel whose certificate in force was due before the day asked about."""
+
+    channel_id: int
+    device_id: int
+    certificate_id: int
+    certificate_number: str
+    laboratory: str
+    due_on: date
+
+
+# The certificate in force of every channel that has one (its own newest, else its device's newest,
+# calibrated by the day asked about), kept when it was due before that day. Certificates are few (one a
+# year per channel): the two DISTINCT ON sets are small, and the channels are joined to them by their keys.
+OVERDUE_SQL = """
+WITH own AS (
+    SELECT DISTINCT ON (channel_id) channel_id, id, certificate_number, laboratory, due_on
+    FROM alarms_calibrationcertificate
+    WHERE channel_id IS NOT NULL AND calibrated_on <= %(day)s
+    ORDER BY channel_id, calibrated_on DESC, id DESC
+), whole_device AS (
+    SELECT DISTINCT ON (device_id) device_id, id, certificate_number, laboratory, due_on
+    FROM alarms_calibrationcertificate
+    WHERE device_id IS NOT NULL AND calibrated_on <= %(day)s
+    ORDER BY device_id, calibrated_on DESC, id DESC
+)
+SELECT channel.id, channel.device_id, COALESCE(own.id, whole_device.id),
+       COALESCE(own.certificate_number, whole_device.certificate_number),
+       COALESCE(own.laboratory, whole_device.laboratory),
+       COALESCE(own.due_on, whole_device.due_on)
+FROM monitoring_channel AS channel
+LEFT JOIN own ON own.channel_id = channel.id
+LEFT JOIN whole_device ON whole_device.device_id = channel.device_id
+WHERE (own.id IS NOT NULL OR whole_device.id IS NOT NULL)
+  AND COALESCE(own.due_on, whole_device.due_on) < %(day)s
+ORDER BY channel.device_id, channel.id
+"""
+
+
+def overdue_channels(on: date | None = None) -> dict[int, Overdue]:
+    """{channel id: Overdue} of every channel whose certificate in force on that day (default: today)
+    was due before it, in one query. A channel without any certificate is not overdue: nothing says it
+    needs one (calibration is tracked here only where a certificate was entered)."""
+    day = on or timezone.localdate()
+    with connection.cursor() as cursor:
+        cursor.execute(OVERDUE_SQL, {"day": day})
+        return {row[0]: Overdue(*row) for row in cursor.fetchall()}
 
 
 def _message(certificate: CalibrationCertificate, today: date) -> Message:

@@ -160,12 +160,3 @@ def settle_suppressions(now: datetime | None = None) -> tuple[int, int]:
         lifted += 1
     return lifted, kept
 
-
-def suppression_line(excursion: Excursion) -> str:
-    """For reports: "Suppressed (defrost: weekly defrost)." or ""."""
-    suppression = ExcursionSuppression.objects.filter(
-        excursion_id=excursion.pk, lifted_at__isnull=True
-    ).first()
-    if suppression is None:
-        return ""
-    return f"Suppressed ({suppression.get_kind_display().lower()}: {suppression.reason})."

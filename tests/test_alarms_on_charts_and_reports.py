@@ -5,14 +5,20 @@ calibration offset on the values shown (stored readings never change)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 
+import pypdf
 from django.contrib.auth.models import User
 
 from alarms.models import SuppressionWindow
+from alarms.suppression import settle_suppressions
 from monitoring import figures
-from monitoring.models import Channel, DataGap, Reading
+from monitoring.models import AlarmRule, Channel, DataGap, Reading
+from monitoring.reports import build_report, build_report_email, render_csv, render_pdf
+from tests.test_alarms_calibration import certificate
 from tests.conftest import FIXED_NOW
 from tests.factories import PASSWORD
 from tests.test_alarms_escalation import back_in_range, fridge_channel
@@ -134,3 +140,94 @@ def test_the_excursion_page_chart_shades_the_window_that_suppressed_it(client, d
     assert (
         "Suppression window (shaded blue, dotted edge): Defrost — Weekly defrost" in answer.content.decode()
     )
+
+
+# -- suppressed excursions and overdue calibrations in the report -------------------------------------
+
+
+def second_channel(channel: Channel) -> Channel:
+    other = Channel.objects.create(device=channel.device, name="Probe 2", quantity="temperature", unit="C")
+    AlarmRule.objects.create(name="2–8 °C probe 2", channel=other, low_limit=2, high_limit=8)
+    return other
+
+
+def pdf_text(report) -> str:
+    pages = pypdf.PdfReader(io.BytesIO(render_pdf(report))).pages
+    return " ".join(" ".join(page.extract_text() for page in pages).split())
+
+
+def test_the_report_lists_a_suppressed_excursion_as_suppressed_with_its_reason(settings, tmp_path, db):
+    settings.MEDIA_ROOT = tmp_path
+    channel = fridge_channel()
+    other = second_channel(channel)
+    SuppressionWindow.objects.create(
+        kind="defrost",
+        reason="Weekly defrost of the vaccine fridge",
+        channel=channel,
+        starts_at=FIXED_NOW - timedelta(minutes=10),
+        ends_at=FIXED_NOW + timedelta(minutes=90),
+    )
+    (suppressed,) = warm_spell(channel)
+    back_in_range(channel, FIXED_NOW + timedelta(minutes=60))
+    settle_suppressions(now=FIXED_NOW + timedelta(hours=2))
+    (ordinary,) = warm_spell(other)
+    certificate(other, FIXED_NOW.date() - timedelta(days=3), number="K-77")  # overdue since the 17th
+    certificate(channel, FIXED_NOW.date() + timedelta(days=100), number="K-78")  # not due yet
+
+    report = build_report(FIXED_NOW - timedelta(hours=1), FIXED_NOW + timedelta(hours=3))
+    assert [i.excursion for i in report.items] == [suppressed, ordinary]  # neither dropped
+
+    rows = list(csv.DictReader(io.StringIO(render_csv(report).decode())))
+    by_excursion = {int(r["excursion_id"]): r for r in rows}
+    assert (by_excursion[suppressed.pk]["suppressed"], by_excursion[suppressed.pk]["suppression_reason"]) == (
+        "yes",
+        "Defrost: Weekly defrost of the vaccine fridge",
+    )
+    assert (by_excursion[ordinary.pk]["suppressed"], by_excursion[ordinary.pk]["suppression_reason"]) == (
+        "",
+        "",
+    )
+
+    text = pdf_text(report)
+    assert f"#{suppressed.pk} Vaccine fridge / Measure – Out of range (Alarm) – SUPPRESSED" in text
+    assert "Suppressed (defrost: Weekly defrost of the vaccine fridge)." in text
+    assert f"#{ordinary.pk} Vaccine fridge / Probe 2 – Out of range (Alarm) Group" in text  # not suppressed
+    assert "1 of them suppressed: inside a planned intervention" in text
+    assert "2, 1 suppressed" in text  # the summary's count of excursions
+    assert "Calibration overdue (1)" in text
+    assert "Vaccine fridge Probe 2 K-77 Kalibrierlabor Nord 2026-11-17" in text
+    assert "Calibration overdue since 2026-11-17 (certificate K-77)." in text  # with the excursion too
+
+    message = build_report_email(report, ["qa@example.com"])
+    body = message.body
+    assert "2 excursions (1 suppressed)" in body
+    assert (
+        "  Suppressed (defrost: Weekly defrost of the vaccine fridge). A planned intervention: nobody was "
+        "notified." in body
+    )
+    assert body.count("Suppressed (") == 1
+    assert "Calibration overdue on 2026-11-20\n- Vaccine fridge / Probe 2: certificate K-77" in body
+    html = message.alternatives[0][0]
+    assert "<strong>Suppressed (defrost: Weekly defrost of the vaccine fridge).</strong>" in html
+
+
+def test_a_report_of_a_period_before_a_certificate_fell_due_lists_no_overdue_calibration(
+    settings, tmp_path, db
+):
+    settings.MEDIA_ROOT = tmp_path
+    channel = fridge_channel()
+    certificate(channel, date(2026, 11, 10), number="K-1")
+    week_before = build_report(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 8, tzinfo=UTC))
+    assert week_before.overdue == []
+    assert "No channel's calibration was overdue on 2026-11-07." in pdf_text(week_before)
+    week_after = build_report(datetime(2026, 11, 12, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC))
+    assert [(d, c, o.certificate_number) for d, c, o in week_after.overdue] == [
+        ("Vaccine fridge", "Measure", "K-1")
+    ]
+    # A newer certificate of the whole device does not hide the channel's own (its own comes first).
+    certificate(
+        None, date(2027, 11, 1), number="D-1", device=channel.device, calibrated_on=date(2026, 11, 15)
+    )
+    assert [o.certificate_number for *_, o in build_report(week_after.start, week_after.end).overdue] == [
+        "K-1"
+    ]
