@@ -159,4 +159,3 @@ def settle_suppressions(now: datetime | None = None) -> tuple[int, int]:
         _lift(suppression, now)
         lifted += 1
     return lifted, kept
-

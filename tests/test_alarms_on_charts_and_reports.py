@@ -18,9 +18,9 @@ from alarms.suppression import settle_suppressions
 from monitoring import figures
 from monitoring.models import AlarmRule, Channel, DataGap, Reading
 from monitoring.reports import build_report, build_report_email, render_csv, render_pdf
-from tests.test_alarms_calibration import certificate
 from tests.conftest import FIXED_NOW
 from tests.factories import PASSWORD
+from tests.test_alarms_calibration import certificate
 from tests.test_alarms_escalation import back_in_range, fridge_channel
 from tests.test_dashboard import figure_of
 from tests.test_notifications import warm_spell
