@@ -27,7 +27,7 @@ from django.utils import timezone
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from alarms.calibration import Overdue, overdue_channels
+from alarms.calibration import InForce, overdue_channels
 from monitoring import signature_records
 from monitoring.charts import excursion_chart_png
 from monitoring.choices import DeviceKind, Quantity
@@ -92,7 +92,7 @@ class ReportItem:
     start_position: tuple[float, float] | None = None
     end_position: tuple[float, float] | None = None
     readings: list[tuple[datetime, float | None, str]] = field(default_factory=list)
-    overdue: Overdue | None = None  # the channel's calibration, overdue at the end of the period
+    overdue: InForce | None = None  # the channel's calibration, overdue at the end of the period
 
     @property
     def device(self) -> Device:
@@ -136,8 +136,8 @@ class ExcursionReport:
     items: list[ReportItem]
     zone: tzinfo = UTC
     # Channels of the report's devices whose calibration was overdue at the end of the period:
-    # [(device name, channel name, Overdue)].
-    overdue: list[tuple[str, str, Overdue]] = field(default_factory=list)
+    # [(device name, channel name, InForce)].
+    overdue: list[tuple[str, str, InForce]] = field(default_factory=list)
 
     @property
     def zone_name(self) -> str:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 
 import pypdf
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from alarms.models import SuppressionWindow
 from alarms.suppression import settle_suppressions
@@ -19,10 +21,10 @@ from monitoring import figures
 from monitoring.models import AlarmRule, Channel, DataGap, Reading
 from monitoring.reports import build_report, build_report_email, render_csv, render_pdf
 from tests.conftest import FIXED_NOW
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_account
 from tests.test_alarms_calibration import certificate
 from tests.test_alarms_escalation import back_in_range, fridge_channel
-from tests.test_dashboard import figure_of
+from tests.test_dashboard import figure_of, make_device
 from tests.test_notifications import warm_spell
 
 
@@ -231,3 +233,94 @@ def test_a_report_of_a_period_before_a_certificate_fell_due_lists_no_overdue_cal
     assert [o.certificate_number for *_, o in build_report(week_after.start, week_after.end).overdue] == [
         "K-1"
     ]
+
+
+# -- overdue calibration on the overview --------------------------------------------------------------
+
+
+def test_the_overview_marks_devices_whose_calibration_is_overdue_and_filters_them(
+    client, settings, tmp_path, db
+):
+    settings.MEDIA_ROOT = tmp_path
+    settings.OVERVIEW_CACHE_SECONDS = 0
+    account = make_account()
+    late, fine, covered = (
+        make_device(account, name) for name in ("Late fridge", "Fine fridge", "Covered fridge")
+    )
+    today = timezone.localdate()
+    certificate(late.channels.get(name="humd"), today - timedelta(days=1), number="L-1")
+    certificate(fine.channels.get(name="temp"), today + timedelta(days=1), number="F-1")
+    # The whole device's certificate is overdue, but each channel has its own, newer one: not overdue.
+    certificate(
+        None,
+        today - timedelta(days=30),
+        number="C-0",
+        device=covered,
+        calibrated_on=today - timedelta(days=400),
+    )
+    for channel in covered.channels.all():
+        certificate(channel, today + timedelta(days=200), number=f"C-{channel.name}")
+    login(client)
+
+    page = client.get("/").content.decode()
+    tiles = {
+        name: tile
+        for name, tile in re.findall(
+            r'<li class="tile[^"]*">.*?<a href="[^"]+">([^<]+)</a>(.*?)</li>', page, re.S
+        )
+    }
+    assert "Calibration overdue" in tiles["Late fridge"]
+    assert "Calibration overdue" not in tiles["Fine fridge"] + tiles["Covered fridge"]
+    assert re.search(r"<strong>1</strong> Calibration overdue</a>", page)
+
+    only = client.get("/?calibration=overdue").content.decode()
+    assert "Late fridge" in only and "Fine fridge" not in only and "Covered fridge" not in only
+    assert "1 device · calibration overdue" in only
+
+
+# -- the calibration offset on the values shown, when the customer opts in ----------------------------
+
+
+def test_values_shown_are_corrected_by_the_offset_in_force_only_when_opted_in(client, settings, tmp_path, db):
+    settings.MEDIA_ROOT = tmp_path
+    settings.OVERVIEW_CACHE_SECONDS = 0
+    channel = fridge_channel()
+    device = channel.device
+    readings(channel, datetime(2026, 11, 17, tzinfo=UTC), 24 * 3)  # 5.0 °C every 10 minutes, 17th to 19th
+    certificate(channel, date(2027, 11, 18), number="ABC-123", calibrated_on=date(2026, 11, 18), offset=0.3)
+    certificate(channel, date(2027, 11, 19), number="ABC-124", calibrated_on=date(2026, 11, 19), offset=-0.2)
+    stored = list(
+        Reading.objects.filter(channel=channel).order_by("timestamp").values_list("value", flat=True)
+    )
+    login(client)
+    url = f"/devices/{device.pk}/?range=custom&start=2026-11-17&end=2026-11-19"
+
+    plain = client.get(url)
+    assert set(figure_of(plain, "device-chart-data")["data"][0]["y"]) == {5.0}
+    assert "corrected by" not in plain.content.decode()
+
+    settings.CALIBRATION_OFFSETS_SHOWN = True
+    answer = client.get(url)
+    trace = figure_of(answer, "device-chart-data")["data"][0]
+    by_day = {}
+    for x, y in zip(trace["x"], trace["y"], strict=True):
+        by_day.setdefault(x[:10], set()).add(y)
+    assert by_day == {"2026-11-17": {5.0}, "2026-11-18": {5.3}, "2026-11-19": {4.8}}
+    page = " ".join(answer.content.decode().split())
+    assert (
+        "Temperature (Measure) corrected by +0.30 °C, certificate ABC-123 (from 2026-11-18), then -0.20 °C, "
+        "certificate ABC-124 (from 2026-11-19)." in page
+    )
+    assert "excursions are found on the stored readings" in page
+    assert '4.80 °C <small class="corrected">corrected by -0.20 (certificate ABC-124; stored 5.00)' in page
+    # Stored readings never change.
+    assert (
+        list(Reading.objects.filter(channel=channel).order_by("timestamp").values_list("value", flat=True))
+        == stored
+    )
+
+    overview = client.get("/").content.decode()
+    assert (
+        '<strong>4.8 °C</strong> <small class="corrected" title="Corrected by -0.20 °C (certificate ABC-124)'
+        in overview
+    )
