@@ -343,27 +343,30 @@ def _period_shapes(
 ) -> list[dict]:
     width = end - start
     shapes = []
-    rows = {"top": None, "bottom": None}  # where the last label of each row ends
+    # Where the last label of each row ends. Suppression windows have a row of their own, a line below the
+    # excursions' (a defrost's excursion starts minutes after its window: both labels show).
+    rows = {"top": None, "window": None, "bottom": None}
 
-    def add(x0, x1, text, fill, row, **style):
+    def add(x0, x1, text, fill, row):
         labelled = rows[row] is None or x0 >= rows[row]
         if labelled:
             rows[row] = x0 + width * LABEL_SHARE
-        shapes.append(_period(x0, x1, zone, text if labelled else "", fill, row, **style))
+        # A band in the last part of the range has its label end at its right edge: never cut by the axis.
+        right = x0 > end - width * LABEL_SHARE * 2
+        shapes.append(_period(x0, x1, zone, text if labelled else "", fill, row, right))
 
-    # Excursions and suppression windows share the top row, in time order (a defrost's window starts
-    # before the excursion it suppresses: its label comes first).
-    top = [
-        (max(e.started_at, start), min(e.ended_at or end, end), "Excursion", EXCURSION_FILL, {})
-        for e in excursions
-        if e.kind != ExcursionKind.NO_DATA  # drawn below, once, with the other stretches without data
-    ]
-    top += [
-        (max(w.start, start), min(w.end, end), _short(w.label), WINDOW_FILL, {"edge": WINDOW_EDGE})
-        for w in windows
-    ]
-    for x0, x1, text, fill, style in sorted(top, key=lambda p: p[0]):
-        add(x0, x1, text, fill, "top", **style)
+    for excursion in excursions:
+        if excursion.kind == ExcursionKind.NO_DATA:
+            continue  # drawn below, once, with the other stretches without data
+        add(
+            max(excursion.started_at, start),
+            min(excursion.ended_at or end, end),
+            "Excursion",
+            EXCURSION_FILL,
+            "top",
+        )
+    for window in windows:
+        add(max(window.start, start), min(window.end, end), _short(window.label), WINDOW_FILL, "window")
     for first, last, still_open in no_data_periods(series_list, excursions, gaps, start, end):
         since = first.astimezone(zone)
         text = f"No data since {since:%H:%M}" if still_open and first > start else "No data"
@@ -404,9 +407,19 @@ def _round_ticks(low: float, high: float, ticks: int = 6) -> dict:
 
 
 def _period(
-    x0: datetime, x1: datetime, zone, text: str, fill: str, row: str = "top", edge: dict | None = None
+    x0: datetime, x1: datetime, zone, text: str, fill: str, row: str = "top", right: bool = False
 ) -> dict:
-    font = {"size": 10, "color": WINDOW_TEXT} if edge else {"size": 10}
+    window = row == "window"
+    side = "right" if right else "left"
+    label = {"text": text, "textposition": f"{row} {side}", "font": {"size": 10}}
+    if window:
+        # The second line from the top, in the window's blue.
+        label = {
+            "text": text,
+            "textposition": f"top {side}",
+            "font": {"size": 10, "color": WINDOW_TEXT},
+            "padding": 17,
+        }
     return _shape(
         xref="x",
         yref="paper",
@@ -415,8 +428,8 @@ def _period(
         y0=0,
         y1=1,
         fillcolor=fill,
-        line=edge or {"width": 0},
-        label={"text": text, "textposition": f"{row} left", "font": font},
+        line=WINDOW_EDGE if window else {"width": 0},
+        label=label,
     )
 
 

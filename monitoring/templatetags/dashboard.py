@@ -128,6 +128,11 @@ def _channel_value(channel, now) -> str:
     return value
 
 
+CALIBRATION_OVERDUE = mark_safe(
+    '<p class="meta"><span class="status warn calibration">Calibration overdue</span></p>'
+)  # noqa: S308
+
+
 @register.simple_tag
 def device_tile(device, now=None) -> str:
     """One overview tile. Built in Python, not in a template: the overview draws a page of them every
@@ -168,7 +173,7 @@ def device_tile(device, now=None) -> str:
         '<span class="status {css}">{label}</span></div>'
         '<p class="meta">{vendor} · {group}{installation}</p>'
         '<dl class="values">{rows}</dl>'
-        '<p class="meta">{excursions} · Battery\u00a0{battery}{calibration}</p></li>',
+        '<p class="meta">{excursions} · Battery\u00a0{battery}</p>{calibration}</li>',
         css=status.css,
         url=reverse("device_detail", args=[device.pk]),
         name=device.name,
@@ -180,7 +185,5 @@ def device_tile(device, now=None) -> str:
         rows=rows,
         excursions=excursions,
         battery=battery,
-        calibration=mark_safe(' · <span class="status warn calibration">Calibration overdue</span>')  # noqa: S308
-        if getattr(device, "calibration_overdue", False)
-        else "",
+        calibration=CALIBRATION_OVERDUE if getattr(device, "calibration_overdue", False) else "",
     )

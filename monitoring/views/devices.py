@@ -92,6 +92,7 @@ def device_detail(request, pk: int):
     context["query"] = request.GET.urlencode()
     if not request.htmx:
         context["latest"] = _corrected(device, selectors.latest_readings(device))
+        context["latest_corrected"] = any(r.certificate for r in context["latest"])
         context["history"] = selectors.installation_history(device)
         context["installation_form"] = InstallationStatusForm(initial={"status": device.installation_status})
     return render(request, template, context)
