@@ -28,6 +28,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from alarms.calibration import InForce, overdue_channels
+from alarms.suppression import windows_between
 from monitoring import signature_records
 from monitoring.charts import excursion_chart_png
 from monitoring.choices import DeviceKind, Quantity
@@ -382,8 +383,12 @@ def _chart(excursion: Excursion, window_end: datetime, zone: tzinfo = UTC) -> by
         .order_by("timestamp")
         .values_list("timestamp", "value")
     )
+    windows = windows_between(
+        channel.device, [channel], excursion.started_at - CHART_PADDING, window_end + CHART_PADDING
+    )
     return excursion_chart_png(
         around,
+        windows=[(w.start, w.end, w.label) for w in windows],
         low=excursion.low_limit,
         high=excursion.high_limit,
         started_at=excursion.started_at,
