@@ -87,6 +87,8 @@ class Corrections:
     def used(self, series) -> list[CalibrationCertificate]:
         """The certificates with an offset in force over the series' times, in order."""
         found: list[CalibrationCertificate] = []
+        if not self.periods.get(series.channel.pk):
+            return found  # not opted in, or no offset: no work per point
         for moment in series.times:
             certificate = self.certificate_at(series.channel.pk, moment)
             if certificate is not None and certificate.offset and certificate not in found:
