@@ -641,6 +641,28 @@ class SuppressionWindow(models.Model):
         elif not (self.starts_at and self.ends_at) or self.ends_at <= self.starts_at:
             raise ValidationError("A one-off window needs a start and a later end (or choose weekdays).")
 
+    def occurrences_between(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """Every (start, end) of this window that overlaps [start, end), in order: the one-off window, or
+        each weekday's occurrence on the window's local clock (the charts shade them)."""
+        if not self.recurring:
+            if self.starts_at and self.ends_at and self.starts_at < end and self.ends_at > start:
+                return [(self.starts_at, self.ends_at)]
+            return []
+        zone = ZoneInfo(self.time_zone)
+        length = timedelta(minutes=self.duration_minutes or 0)
+        # From the day an occurrence overlapping ``start`` may have begun (long ones run over days).
+        day = start.astimezone(zone).date() - timedelta(days=length.days + 1)
+        last_day = end.astimezone(zone).date()
+        found = []
+        while day <= last_day:
+            if day.weekday() in self.weekday_numbers:
+                begins = datetime.combine(day, self.daily_start, tzinfo=zone)
+                ends = (begins.astimezone(UTC) + length).astimezone(zone)
+                if begins < end and ends > start:
+                    found.append((begins, ends))
+            day += timedelta(days=1)
+        return found
+
     def occurrence_at(self, at: datetime) -> tuple[datetime, datetime] | None:
         """(start, end) of this window's occurrence holding ``at``, or None."""
         if not self.enabled:

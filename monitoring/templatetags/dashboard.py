@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django import template
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -101,6 +102,20 @@ def _channel_value(channel, now) -> str:
     elif channel.last_value is not None:
         unit = UNIT_LABELS.get(channel.unit, channel.unit)
         value = format_html("<strong>{} {}</strong>", f"{channel.last_value:.1f}", unit)
+        # The certificate's offset, where the customer opted in (the overview sets ``calibration``).
+        certificate = getattr(channel, "calibration", None)
+        if settings.CALIBRATION_OFFSETS_SHOWN and certificate is not None and certificate.offset:
+            value = format_html(
+                '<strong>{} {}</strong> <small class="corrected" title="Corrected by {} {} (certificate {}); '
+                'stored value {} {}. Alarms are judged on the stored value.">corrected</small>',
+                f"{channel.last_value + certificate.offset:.1f}",
+                unit,
+                f"{certificate.offset:+.2f}",
+                unit,
+                certificate.certificate_number,
+                f"{channel.last_value:.1f}",
+                unit,
+            )
     else:
         value = mark_safe('<span class="muted">no data</span>')  # noqa: S308 (a constant)
     if channel.last_reading_at:
@@ -111,6 +126,11 @@ def _channel_value(channel, now) -> str:
             age(channel.last_reading_at, now),
         )
     return value
+
+
+CALIBRATION_OVERDUE = mark_safe(
+    '<p class="meta"><span class="status warn calibration">Calibration overdue</span></p>'
+)  # noqa: S308
 
 
 @register.simple_tag
@@ -153,7 +173,7 @@ def device_tile(device, now=None) -> str:
         '<span class="status {css}">{label}</span></div>'
         '<p class="meta">{vendor} · {group}{installation}</p>'
         '<dl class="values">{rows}</dl>'
-        '<p class="meta">{excursions} · Battery\u00a0{battery}</p></li>',
+        '<p class="meta">{excursions} · Battery\u00a0{battery}</p>{calibration}</li>',
         css=status.css,
         url=reverse("device_detail", args=[device.pk]),
         name=device.name,
@@ -165,4 +185,5 @@ def device_tile(device, now=None) -> str:
         rows=rows,
         excursions=excursions,
         battery=battery,
+        calibration=CALIBRATION_OVERDUE if getattr(device, "calibration_overdue", False) else "",
     )
