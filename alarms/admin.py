@@ -10,8 +10,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from alarms import channels as channel_service
+from alarms import webhooks
 from alarms.models import (
     CalibrationCertificate,
+    DeliveryStatus,
     EscalationLevel,
     EscalationPolicy,
     HealthAlarm,
@@ -33,8 +35,47 @@ class EscalationLevelInline(admin.TabularInline):
     fields = ["position", "delay_minutes", "users", "groups", "rota", "channels"]
 
 
+class EscalationPolicyForm(forms.ModelForm):
+    quiet_days = forms.TypedMultipleChoiceField(
+        choices=Weekday.choices,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=(
+            "Quiet all day, e.g. Saturday and Sunday for business hours: warnings and device-health alarms "
+            'wait for the next working day. Severity "alarm" never waits.'
+        ),
+    )
+
+    class Meta:
+        model = EscalationPolicy
+        fields = [
+            "name",
+            "description",
+            "enabled",
+            "repeat_minutes",
+            "for_device_health",
+            "devices",
+            "groups",
+            "profiles",
+            "time_zone",
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "quiet_days",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["quiet_days"] = sorted(self.instance.quiet_day_numbers)
+
+    def clean_quiet_days(self) -> str:
+        return ",".join(str(d) for d in sorted(set(self.cleaned_data.get("quiet_days") or [])))
+
+
 @admin.register(EscalationPolicy)
 class EscalationPolicyAdmin(admin.ModelAdmin):
+    form = EscalationPolicyForm
     list_display = ["name", "enabled", "repeat_minutes", "level_count"]
     search_fields = ["name"]
     filter_horizontal = ["devices", "groups", "profiles"]
@@ -45,7 +86,10 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
             "Applies to (a device's own policy first, then its group's, then its profile's)",
             {"fields": ["devices", "groups", "profiles"]},
         ),
-        ("Quiet hours for warnings", {"fields": ["time_zone", "quiet_hours_start", "quiet_hours_end"]}),
+        (
+            "Quiet hours and days for warnings and device-health alarms",
+            {"fields": ["time_zone", "quiet_hours_start", "quiet_hours_end", "quiet_days"]},
+        ),
     ]
 
     @admin.display(description="Levels")
@@ -207,6 +251,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = ["name", "enabled", "on_opened", "on_acknowledged", "on_closed", "health"]
     readonly_fields = ["stored", "last_success_at", "last_failure_at", "last_failure", "consecutive_failures"]
+    actions = ["send_test"]
     fields = [
         "name",
         "enabled",
@@ -218,6 +263,16 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "new_signing_secret",
         *readonly_fields[1:],
     ]
+
+    @admin.action(description="Send a signed test event to the selected endpoints")
+    def send_test(self, request, queryset):
+        for endpoint in queryset:
+            delivery = webhooks.send_test(endpoint)
+            answer = f" (HTTP {delivery.response_status})" if delivery.response_status else ""
+            if delivery.status == DeliveryStatus.DELIVERED:
+                self.message_user(request, f"{endpoint}: the test was delivered{answer}.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{endpoint}: the test failed: {delivery.error}", messages.ERROR)
 
     @admin.display(description="Stored")
     def stored(self, endpoint: WebhookEndpoint) -> str:

@@ -7,10 +7,10 @@ from monitoring.models.audit import AuditAction
 
 
 def record_notification(excursion, notification) -> None:
-    """ "Level 2 to boss@example.com by email: delivered", "... failed after 3 tries (the reason)"."""
+    """ "Level 2 to boss@example.com by email: delivered", "... failed, try 3 (the reason)"."""
     text = str(notification)
     if notification.attempts > 1:
-        text += f" after {notification.attempts} tries"
+        text += f", try {notification.attempts}"
     if notification.error:
         text += f" ({notification.error})"
     record(AuditAction.NOTIFY, excursion, {"notification": [None, text]}, reason="")

@@ -16,7 +16,8 @@ def is_apprise_url(url: str) -> bool:
 
 
 def send_test(channel: NotificationChannel) -> Notification:
-    """One test notice through the channel (no retry: the admin waits for the answer)."""
+    """One test notice through the channel, tried once (never again later: the admin waits for the
+    answer)."""
     text = f"A test from the cold-chain dashboard through the channel {channel.name}. No action needed."
     message = Message(subject=f"Test: {channel.name}", text=text, html=f"<p>{text}</p>")
     stamp = timezone.now().isoformat()
@@ -25,7 +26,6 @@ def send_test(channel: NotificationChannel) -> Notification:
         routes_for_channels([channel]),
         message,
         kind=NotificationKind.TEST,
-        retries=False,
     )
     return Notification.objects.filter(target_key=f"test:{channel.pk}:{stamp}").latest("id")
 

@@ -1,8 +1,11 @@
 """Reaching a target (a user, or a level's shared channels) by the first route that works.
 
 A user's routes are their own Apprise channels in order, then their email (built in). Each route is tried
-``ALARM_DELIVERY_RETRY_SECONDS`` times more after a failure, waiting that long between tries (back-off);
-when it still fails, the next route is tried. Every try of a route is one ``Notification`` row (delivered
+once; when it fails, the next route is tried at once (at 3 a.m. someone is reached now rather than after
+the back-off). A target none of whose routes delivered is tried again later, from its first route, after
+each of ``ALARM_DELIVERY_RETRY_SECONDS`` in turn: by a task scheduled with that countdown
+(``alarms.tasks.retry_level``, ``notify_back_in_range``), so no worker waits in place. ``target_key`` makes
+every retry skip the targets already reached. Every try of a route is one ``Notification`` row (delivered
 or failed) and one line in the audit trail of the excursion; a failing channel shows on the sync status
 page until it delivers again.
 
@@ -14,7 +17,6 @@ arguments never see it).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -133,6 +135,15 @@ def retry_delays() -> list[float]:
     return list(settings.ALARM_DELIVERY_RETRY_SECONDS)
 
 
+def unreached(prefix: str) -> list[str]:
+    """The targets (``target_key`` under ``prefix``) that were tried and never reached: what a retry is
+    for. A target with no route at all is not among them (nothing to try again)."""
+    tried = Notification.objects.filter(target_key__startswith=f"{prefix}:")
+    failed = set(tried.filter(status=NotificationStatus.FAILED).values_list("target_key", flat=True))
+    delivered = set(tried.filter(status=NotificationStatus.DELIVERED).values_list("target_key", flat=True))
+    return sorted(failed - delivered)
+
+
 def deliver(
     target_key: str,
     routes: list[Route],
@@ -144,11 +155,11 @@ def deliver(
     level: int | None = None,
     user=None,
     still_wanted=lambda: True,
-    retries: bool = True,
 ) -> Notification | None:
-    """Reach the target by the first route that delivers; the delivered ``Notification``, or None (all
-    failed, none to try, already reached, or no longer wanted: ``still_wanted()`` is asked before each
-    route, so an acknowledgement stops what has not gone out yet)."""
+    """Reach the target by the first route that delivers, each route tried once; the delivered
+    ``Notification``, or None (all failed, none to try, already reached, or no longer wanted:
+    ``still_wanted()`` is asked before each route, so an acknowledgement stops what has not gone out
+    yet). Trying a target again later is the caller's (``unreached``)."""
     from alarms.audit import record_notification
 
     if Notification.objects.filter(target_key=target_key, status=NotificationStatus.DELIVERED).exists():
@@ -158,21 +169,17 @@ def deliver(
             return None
         if route.channel is not None and not route.channel.enabled:
             continue
-        error, attempts = "", 0
-        for wait in [None, *(retry_delays() if retries else [])]:
-            if wait:
-                time.sleep(wait)
-            attempts += 1
-            try:
-                send_by(route, message)
-                error = ""
-                break
-            except DeliveryError as failure:
-                error = str(failure)
-                logger.warning(
-                    "%s: %s by %s failed (try %s): %s", target_key, kind, route.via, attempts, error
-                )
+        error = ""
+        try:
+            send_by(route, message)
+        except DeliveryError as failure:
+            error = str(failure)
+            logger.warning("%s: %s by %s failed: %s", target_key, kind, route.via, error)
         _mark_channel(route.channel, error)
+        # ``attempts``: which try of this route for this target this row is (1, then 2 at the first retry...).
+        earlier = Notification.objects.filter(
+            target_key=target_key, via=route.via, channel=route.channel, recipient=route.recipient[:300]
+        ).count()
         notification = Notification.objects.create(
             excursion=excursion,
             health_alarm=health_alarm,
@@ -184,7 +191,7 @@ def deliver(
             via=route.via,
             recipient=route.recipient[:300],
             status=NotificationStatus.FAILED if error else NotificationStatus.DELIVERED,
-            attempts=attempts,
+            attempts=earlier + 1,
             error=error[:300],
             sent_at=timezone.now(),
         )

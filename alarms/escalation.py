@@ -30,7 +30,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from alarms.delivery import Message, deliver, routes_for_channels, routes_for_user
+from alarms.delivery import Message, deliver, retry_delays, routes_for_channels, routes_for_user, unreached
 from alarms.models import (
     Escalation,
     EscalationLevel,
@@ -241,6 +241,48 @@ def send_level(escalation: Escalation, level: EscalationLevel, step: int, now: d
     return reached
 
 
+def step_key(escalation: Escalation, step: int) -> str:
+    """What every target key of one step of an escalation starts with (``send_level``)."""
+    if escalation.excursion_id:
+        return f"excursion:{escalation.excursion_id}:step:{step}"
+    return f"health:{escalation.health_alarm_id}:step:{step}"
+
+
+def retry_later(task, args: tuple, attempt: int) -> bool:
+    """Schedule ``task`` to try the unreached targets again after the ``attempt``-th back-off (0 first);
+    False when the back-offs are spent (the failures stay in the log and on the sync status page)."""
+    delays = retry_delays()
+    if attempt >= len(delays):
+        return False
+    try:
+        task.apply_async(args, countdown=delays[attempt])
+    except Exception:  # a broker out of reach: the next level or repeat still comes from the beat
+        logger.exception("could not schedule a retry of %s%s", task.name, args)
+        return False
+    return True
+
+
+def resend_level(escalation_id: int, step: int, now: datetime | None = None) -> list[str]:
+    """Try the targets of an escalation's step that were not reached once more (those reached are
+    skipped by their ``target_key``; an acknowledgement meanwhile stops it all). The targets still not
+    reached."""
+    escalation = (
+        Escalation.objects.select_related(
+            "policy", "excursion__channel__device", "excursion__rule", "health_alarm"
+        )
+        .filter(pk=escalation_id)
+        .first()
+    )
+    if escalation is None or escalation.stopped_at:
+        return []
+    levels = list(escalation.policy.levels.order_by("position"))
+    if not levels:
+        return []
+    level = levels[min(step, len(levels) - 1)]
+    send_level(escalation, level, step, now or timezone.now())
+    return unreached(step_key(escalation, step))
+
+
 def run_escalations(now: datetime | None = None) -> int:
     """Fire every due step (see the module docstring). Returns the number of recipients reached."""
     from alarms.suppression import settle_suppressions
@@ -257,6 +299,11 @@ def run_escalations(now: datetime | None = None) -> int:
             reached += send_level(*claimed, now)
         except Exception:
             logger.exception("escalation %s: sending a level failed", escalation_id)
+        escalation, _, step = claimed
+        if unreached(step_key(escalation, step)):
+            from alarms import tasks
+
+            retry_later(tasks.retry_level, (escalation_id, step), attempt=0)
     return reached
 
 

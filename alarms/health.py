@@ -4,7 +4,7 @@ sends nothing, a vendor account whose sync keeps failing.
 ``check_device_health`` (beat, every 5 minutes) opens a ``HealthAlarm`` for each condition that holds and
 has none open, and marks ``cleared_at`` on those whose condition is over. Each is escalated by the first
 enabled policy marked "for device health" (migration: "Device health (default)", the Admin role, in
-business hours) until someone acknowledges it on the "Device health" page.
+business hours, Monday to Friday) until someone acknowledges it (Alerts page, "Device health" tab).
 
 Thresholds (settings, from the environment): ``LOW_BATTERY_PERCENT`` with per-vendor values in
 ``LOW_BATTERY_PERCENT_BY_VENDOR``, ``SENSOR_ERROR_ALARM_MINUTES``, ``DEVICE_NO_DATA_ALARM_MINUTES``,
@@ -125,6 +125,31 @@ def check_device_health(now: datetime | None = None) -> tuple[int, int]:
     return opened, cleared
 
 
+def health_inbox(acknowledged_limit: int = 50) -> tuple[list[HealthAlarm], list[HealthAlarm]]:
+    """The "Device health" tab of the Alerts inbox: every open alarm (newest first, however old: an open
+    one is what must not be missed), then the newest acknowledged ones. Two queries."""
+    alarms = HealthAlarm.objects.select_related(
+        "device", "channel__device", "account", "acknowledged_by"
+    ).order_by("-opened_at", "-pk")
+    return (
+        list(alarms.filter(state=HealthState.OPEN)),
+        list(
+            alarms.filter(state=HealthState.ACKNOWLEDGED).order_by("-acknowledged_at", "-pk")[
+                :acknowledged_limit
+            ]
+        ),
+    )
+
+
+def open_health_alarms() -> int:
+    return HealthAlarm.objects.filter(state=HealthState.OPEN).count()
+
+
+def health_alarm_with_subject(pk: int) -> HealthAlarm | None:
+    related = ("device", "channel__device", "account", "acknowledged_by")
+    return HealthAlarm.objects.select_related(*related).filter(pk=pk).first()
+
+
 def health_is_open(alarm_id: int) -> bool:
     return HealthAlarm.objects.filter(pk=alarm_id, state=HealthState.OPEN).exists()
 
@@ -133,7 +158,7 @@ def health_context(alarm: HealthAlarm) -> dict:
     return {
         "site_url": settings.SITE_URL,
         "alarm": alarm,
-        "link": settings.SITE_URL + reverse("device_health"),
+        "link": f"{settings.SITE_URL}{reverse('alerts')}?tab=health#health-{alarm.pk}",
     }
 
 

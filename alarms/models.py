@@ -3,7 +3,7 @@ sent (``Notification``): who, how, when, delivered or failed."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from coldchain.audit_triggers import AuditTrigger
+from coldchain.audit_triggers import AuditTrigger, membership_trigger
 from monitoring.models.permanence import permanent_record_triggers
 from vendors.fields import EncryptedJSONField
 
@@ -159,6 +159,14 @@ class EscalationPolicy(models.Model):
         help_text='Warnings wait until the quiet hours end. Severity "alarm" never waits.',
     )
     quiet_hours_end = models.TimeField(null=True, blank=True)
+    quiet_days = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text=(
+            "Days quiet from midnight to midnight (0 = Monday ... 6 = Sunday, comma-separated), e.g. 5,6: "
+            'warnings wait for the next working day. Severity "alarm" never waits.'
+        ),
+    )
     for_device_health = models.BooleanField(
         default=False,
         help_text="Escalates device-health alarms (low battery, sensor error, no data, sync failing).",
@@ -176,19 +184,43 @@ class EscalationPolicy(models.Model):
     def clean(self) -> None:
         if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
             raise ValidationError("Quiet hours need both a start and an end (or neither).")
+        if self.quiet_days and not self.quiet_day_numbers <= set(range(7)):
+            raise ValidationError({"quiet_days": "Days are numbers 0 (Monday) to 6 (Sunday), e.g. 5,6."})
+        if len(self.quiet_day_numbers) == 7:
+            raise ValidationError({"quiet_days": "A policy quiet every day would never send a warning."})
 
-    def quiet_hours_end_after(self, at: datetime) -> datetime | None:
-        """When the quiet hours holding ``at`` end, or None when ``at`` is outside them."""
+    @property
+    def quiet_day_numbers(self) -> set[int]:
+        return {int(d) for d in self.quiet_days.split(",") if d.strip().isdigit()}
+
+    def _daily_quiet_end_after(self, local: datetime) -> datetime | None:
+        """When the daily quiet hours holding the local time ``local`` end, or None outside them."""
         if self.quiet_hours_start is None or self.quiet_hours_end is None:
             return None
-        zone = ZoneInfo(self.time_zone)
-        local = at.astimezone(zone)
         start, end, now = self.quiet_hours_start, self.quiet_hours_end, local.time()
         inside = (start <= now < end) if start < end else (now >= start or now < end)
         if not inside:
             return None
         day = local.date() if now < end else local.date() + timedelta(days=1)
-        return datetime.combine(day, end, tzinfo=zone)
+        return datetime.combine(day, end, tzinfo=local.tzinfo)
+
+    def quiet_hours_end_after(self, at: datetime) -> datetime | None:
+        """When the quiet time holding ``at`` ends (the daily quiet hours and the quiet days, one after
+        the other: Friday 18:00 runs on through the weekend to Monday 08:00), or None outside it. Wall-clock
+        times of the policy's zone, so a DST change moves nothing."""
+        zone = ZoneInfo(self.time_zone)
+        quiet_days = self.quiet_day_numbers
+        moment = at.astimezone(zone)
+        # Each turn ends one quiet stretch; a week of them (7 days, 7 nights) and one more is the most.
+        for _ in range(16):
+            if moment.weekday() in quiet_days:
+                moment = datetime.combine(moment.date() + timedelta(days=1), time(0), tzinfo=zone)
+                continue
+            end = self._daily_quiet_end_after(moment)
+            if end is None:
+                break
+            moment = end
+        return None if moment == at else moment
 
 
 class EscalationLevel(models.Model):
@@ -229,6 +261,92 @@ class EscalationLevel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy}: level {self.position}"
+
+
+# Who is reached and for what: the links of policies and levels are GxP configuration too. Their through
+# tables get audit triggers through proxies (one record per link added or removed, as a change of the
+# policy or level: {"users": [null, "added: ana"]}); no permissions of their own.
+POLICY_SHOWN = "name"
+LEVEL_SHOWN = "(SELECT name FROM alarms_escalationpolicy WHERE id = policy_id) || ': level ' || position"
+
+
+def _link_audit(model: str, field: str, member: str):
+    """The audit trigger of one many-to-many link of a policy or a level (``model``: "escalationpolicy"
+    or "escalationlevel"; ``member``: the linked record's name, an SQL query over the through table's
+    NEW or OLD row)."""
+    return membership_trigger(
+        f"alarms.{model}",
+        f"{model}_id",
+        f"alarms_{model}",
+        POLICY_SHOWN if model == "escalationpolicy" else LEVEL_SHOWN,
+        field,
+        member,
+    )
+
+
+def _name_of(table: str, column: str, attribute: str = "name") -> str:
+    # Model metadata from our own code, never user input.
+    return f"SELECT {attribute} FROM {table} WHERE id = COALESCE(NEW.{column}, OLD.{column})"  # noqa: S608
+
+
+class PolicyDevicesAudit(EscalationPolicy.devices.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [_link_audit("escalationpolicy", "devices", _name_of("monitoring_device", "device_id"))]
+
+
+class PolicyGroupsAudit(EscalationPolicy.groups.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [
+            _link_audit(
+                "escalationpolicy",
+                "groups",
+                _name_of("monitoring_deploymentgroup", "deploymentgroup_id"),
+            )
+        ]
+
+
+class PolicyProfilesAudit(EscalationPolicy.profiles.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [
+            _link_audit(
+                "escalationpolicy",
+                "profiles",
+                _name_of("monitoring_alarmprofile", "alarmprofile_id"),
+            )
+        ]
+
+
+class LevelUsersAudit(EscalationLevel.users.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [_link_audit("escalationlevel", "users", _name_of("auth_user", "user_id", "username"))]
+
+
+class LevelGroupsAudit(EscalationLevel.groups.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [_link_audit("escalationlevel", "groups", _name_of("auth_group", "group_id"))]
+
+
+class LevelChannelsAudit(EscalationLevel.channels.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [
+            _link_audit(
+                "escalationlevel",
+                "channels",
+                _name_of("alarms_notificationchannel", "notificationchannel_id"),
+            )
+        ]
 
 
 class EscalationStop(models.TextChoices):
@@ -342,6 +460,7 @@ class WebhookEvent(models.TextChoices):
     OPENED = "excursion.opened", "Excursion opened"
     ACKNOWLEDGED = "excursion.acknowledged", "Excursion acknowledged"
     CLOSED = "excursion.closed", "Excursion closed"
+    TEST = "test", "Test (from the admin)"
 
 
 class WebhookEndpoint(models.Model):
@@ -521,6 +640,28 @@ class SuppressionWindow(models.Model):
                 raise ValidationError("A window is either one-off (start and end) or recurring (weekdays).")
         elif not (self.starts_at and self.ends_at) or self.ends_at <= self.starts_at:
             raise ValidationError("A one-off window needs a start and a later end (or choose weekdays).")
+
+    def occurrences_between(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """Every (start, end) of this window that overlaps [start, end), in order: the one-off window, or
+        each weekday's occurrence on the window's local clock (the charts shade them)."""
+        if not self.recurring:
+            if self.starts_at and self.ends_at and self.starts_at < end and self.ends_at > start:
+                return [(self.starts_at, self.ends_at)]
+            return []
+        zone = ZoneInfo(self.time_zone)
+        length = timedelta(minutes=self.duration_minutes or 0)
+        # From the day an occurrence overlapping ``start`` may have begun (long ones run over days).
+        day = start.astimezone(zone).date() - timedelta(days=length.days + 1)
+        last_day = end.astimezone(zone).date()
+        found = []
+        while day <= last_day:
+            if day.weekday() in self.weekday_numbers:
+                begins = datetime.combine(day, self.daily_start, tzinfo=zone)
+                ends = (begins.astimezone(UTC) + length).astimezone(zone)
+                if begins < end and ends > start:
+                    found.append((begins, ends))
+            day += timedelta(days=1)
+        return found
 
     def occurrence_at(self, at: datetime) -> tuple[datetime, datetime] | None:
         """(start, end) of this window's occurrence holding ``at``, or None."""

@@ -14,6 +14,7 @@ or an hour past the window's end (a silent logger). Each step is in the excursio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -35,6 +36,38 @@ def windows_for_channel(channel):
     if device.group_id:
         scope |= Q(group_id=device.group_id)
     return SuppressionWindow.objects.filter(scope, enabled=True).order_by("id")
+
+
+@dataclass(frozen=True)
+class WindowShown:
+    """One occurrence of a suppression window, as the charts shade it and the notes under them list it."""
+
+    start: datetime
+    end: datetime
+    window: SuppressionWindow
+    channel_name: str = ""  # a window of one channel of a device of several: which one
+
+    @property
+    def label(self) -> str:
+        """ "Defrost — Weekly defrost of the fridge" (and the channel's name for a window of one)."""
+        text = f"{self.window.get_kind_display()} — {self.window.reason}"
+        return f"{text} ({self.channel_name})" if self.channel_name else text
+
+
+def windows_between(device, channels, start: datetime, end: datetime) -> list[WindowShown]:
+    """The enabled suppression windows of the device, of these channels of it and of its group, each
+    occurrence overlapping [start, end), in time order (one query)."""
+    channels = list(channels)
+    scope = Q(channel_id__in=[c.pk for c in channels]) | Q(device_id=device.pk)
+    if device.group_id:
+        scope |= Q(group_id=device.group_id)
+    names = {c.pk: c.display_name for c in channels} if len(channels) > 1 else {}
+    shown = [
+        WindowShown(first, last, window, names.get(window.channel_id, ""))
+        for window in SuppressionWindow.objects.filter(scope, enabled=True).order_by("id")
+        for first, last in window.occurrences_between(start, end)
+    ]
+    return sorted(shown, key=lambda w: (w.start, w.window.pk))
 
 
 def suppress_if_inside(excursion: Excursion) -> ExcursionSuppression | None:
@@ -126,13 +159,3 @@ def settle_suppressions(now: datetime | None = None) -> tuple[int, int]:
         _lift(suppression, now)
         lifted += 1
     return lifted, kept
-
-
-def suppression_line(excursion: Excursion) -> str:
-    """For reports: "Suppressed (defrost: weekly defrost)." or ""."""
-    suppression = ExcursionSuppression.objects.filter(
-        excursion_id=excursion.pk, lifted_at__isnull=True
-    ).first()
-    if suppression is None:
-        return ""
-    return f"Suppressed ({suppression.get_kind_display().lower()}: {suppression.reason})."

@@ -19,9 +19,39 @@ def run_escalations(now: str | None = None) -> int:
     return escalation.run_escalations(_when(now))
 
 
-@shared_task(name="alarms.tasks.notify_back_in_range")
-def notify_back_in_range(excursion_id: int) -> int:
-    return escalation.notify_back_in_range(excursion_id)
+@shared_task(name="alarms.tasks.retry_level", bind=True, max_retries=None)
+def retry_level(self, escalation_id: int, step: int) -> int:
+    """The targets of an escalation's step that no route reached, tried again (scheduled with the first
+    of ALARM_DELIVERY_RETRY_SECONDS as countdown); again after each next one while some stay unreached.
+    The worker is free between tries."""
+    left = escalation.resend_level(escalation_id, step)
+    if left:
+        _again(self, left)
+    return len(left)
+
+
+@shared_task(name="alarms.tasks.notify_back_in_range", bind=True, max_retries=None)
+def notify_back_in_range(self, excursion_id: int) -> int:
+    """Back in range to everyone the excursion reached; those no route reached, again after each of
+    ALARM_DELIVERY_RETRY_SECONDS (a re-scheduled task: the worker never waits in place)."""
+    from alarms.delivery import unreached
+
+    reached = escalation.notify_back_in_range(excursion_id)
+    left = unreached(f"excursion:{excursion_id}:back")
+    if left:
+        _again(self, left, first=False)
+    return reached
+
+
+def _again(task, left: list[str], first: bool = True) -> None:
+    """Schedule the task once more after the next back-off, when one is left. ``first``: the task's first
+    run was itself the first retry (``retry_level``), so the next back-off is one further along."""
+    from alarms.delivery import retry_delays
+
+    delays = retry_delays()
+    attempt = task.request.retries + (1 if first else 0)
+    if attempt < len(delays):
+        raise task.retry(countdown=delays[attempt])
 
 
 @shared_task(name="alarms.tasks.deliver_webhook", bind=True, max_retries=None)

@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alarms.delivery import redact
-from alarms.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from alarms.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 TIMEOUT_SECONDS = 10
 
@@ -93,6 +93,27 @@ def excursion_event(excursion, event: str) -> list[WebhookDelivery]:
     for delivery in deliveries:
         transaction.on_commit(lambda pk=delivery.pk: _queue(tasks.deliver_webhook, pk))
     return deliveries
+
+
+def send_test(endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """A signed test event, sent once while the admin waits (no retry), kept in the delivery log."""
+    delivery_id = uuid.uuid4()
+    body = {
+        "event": WebhookEvent.TEST,
+        "delivery": str(delivery_id),
+        "endpoint": endpoint.name,
+        "sent_at": timezone.now().isoformat(),
+        "message": "A test from the cold-chain dashboard: the signature verifies with your secret.",
+    }
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event=WebhookEvent.TEST,
+        delivery_id=delivery_id,
+        body=json.dumps(body, sort_keys=True),
+    )
+    if not send(delivery):
+        give_up(delivery)
+    return delivery
 
 
 def _queue(task, *args) -> None:

@@ -7,7 +7,16 @@ import os
 import sys
 import time
 
-BENCHMARKS = ["sync", "excursions", "dashboard", "overview", "partitions", "load", "overview_load"]
+BENCHMARKS = [
+    "sync",
+    "excursions",
+    "dashboard",
+    "overview",
+    "partitions",
+    "load",
+    "overview_load",
+    "audit_trail",
+]
 
 
 def main(argv: list[str]) -> int:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from monitoring.choices import InstallationStatus
 from monitoring.models import AuditRecord
 from monitoring.models.audit import AuditAction
 from monitoring.models.excursions import Excursion
@@ -128,9 +129,9 @@ def sentence(record: AuditRecord) -> str | None:
     )
 
 
-def _change(name: str, pair) -> str:
+def _change(name: str, pair, words: str | None = None) -> str:
     old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
-    words = FIELD_WORDS.get(name, name.replace("_", " "))
+    words = words or FIELD_WORDS.get(name, name.replace("_", " "))
     if old in (None, ""):
         return f"{words} set to {_value(name, new)}"
     return f"{words} from {_value(name, old)} to {_value(name, new)}"
@@ -149,3 +150,110 @@ def excursion_trail(excursion: Excursion) -> tuple[list[AuditRecord], list[Trail
         if text:
             sentences.append(TrailSentence(record.at, text))
     return records, sentences
+
+
+# Many-to-many links (who a level reaches, what a policy covers, a user's roles and permissions) are
+# recorded as a change of their owner, {"users": [null, "added: ana"]}: (owner, field) -> the linked
+# record in words.
+LINKS = {
+    ("alarms.escalationlevel", "users"): "user",
+    ("alarms.escalationlevel", "groups"): "role",
+    ("alarms.escalationlevel", "channels"): "channel",
+    ("alarms.escalationpolicy", "devices"): "device",
+    ("alarms.escalationpolicy", "groups"): "deployment group",
+    ("alarms.escalationpolicy", "profiles"): "alarm profile",
+    ("auth.user", "groups"): "role",
+    ("auth.user", "user_permissions"): "permission",
+    ("auth.group", "permissions"): "permission",
+}
+OWNERS = {"alarms.escalationpolicy": "policy", "auth.user": "user", "auth.group": "role"}
+
+
+def _owner(record: AuditRecord) -> str:
+    if record.model == "alarms.escalationlevel":
+        # Shown as "<policy>: level <n>" by its trigger (alarms.models.LEVEL_SHOWN).
+        policy, _, position = record.object_repr.rpartition(": level ")
+        return f"level {position} of policy {policy}" if policy else record.object_repr
+    return f"{OWNERS.get(record.model, record.model)} {record.object_repr}"
+
+
+def link_sentence(record: AuditRecord) -> str | None:
+    """A link added or removed in words: "Added user ana to level 2 of policy Vaccines."; None for a
+    record that is not a link."""
+    changes = record.changes or {}
+    if record.action != AuditAction.UPDATE or len(changes) != 1:
+        return None
+    ((field, pair),) = changes.items()
+    what = LINKS.get((record.model, field))
+    if what is None or not isinstance(pair, list) or len(pair) != 2 or pair[0] is not None:
+        return None
+    verb, _, member = str(pair[1]).partition(": ")
+    if verb == "added":
+        return f"Added {what} {member} to {_owner(record)}."
+    if verb == "removed":
+        return f"Removed {what} {member} from {_owner(record)}."
+    return None
+
+
+# The common records of the audit trail page, changed, in words: "Alarm rule 2–8 °C: high limit from 8
+# to 9." (their creation and deletion keep every field as written).
+RECORD_WORDS = {
+    "monitoring.alarmrule": "Alarm rule",
+    "monitoring.alarmprofile": "Alarm profile",
+    "monitoring.device": "Device",
+    "monitoring.deploymentgroup": "Deployment group",
+    "vendors.vendoraccount": "Vendor account",
+    "alarms.escalationpolicy": "Escalation policy",
+    "alarms.escalationlevel": "Escalation",
+}
+OTHER_FIELD_WORDS = {
+    "installation_status": "installation status",
+    "group": "deployment group",
+    "delay_minutes": "delay (minutes)",
+    "clear_margin": "clear margin",
+    "repeat_minutes": "repeat (minutes)",
+    "base_url": "base URL",
+}
+SECRET = "(changed, not shown)"  # as the triggers write a secret (monitoring/audit_sql.py)
+
+
+def change_sentence(record: AuditRecord, group_names: dict[int, str] | None = None) -> str | None:
+    """A change of a common record in words; None for the others (their fields stay as written).
+    ``group_names``: deployment groups' names by id, for a device moved from one group to another."""
+    words = RECORD_WORDS.get(record.model)
+    changes = record.changes or {}
+    if words is None or record.action != AuditAction.UPDATE or not changes:
+        return None
+    details = []
+    for name, pair in changes.items():
+        if not isinstance(pair, list) or len(pair) != 2:
+            return None
+        old, new = pair
+        field = OTHER_FIELD_WORDS.get(name, FIELD_WORDS.get(name, name.replace("_", " ")))
+        if SECRET in (old, new):
+            details.append(f"{field} changed (not shown)")
+            continue
+        if name == "installation_status":
+            old, new = (InstallationStatus(v).label if v in InstallationStatus.values else v for v in pair)
+        elif name == "group" and record.model == "monitoring.device" and group_names is not None:
+            old, new = (group_names.get(v, f"#{v}") if v is not None else None for v in pair)
+        details.append(_change(name, [old, new], field))
+    return f"{words} {record.object_repr}: {'; '.join(details)}."
+
+
+def record_sentences(records: list[AuditRecord]) -> list[str | None]:
+    """The audit trail page's records in words where they have words (None: their fields as written),
+    with one query for the names of the deployment groups they name."""
+    from monitoring.models import DeploymentGroup
+
+    group_ids = {
+        value
+        for record in records
+        if record.model == "monitoring.device"
+        for value in ((record.changes or {}).get("group") or [])
+        if isinstance(value, int)
+    }
+    names = (
+        dict(DeploymentGroup.objects.filter(id__in=group_ids).values_list("id", "name")) if group_ids else {}
+    )
+    return [link_sentence(record) or change_sentence(record, names) for record in records]

@@ -25,9 +25,11 @@ def excursion_chart_png(
     title: str,
     unit: str,
     zone: tzinfo = UTC,
+    windows: list = (),
 ) -> bytes:
     """A line of the readings, broken where readings are missing (never a line across a gap), the limits
-    as dashed lines, the excursion shaded; times in ``zone``, named on the axis."""
+    as dashed lines, the excursion shaded, each suppression window (start, end, label) hatched in blue and
+    named; times in ``zone``, named on the axis."""
     # A Figure, not pyplot: no global state, safe in threads and workers.
     figure = Figure(figsize=(7.0, 2.6), dpi=110)
     axes = figure.add_subplot()
@@ -39,6 +41,25 @@ def excursion_chart_png(
         if limit is not None:
             axes.axhline(limit, color="#b22222", linestyle="--", linewidth=1)
     axes.axvspan(started_at, ended_at or window_end, color="#f4a261", alpha=0.35, label="excursion")
+    if points:
+        first, last = points[0][0], points[-1][0]
+        for start, end, label in windows:
+            start, end = max(start, first), min(end, last)
+            if end <= start:
+                continue
+            axes.axvspan(
+                start, end, facecolor="none", edgecolor="#1a56db", hatch="//", linewidth=0.8, alpha=0.6
+            )
+            axes.annotate(
+                label,
+                xy=(start, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -9),
+                textcoords="offset points",
+                fontsize=7,
+                color="#1a56db",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
+            )
     axes.set_title(title, fontsize=9)
     axes.set_ylabel(unit, fontsize=8)
     axes.set_xlabel(f"Time ({getattr(zone, 'key', str(zone))})", fontsize=8)

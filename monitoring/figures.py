@@ -22,6 +22,11 @@ from monitoring.selectors import AlertOnMap, Series, TrackPoint
 COLOURS = ["#1a73e8", "#e8710a", "#188038", "#9334e6", "#c5221f", "#12b5cb"]
 EXCURSION_FILL = "rgba(179, 38, 30, 0.16)"
 GAP_FILL = "rgba(95, 99, 104, 0.14)"
+# A planned intervention (a suppression window): blue with a dotted edge, never confused with the grey of
+# "no data" or the red of an excursion.
+WINDOW_FILL = "rgba(26, 115, 232, 0.10)"
+WINDOW_EDGE = {"color": "rgba(26, 86, 219, 0.55)", "width": 1, "dash": "dot"}
+WINDOW_TEXT = "#1a56db"
 BAND_FILL = "rgba(27, 127, 59, 0.07)"
 NO_TEMPERATURE = "#9aa0a6"  # a track point with no temperature read near it
 # Plotly's default template adds ~7 kB to every figure; this is all we need of one.
@@ -105,11 +110,15 @@ def device_chart(
     zone: tzinfo,
     start: datetime,
     end: datetime,
+    windows: list = (),
 ) -> dict:
     """The device chart as Plotly's JSON structure (``{"data": [...], "layout": {...}}``), built as plain
     dicts: ``plotly.graph_objects`` validates and copies every value of every trace, which cost a year's
     chart (4,000 points a channel) more than everything else of its page. The tests check the result
-    against Plotly's schema instead."""
+    against Plotly's schema instead.
+
+    ``windows``: the suppression windows shown (``alarms.suppression.WindowShown``: start, end, label),
+    each shaded as a band of its own."""
     traces: list[dict] = []
     shapes = []
     axes = _axes(series_list)
@@ -208,7 +217,7 @@ def device_chart(
                     hovertemplate="%{text}<extra>Sensor error</extra>",
                 )
             )
-    shapes += _period_shapes(series_list, excursions, gaps, zone, start, end)
+    shapes += _period_shapes(series_list, excursions, gaps, zone, start, end, windows)
     zone_name = getattr(zone, "key", str(zone))
     right_axes = len(axes) - 1
     layout = {
@@ -339,16 +348,22 @@ def no_data_periods(series_list: list[Series], excursions: list, gaps: list, sta
 LABEL_SHARE = 0.12
 
 
-def _period_shapes(series_list, excursions, gaps, zone, start: datetime, end: datetime) -> list[dict]:
+def _period_shapes(
+    series_list, excursions, gaps, zone, start: datetime, end: datetime, windows=()
+) -> list[dict]:
     width = end - start
     shapes = []
-    rows = {"top": None, "bottom": None}  # where the last label of each row ends
+    # Where the last label of each row ends. Suppression windows have a row of their own, a line below the
+    # excursions' (a defrost's excursion starts minutes after its window: both labels show).
+    rows = {"top": None, "window": None, "bottom": None}
 
     def add(x0, x1, text, fill, row):
         labelled = rows[row] is None or x0 >= rows[row]
         if labelled:
             rows[row] = x0 + width * LABEL_SHARE
-        shapes.append(_period(x0, x1, zone, text if labelled else "", fill, row))
+        # A band in the last part of the range has its label end at its right edge: never cut by the axis.
+        right = x0 > end - width * LABEL_SHARE * 2
+        shapes.append(_period(x0, x1, zone, text if labelled else "", fill, row, right))
 
     for excursion in excursions:
         if excursion.kind == ExcursionKind.NO_DATA:
@@ -360,6 +375,8 @@ def _period_shapes(series_list, excursions, gaps, zone, start: datetime, end: da
             EXCURSION_FILL,
             "top",
         )
+    for window in windows:
+        add(max(window.start, start), min(window.end, end), _short(window.label), WINDOW_FILL, "window")
     for first, last, still_open in no_data_periods(series_list, excursions, gaps, start, end):
         since = first.astimezone(zone)
         text = f"No data since {since:%H:%M}" if still_open and first > start else "No data"
@@ -399,7 +416,20 @@ def _round_ticks(low: float, high: float, ticks: int = 6) -> dict:
     return {"range": [bottom, top], "tick0": 0, "dtick": step, "tickmode": "linear"}
 
 
-def _period(x0: datetime, x1: datetime, zone, text: str, fill: str, row: str = "top") -> dict:
+def _period(
+    x0: datetime, x1: datetime, zone, text: str, fill: str, row: str = "top", right: bool = False
+) -> dict:
+    window = row == "window"
+    side = "right" if right else "left"
+    label = {"text": text, "textposition": f"{row} {side}", "font": {"size": 10}}
+    if window:
+        # The second line from the top, in the window's blue.
+        label = {
+            "text": text,
+            "textposition": f"top {side}",
+            "font": {"size": 10, "color": WINDOW_TEXT},
+            "padding": 17,
+        }
     return _shape(
         xref="x",
         yref="paper",
@@ -408,9 +438,14 @@ def _period(x0: datetime, x1: datetime, zone, text: str, fill: str, row: str = "
         y0=0,
         y1=1,
         fillcolor=fill,
-        line={"width": 0},
-        label={"text": text, "textposition": f"{row} left", "font": {"size": 10}},
+        line=WINDOW_EDGE if window else {"width": 0},
+        label=label,
     )
+
+
+def _short(text: str, length: int = 48) -> str:
+    """A label that fits over a band (the notes under the chart give the whole reason)."""
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
 
 def _shape(**properties) -> dict:

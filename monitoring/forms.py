@@ -119,6 +119,7 @@ class OverviewFilterForm(forms.Form):
     group = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Group")
     status = forms.ChoiceField(required=False, label="Status", choices=[("", "Any status"), *STATUS_CHOICES])
     retired = forms.BooleanField(required=False, label="Show retired devices")
+    calibration = forms.BooleanField(required=False, label="Calibration overdue only")
     page = forms.IntegerField(required=False, min_value=1, label="Page")
 
     def __init__(self, data=None, *, groups=(), **kwargs):
@@ -136,6 +137,7 @@ class OverviewFilterForm(forms.Form):
             status=data.get("status") or "",
             search=(data.get("q") or "").strip(),
             show_retired=bool(data.get("retired")),
+            calibration_overdue=bool(data.get("calibration")),
         )
 
 

@@ -27,8 +27,8 @@ from django.utils import timezone
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from alarms.calibration import overdue_line
-from alarms.suppression import suppression_line
+from alarms.calibration import InForce, overdue_channels
+from alarms.suppression import windows_between
 from monitoring import signature_records
 from monitoring.charts import excursion_chart_png
 from monitoring.choices import DeviceKind, Quantity
@@ -72,7 +72,13 @@ class GroupSummary:
     maximum: float | None = None
     mean: float | None = None
     mkt: float | None = None
+    suppressed: int = 0  # of ``excursions``: inside a planned intervention (a suppression window)
     device_ids: set = field(default_factory=set, repr=False)
+
+    @property
+    def excursions_text(self) -> str:
+        """ "3", or "3, 1 suppressed"."""
+        return f"{self.excursions}, {self.suppressed} suppressed" if self.suppressed else str(self.excursions)
 
     @property
     def label(self) -> str:
@@ -87,10 +93,35 @@ class ReportItem:
     start_position: tuple[float, float] | None = None
     end_position: tuple[float, float] | None = None
     readings: list[tuple[datetime, float | None, str]] = field(default_factory=list)
+    overdue: InForce | None = None  # the channel's calibration, overdue at the end of the period
 
     @property
     def device(self) -> Device:
         return self.excursion.channel.device
+
+    @property
+    def suppression(self):
+        """The suppression window it started in and ended in (``alarms.ExcursionSuppression``), or None:
+        none, or it outlasted the window and became a normal excursion."""
+        suppression = getattr(self.excursion, "suppression", None)  # selected with the excursion
+        return suppression if suppression is not None and suppression.lifted_at is None else None
+
+    @property
+    def suppression_text(self) -> str:
+        """ "Suppressed (defrost: Weekly defrost)." or ""."""
+        suppression = self.suppression
+        if suppression is None:
+            return ""
+        return f"Suppressed ({suppression.get_kind_display().lower()}: {suppression.reason})."
+
+    @property
+    def overdue_text(self) -> str:
+        overdue = self.overdue
+        if overdue is None:
+            return ""
+        return (
+            f"Calibration overdue since {overdue.due_on:%Y-%m-%d} (certificate {overdue.certificate_number})."
+        )
 
     @property
     def content_id(self) -> str:
@@ -105,6 +136,9 @@ class ExcursionReport:
     groups: list[GroupSummary]
     items: list[ReportItem]
     zone: tzinfo = UTC
+    # Channels of the report's devices whose calibration was overdue at the end of the period:
+    # [(device name, channel name, InForce)].
+    overdue: list[tuple[str, str, InForce]] = field(default_factory=list)
 
     @property
     def zone_name(self) -> str:
@@ -128,6 +162,15 @@ class ExcursionReport:
     @property
     def no_data(self) -> list[ReportItem]:
         return [i for i in self.items if i.excursion.kind == ExcursionKind.NO_DATA]
+
+    @property
+    def suppressed(self) -> list[ReportItem]:
+        return [i for i in self.items if i.suppression is not None]
+
+    @property
+    def overdue_day(self):
+        """The day the calibrations are judged on: the period's last day, in the report's zone."""
+        return (self.end - timedelta(microseconds=1)).astimezone(self.zone).date()
 
 
 def _clip_minutes(excursion: Excursion, start: datetime, end: datetime) -> float:
@@ -248,9 +291,14 @@ def build_report(
         mkt = _group_mkt(channel_ids, start, end)
         summaries[key].mkt = round(mkt, 2) if mkt is not None else None
 
+    report_zone = zone or UTC
+    overdue_day = (end - timedelta(microseconds=1)).astimezone(report_zone).date()
+    overdue = overdue_channels(overdue_day)
+    channel_names = {c.pk: (c.device.name, c.display_name) for c in channels}
     excursions = list(
         _excursions(devices, start, end)
-        .select_related("channel__device__group", "rule", "acknowledged_by", "closed_by")
+        # The suppression with each excursion: the report says which were planned, without a query each.
+        .select_related("channel__device__group", "rule", "acknowledged_by", "closed_by", "suppression")
         .prefetch_related("signatures__note", "signatures__user")
         .order_by("started_at")
     )
@@ -264,7 +312,11 @@ def build_report(
                 summary.minutes_out_of_range += _clip_minutes(excursion, start, end)
         # A no-data excursion has nothing to draw: it is a row of the no-data table.
         chart = charts and excursion.kind != ExcursionKind.NO_DATA
-        items.append(_report_item(excursion, group_of_device[device.pk], charts=chart, zone=zone or UTC))
+        item = _report_item(excursion, group_of_device[device.pk], charts=chart, zone=report_zone)
+        item.overdue = overdue.get(excursion.channel_id)
+        if summary is not None and item.suppression is not None:
+            summary.suppressed += 1
+        items.append(item)
         if progress is not None:
             progress(done, len(excursions))
     for summary in summaries.values():
@@ -275,7 +327,15 @@ def build_report(
         group=group.name if group else None,
         groups=sorted(summaries.values(), key=lambda s: (s.name, s.quantity, s.profile)),
         items=items,
-        zone=zone or UTC,
+        zone=report_zone,
+        overdue=sorted(
+            (
+                (*channel_names[channel_id], row)
+                for channel_id, row in overdue.items()
+                if channel_id in channel_names
+            ),
+            key=lambda r: (r[0].casefold(), r[1].casefold(), r[2].channel_id),
+        ),
     )
 
 
@@ -323,8 +383,12 @@ def _chart(excursion: Excursion, window_end: datetime, zone: tzinfo = UTC) -> by
         .order_by("timestamp")
         .values_list("timestamp", "value")
     )
+    windows = windows_between(
+        channel.device, [channel], excursion.started_at - CHART_PADDING, window_end + CHART_PADDING
+    )
     return excursion_chart_png(
         around,
+        windows=[(w.start, w.end, w.label) for w in windows],
         low=excursion.low_limit,
         high=excursion.high_limit,
         started_at=excursion.started_at,
@@ -397,10 +461,17 @@ def render_csv(report: ExcursionReport) -> bytes:
             "value",
             "error",
             "channel_label",
+            # A suppressed excursion (a planned intervention: nobody was notified) and its window's reason.
+            "suppressed",
+            "suppression_reason",
         ]
     )
     for item in report.items:
         channel = item.excursion.channel
+        suppression = item.suppression
+        suppressed = (
+            ["yes", f"{suppression.get_kind_display()}: {suppression.reason}"] if suppression else ["", ""]
+        )
         for timestamp, value, error in item.readings:
             writer.writerow(
                 [
@@ -414,6 +485,7 @@ def render_csv(report: ExcursionReport) -> bytes:
                     value,  # a number (None is written empty)
                     error,
                     channel.display_name,
+                    *suppressed,
                 ]
             )
     return out.getvalue().encode()
@@ -510,7 +582,7 @@ def render_pdf(report: ExcursionReport) -> bytes:
                 s.profile,
                 Quantity(s.quantity).label,
                 str(s.devices),
-                str(s.excursions),
+                s.excursions_text,
                 _fmt(s.minutes_out_of_range, 0),
                 f"{_fmt(s.minimum)} {s.unit}",
                 f"{_fmt(s.maximum)} {s.unit}",
@@ -527,6 +599,17 @@ def render_pdf(report: ExcursionReport) -> bytes:
     pdf.set_font("DejaVu", "", 9)
     if not report.items:
         pdf.cell(0, 6, "No excursion in this period.", new_x="LMARGIN", new_y="NEXT")
+    if report.suppressed:
+        pdf.multi_cell(
+            0,
+            5,
+            f"{len(report.suppressed)} of them suppressed: inside a planned intervention (a suppression "
+            "window: maintenance, defrost, calibration, loading), nobody was notified; each says its "
+            "window's reason.",
+            align="L",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
     elif no_data:
         pdf.cell(
             0,
@@ -546,7 +629,8 @@ def render_pdf(report: ExcursionReport) -> bytes:
             0,
             5,
             f"#{e.pk} {item.device.name} / {e.channel.display_name} – "
-            f"{e.get_kind_display()} ({e.get_severity_display()})",
+            f"{e.get_kind_display()} ({e.get_severity_display()})"
+            + (" – SUPPRESSED" if item.suppression else ""),
             align="L",
             new_x="LMARGIN",
             new_y="NEXT",
@@ -557,8 +641,8 @@ def render_pdf(report: ExcursionReport) -> bytes:
             f"Started {_when(e.started_at, zone)}, ended {_when(e.ended_at, zone)}."
             + (f" Duration {_duration(e)}." if e.duration else ""),
             f"Peak {_fmt(e.peak_value)} {unit}; {e.degree_minutes:.1f} degree-minutes out of range; "
-            f"MKT {_fmt(e.mkt, 2)} °C. State: {e.get_state_display()}. {suppression_line(e)}".rstrip(),
-            *[line for line in [overdue_line(e.channel)] if line],
+            f"MKT {_fmt(e.mkt, 2)} °C. State: {e.get_state_display()}. {item.suppression_text}".rstrip(),
+            *[line for line in [item.overdue_text] if line],
         ]
         if item.device.kind == DeviceKind.VEHICLE:
             lines.append(f"Started at {_where(item.start_position)}; ended at {_where(item.end_position)}.")
@@ -585,13 +669,48 @@ def render_pdf(report: ExcursionReport) -> bytes:
                     _when(i.excursion.started_at, zone),
                     _when(i.excursion.ended_at, zone),
                     _duration(i.excursion) if i.excursion.duration else "ongoing",
-                    i.excursion.get_state_display(),
+                    " ".join(p for p in (i.excursion.get_state_display() + ".", i.suppression_text) if p),
                     "; ".join(signature_lines(i.excursion, zone)),
                 ]
                 for i in no_data
             ],
         )
+    _overdue_table(pdf, report)
     return bytes(pdf.output())
+
+
+def _overdue_table(pdf: FPDF, report: ExcursionReport) -> None:
+    pdf.ln(2)
+    pdf.set_font("DejaVu", "B", 11)
+    pdf.cell(0, 7, f"Calibration overdue ({len(report.overdue)})", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 8)
+    if not report.overdue:
+        pdf.cell(
+            0,
+            6,
+            f"No channel's calibration was overdue on {report.overdue_day:%Y-%m-%d}.",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+        return
+    pdf.multi_cell(
+        0,
+        4.5,
+        f"Channels whose certificate in force was past its due date on {report.overdue_day:%Y-%m-%d}, the "
+        "period's last day.",
+        align="L",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    _table(
+        pdf,
+        ["Device", "Channel", "Certificate", "Laboratory", "Due"],
+        [45, 35, 35, 45, 25],
+        [
+            [device, channel, row.certificate_number, row.laboratory, f"{row.due_on:%Y-%m-%d}"]
+            for device, channel, row in report.overdue
+        ],
+    )
 
 
 def _context(report: ExcursionReport) -> dict:
@@ -605,6 +724,8 @@ def _context(report: ExcursionReport) -> dict:
                 "end_where": _where(item.end_position),
                 "is_vehicle": item.device.kind == DeviceKind.VEHICLE,
                 "signatures": signature_lines(item.excursion, report.zone),
+                "suppressed": item.suppression_text,
+                "overdue": item.overdue_text,
             }
             for item in report.items
         ],

@@ -67,7 +67,8 @@ def test_the_certificate_pdf_is_behind_the_login_and_an_overdue_channel_is_marke
 ):
     settings.MEDIA_ROOT = tmp_path
     channel = fridge_channel()
-    overdue = certificate(channel, timezone.localdate() - timedelta(days=3), offset=-0.3)
+    # Overdue on the day of the report below (its last day, FIXED_NOW's), so overdue today as well.
+    overdue = certificate(channel, FIXED_NOW.date() - timedelta(days=3), offset=-0.3)
     url = f"/calibration/{overdue.pk}/certificate.pdf"
     assert client.get(url).status_code == 302  # to the login
     client.force_login(make_user("qa"))

@@ -1,22 +1,30 @@
 """Apprise notification channels: a json:// webhook channel delivers to a local HTTP receiver; a failing one
-is retried with back-off, falls through to the next channel (or the email), and shows on the sync status
-page; the URL (with its token) is encrypted at rest and never shown or logged."""
+falls through to the next channel (or the email) at once, a target no channel reached is tried again
+later with back-off by a re-scheduled task (no worker waits), and failures show on the sync status page;
+the URL (with its token) is encrypted at rest and never shown or logged."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from datetime import timedelta
 
+import pytest
+from celery.contrib.testing.worker import start_worker
 from django.contrib.auth.models import User
 from django.db import connection
 
 from alarms.escalation import run_escalations
-from alarms.models import Notification, NotificationChannel
-from monitoring.models import AuditRecord
+from alarms.models import EscalationLevel, EscalationPolicy, Notification, NotificationChannel
+from coldchain.celery import app
+from monitoring.excursion_actions import excursion_acknowledge
+from monitoring.models import AlarmRule, AuditRecord, Channel, Device
 from tests.factories import PASSWORD
 from tests.http_receiver import receivers  # noqa: F401  (the fixture)
-from tests.test_alarms_escalation import fridge_channel, person, policy_with_levels
-from tests.test_notifications import smtp_inbox, warm_spell  # noqa: F401  (the fixture)
+from tests.test_alarms_escalation import back_in_range, fridge_channel, person, policy_with_levels, wait_for
+from tests.test_celery import needs_redis
+from tests.test_notifications import FIXED_NOW, smtp_inbox, warm_spell  # noqa: F401  (the fixture)
 
 TOKEN = "Tok3n-never-shown-9f2c"
 
@@ -54,7 +62,7 @@ def test_a_users_webhook_channel_reaches_a_local_receiver_before_their_email(
     )
 
 
-def test_a_failing_channel_is_retried_then_falls_through_and_shows_on_the_sync_page(
+def test_a_failing_channel_falls_through_at_once_and_shows_on_the_sync_page(
     smtp_inbox,  # noqa: F811
     receivers,  # noqa: F811
     settings,
@@ -62,7 +70,7 @@ def test_a_failing_channel_is_retried_then_falls_through_and_shows_on_the_sync_p
     caplog,
     db,
 ):
-    settings.ALARM_DELIVERY_RETRY_SECONDS = [0.05, 0.1]
+    settings.ALARM_DELIVERY_RETRY_SECONDS = [30, 60]  # a worker waiting in place would take minutes
     broken, working = receivers(), receivers()
     broken.status = 500
     channel = fridge_channel()
@@ -76,21 +84,23 @@ def test_a_failing_channel_is_retried_then_falls_through_and_shows_on_the_sync_p
     policy.levels.get().channels.add(room, spare)
     (excursion,) = warm_spell(channel)
 
+    started = time.monotonic()
     with caplog.at_level(logging.DEBUG):
         assert run_escalations(now=excursion.created_at) == 3
+    assert time.monotonic() - started < 10, "the next channel is tried at once, no waiting in place"
 
-    assert len(broken.requests) == 9, "each failing channel is tried three times (two retries)"
+    assert len(broken.requests) == 3, "each failing channel tried once: the next one reaches the person"
     assert len(working.requests) == 2
     assert [e.rcpt_tos for e in smtp_inbox.envelopes] == [["boss@example.com"]]
     log = list(
         Notification.objects.filter(excursion=excursion).values_list("recipient", "status", "attempts")
     )
     assert log == [
-        ("Pager of qa", "failed", 3),
+        ("Pager of qa", "failed", 1),
         ("Phone of qa", "delivered", 1),
-        ("Pager of boss", "failed", 3),
+        ("Pager of boss", "failed", 1),
         ("boss@example.com", "delivered", 1),
-        ("Teams: QA room", "failed", 3),
+        ("Teams: QA room", "failed", 1),
         ("Teams: spare room", "delivered", 1),
     ]
     failure = Notification.objects.filter(status="failed").first().error
@@ -102,13 +112,108 @@ def test_a_failing_channel_is_retried_then_falls_through_and_shows_on_the_sync_p
     assert "Pager of qa" in sync_page and "Teams: QA room" in sync_page
     assert "Phone of qa" not in sync_page
     excursion_page = client.get(f"/excursions/{excursion.pk}/").content.decode()
-    assert "apprise: Pager of qa" in excursion_page and "failed</span> after 3 tries" in excursion_page
+    assert "apprise: Pager of qa" in excursion_page and "failed</span>: Apprise could not" in excursion_page
 
     # The token is nowhere: not in the logs, the log of notices, the audit trail or the pages.
     everything = [r.getMessage() for r in caplog.records] + [sync_page, excursion_page]
     everything += [n.error for n in Notification.objects.all()]
     everything += [json.dumps(r.changes) for r in AuditRecord.objects.all()]
     assert not [text for text in everything if TOKEN in text]
+
+
+@needs_redis
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_a_target_no_channel_reached_is_tried_again_later_and_the_worker_is_free_meanwhile(
+    receivers,  # noqa: F811
+    settings,
+):
+    app.control.purge()
+    settings.ALARM_DELIVERY_RETRY_SECONDS = [3, 3]
+    flaky, working = receivers(), receivers()
+    flaky.statuses = [500, 503]  # the room's channel refuses twice, then delivers
+    channel = fridge_channel()
+    policy = policy_with_levels(channel.device, (0, [], [], None))
+    policy.levels.get().channels.add(apprise_channel(flaky, "Teams: QA room"))
+    freezer = Device.objects.create(account=channel.device.account, vendor_id="7", name="Freezer")
+    probe = Channel.objects.create(device=freezer, name="Measure", quantity="temperature", unit="C")
+    AlarmRule.objects.create(name="2–8", channel=probe, low_limit=2, high_limit=8)
+    other = EscalationPolicy.objects.create(name="Freezers")
+    other.devices.add(freezer)
+    level = EscalationLevel.objects.create(policy=other, position=1)
+    level.channels.add(apprise_channel(working, "Teams: freezer room"))
+
+    with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, shutdown_timeout=30):
+        (excursion,) = warm_spell(channel)  # its commit queues the first run: the room's channel refuses
+        wait_for(lambda: len(flaky.requests) == 1)
+        refused_at = time.monotonic()
+        warm_spell(probe)  # another excursion while the first waits for its retry
+        wait_for(lambda: len(working.requests) == 1)
+        assert time.monotonic() - refused_at < 3 and len(flaky.requests) == 1, (
+            "the single worker sent the freezer's notice during the fridge's back-off: it does not wait"
+        )
+        wait_for(lambda: len(flaky.requests) == 3)
+        wait_for(lambda: Notification.objects.filter(excursion=excursion, status="delivered").exists())
+
+    log = list(
+        Notification.objects.filter(excursion=excursion).values_list(
+            "recipient", "status", "attempts", "sent_at"
+        )
+    )
+    assert [row[:3] for row in log] == [
+        ("Teams: QA room", "failed", 1),
+        ("Teams: QA room", "failed", 2),
+        ("Teams: QA room", "delivered", 3),
+    ]
+    waits = [(later[3] - earlier[3]).total_seconds() for earlier, later in zip(log, log[1:], strict=False)]
+    assert all(wait >= 2.9 for wait in waits), f"the back-off is kept: {waits}"
+    assert NotificationChannel.objects.get(name="Teams: QA room").consecutive_failures == 0
+
+
+@needs_redis
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_back_in_range_is_tried_again_later_and_an_acknowledgement_stops_the_retries(
+    receivers,  # noqa: F811
+    settings,
+):
+    app.control.purge()
+    settings.ALARM_DELIVERY_RETRY_SECONDS = [2.5, 2.5]
+    room_receiver, pager_receiver = receivers(), receivers()
+    channel = fridge_channel()
+    qa = person("qa")
+    qa.email = ""  # the pager is qa's only route
+    qa.save()
+    apprise_channel(pager_receiver, "Pager of qa", user=qa)
+    pager_receiver.status = 500
+    policy = policy_with_levels(channel.device, (0, [qa], [], None))
+    policy.levels.get().channels.add(apprise_channel(room_receiver, "Teams: QA room"))
+
+    with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, shutdown_timeout=30):
+        (excursion,) = warm_spell(channel)
+        wait_for(lambda: len(room_receiver.requests) == 1 and len(pager_receiver.requests) == 1)
+        first_try = time.monotonic()
+        # qa is not reached: due again after 2.5 s and 5 s; acknowledged meanwhile, so never again.
+        excursion_acknowledge(excursion, qa, "On my way", PASSWORD, username="qa")
+        assert time.monotonic() - first_try < 2.5, "the acknowledgement came after the retry: no proof"
+        time.sleep(6)
+        assert len(pager_receiver.requests) == 1, "a retry after the acknowledgement"
+
+        room_receiver.statuses = [500]  # back in range: the room's channel refuses once, then delivers
+        back_in_range(channel, FIXED_NOW + timedelta(minutes=90))
+        wait_for(lambda: len(room_receiver.requests) == 3)
+
+    back = list(
+        Notification.objects.filter(excursion=excursion, kind="back_in_range").values_list(
+            "recipient", "status", "attempts", "sent_at"
+        )
+    )
+    assert [row[:3] for row in back] == [
+        ("Teams: QA room", "failed", 1),
+        ("Teams: QA room", "delivered", 2),
+    ]
+    assert (back[1][3] - back[0][3]).total_seconds() >= 2.4, "the back-off is kept"
+    assert json.loads(room_receiver.requests[2].body)["title"].startswith("Back in range")
 
 
 def test_the_admin_sends_a_test_and_never_shows_the_url(receivers, admin_client):  # noqa: F811

@@ -146,3 +146,46 @@ def test_the_beat_has_the_escalation_and_webhook_schedules():
     escalations = PeriodicTask.objects.get(task="alarms.tasks.run_escalations")
     assert escalations.enabled and (escalations.interval.every, escalations.interval.period) == (1, "minutes")
     assert PeriodicTask.objects.get(task="alarms.tasks.queue_stuck_webhooks").enabled
+
+
+def test_the_admin_sends_a_signed_test_event_and_sees_the_answer(receivers, admin_client):  # noqa: F811
+    receiver = receivers()
+    endpoint = WebhookEndpoint.objects.create(
+        name="QMS", secret={"url": receiver.url(), "signing_secret": SECRET}
+    )
+    verify = published_recipe()
+
+    def send_test():
+        answer = admin_client.post(
+            "/admin/alarms/webhookendpoint/",
+            {"action": "send_test", "_selected_action": [endpoint.pk]},
+            follow=True,
+        )
+        return answer.content.decode()
+
+    page = send_test()
+    assert "QMS: the test was delivered (HTTP 200)." in page
+    (request,) = receiver.requests
+    assert verify(SECRET, request.headers, request.body), "the published recipe refuses the test's signature"
+    assert json.loads(request.body)["event"] == "test" and request.headers["X-Coldchain-Event"] == "test"
+
+    receiver.status = 500
+    page = send_test()
+    assert "QMS: the test failed: the endpoint answered HTTP 500" in page
+    assert len(receiver.requests) == 2, "a test is tried once: the admin waits for the answer"
+
+    endpoint.refresh_from_db()
+    endpoint.secret = {"url": "http://127.0.0.1:9/qms-hook", "signing_secret": SECRET}  # nothing listens
+    endpoint.save(update_fields=["secret"])
+    page = send_test()
+    assert "QMS: the test failed: ConnectionError" in page
+    assert "qms-hook" not in page and "127.0.0.1" not in page, "the URL is a secret too"
+
+    log = list(
+        WebhookDelivery.objects.order_by("id").values_list("event", "status", "attempts", "response_status")
+    )
+    assert log == [("test", "delivered", 1, 200), ("test", "failed", 1, 500), ("test", "failed", 1, None)]
+    endpoint.refresh_from_db()
+    assert endpoint.consecutive_failures == 2, "a failing endpoint shows on the sync status page"
+    everything = page + admin_client.get("/admin/alarms/webhookdelivery/").content.decode()
+    assert SECRET not in everything and str(receiver.port) not in everything

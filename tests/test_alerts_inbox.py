@@ -261,3 +261,99 @@ def test_the_inbox_costs_the_same_queries_for_few_or_many_events(qa, fleet):
             account=account, device=truck, vendor_alert_id=f"s{n}", alert_type=f"Custom {n}", started_at=now
         )
     assert (queries({}), queries({"tab": "vendor"})) == before
+
+
+@pytest.fixture
+def health_alarms(db):
+    """An open low battery, an open failing sync whose condition is over, one acknowledged no-data."""
+    from alarms.models import HealthAlarm
+
+    now = timezone.now()
+    account = make_account(name="Pharmacy loggers")
+    fridge = Device.objects.create(account=account, vendor_id="f1", name="Vaccine fridge", battery=9)
+    freezer = Device.objects.create(account=account, vendor_id="f2", name="Freezer")
+    boss = make_user("admin1", role="Admin")
+    return {
+        "battery": HealthAlarm.objects.create(
+            kind="low_battery", device=fridge, detail="Battery 9 % (alarm below 20 %)", opened_at=now
+        ),
+        "sync": HealthAlarm.objects.create(
+            kind="sync_failing",
+            account=account,
+            detail="5 failed syncs in a row: the vendor answered 503",
+            opened_at=now - timedelta(days=20),
+            cleared_at=now - timedelta(days=19),
+        ),
+        "silent": HealthAlarm.objects.create(
+            kind="no_data",
+            device=freezer,
+            detail="Nothing received since 2026-11-20 08:00 UTC",
+            opened_at=now - timedelta(days=2),
+            state="acknowledged",
+            acknowledged_at=now - timedelta(days=1),
+            acknowledged_by=boss,
+            acknowledgement_comment="Logger replaced",
+        ),
+    }
+
+
+def test_device_health_alarms_are_in_the_inbox_open_first_with_their_count(qa, health_alarms):
+    page = qa.get("/alerts/").content.decode()
+    assert 'href="/alerts/?tab=health"' in page and "2 open" in page, "the tab and its count on every tab"
+    page = qa.get("/alerts/", {"tab": "health"}).content.decode()
+    battery, sync, silent = (page.index(f'id="health-{a.pk}"') for a in health_alarms.values())
+    assert battery < sync < silent, "open ones first (newest first, however old), then acknowledged"
+    assert "<strong>Low battery</strong>" in page and "Vaccine fridge" in page
+    assert "<strong>Vendor account sync failing</strong>" in page and "Pharmacy loggers" in page
+    assert "Condition over" in page and "Still going on" in page
+    opened = timezone.localtime(health_alarms["battery"].opened_at)
+    assert f"Since {opened:%Y-%m-%d %H:%M} UTC" in page, "since when, with the zone"
+    assert "Acknowledged by admin1 at " in page and "Logger replaced" in page
+    assert page.count("<summary>Acknowledge</summary>") == 2, "only open ones can be acknowledged"
+
+
+def test_a_health_alarm_is_acknowledged_in_place_and_its_escalation_stops(qa, health_alarms):
+    from alarms.models import Escalation, EscalationPolicy
+
+    battery = health_alarms["battery"]
+    policy = EscalationPolicy.objects.get(for_device_health=True)
+    escalation = Escalation.objects.create(health_alarm=battery, policy=policy, next_at=timezone.now())
+    url = f"/device-health/{battery.pk}/acknowledge/"
+
+    refused = qa.post(url, {"comment": "  "}, headers=HTMX)
+    assert refused.status_code == 400
+    assert "A comment is required to acknowledge an alarm." in refused.content.decode()
+    assert f'id="health-{battery.pk}"' in refused.content.decode(), "the row itself, to swap in place"
+
+    answer = qa.post(url, {"comment": "New batteries ordered"}, headers=HTMX)
+    row = answer.content.decode()
+    assert answer.status_code == 200 and row.lstrip().startswith("<li")
+    assert "Acknowledged by qa at " in row and "New batteries ordered" in row
+    assert "<summary>Acknowledge</summary>" not in row
+    assert 'id="health-count" class="count bad" hx-swap-oob="true">1 open<' in row, "the tab's figure too"
+    escalation.refresh_from_db()
+    assert escalation.stop_reason == "acknowledged" and escalation.next_at is None
+    assert AuditRecord.objects.filter(
+        model="alarms.healthalarm", action="acknowledge", username="qa"
+    ).exists()
+    page = qa.get("/alerts/", {"tab": "health"}).content.decode()
+    assert "1 open" in page
+
+    # Without JavaScript: back to the tab, at the row, with the outcome.
+    again = qa.post(f"/device-health/{health_alarms['sync'].pk}/acknowledge/", {"comment": "Key renewed"})
+    assert again.url == f"/alerts/?tab=health#health-{health_alarms['sync'].pk}"
+    assert "0 open" in qa.get(again.url).content.decode()
+
+
+def test_whoever_may_not_see_device_health_has_no_tab(client, health_alarms):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_user("visitor", password=PASSWORD))
+    assert "tab=health" not in client.get("/alerts/").content.decode()
+    assert client.get("/alerts/", {"tab": "health"}).status_code == 403
+    assert (
+        client.post(
+            f"/device-health/{health_alarms['battery'].pk}/acknowledge/", {"comment": "x"}
+        ).status_code
+        == 403
+    )

@@ -494,9 +494,10 @@ def test_the_audit_trail_page_filters_by_record_user_and_day(client, excursion, 
     client.force_login(make_user())
     page = client.get("/audit/", {"model": "monitoring.alarmrule", "object_id": rule.pk, "user": "boss"})
     body = page.content.decode()
-    assert "high_limit: 8 → 9" in body and "wider" in body and "Excursion" not in body
+    changed = "Alarm rule 2–8: high limit from 8 to 9."
+    assert changed in body and "wider" in body and "Excursion" not in body
     today = AuditRecord.objects.latest("at").at.date().isoformat()
-    assert "high_limit: 8 → 9" in client.get("/audit/", {"start": today, "end": today}).content.decode()
+    assert changed in client.get("/audit/", {"start": today, "end": today}).content.decode()
     assert "No audit records" in client.get("/audit/", {"end": "2001-01-01"}).content.decode()
 
 

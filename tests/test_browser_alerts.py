@@ -294,3 +294,61 @@ def test_an_admin_gets_form_errors_in_place_on_the_rules_device_and_excursion_pa
     shoot(page, "admin")
     context.close()
     assert problems == []
+
+
+# Serialized rollback: the roles (a data migration) are back even after another live-server test's flush.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_qa_user_acknowledges_a_device_health_alarm_in_the_inbox(live_server, browser):  # noqa: F811
+    from alarms.health import check_device_health
+    from alarms.models import HealthAlarm
+
+    account = make_account(name="Pharmacy loggers")
+    account.consecutive_failures, account.last_error = 6, "the vendor answered 503"
+    account.save()
+    now = timezone.now()
+    Device.objects.create(account=account, vendor_id="f1", name="Vaccine fridge", battery=7, last_seen=now)
+    Device.objects.create(account=account, vendor_id="f2", name="Freezer", last_seen=now - timedelta(hours=5))
+    make_user("qa")
+    assert check_device_health() == (3, 0)
+    battery = HealthAlarm.objects.get(kind="low_battery")
+
+    context = browser.new_context(viewport=TABLET, timezone_id="Europe/Helsinki")
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    url = live_server.url
+    page.goto(f"{url}/login/?next=/alerts/")
+    page.fill("#id_username", "qa")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/alerts/")
+    assert "3 open" in page.locator(".tabs").inner_text()
+
+    page.click(".tabs a:has-text('Device health')")
+    page.wait_for_url(f"{url}/alerts/?tab=health")
+    rows = page.locator("#health-list li.alert-item")
+    assert rows.count() == 3
+    texts = rows.all_inner_texts()
+    assert any("Low battery" in t and "Vaccine fridge" in t for t in texts)
+    assert any("No data from the device" in t and "Freezer" in t for t in texts)
+    assert any("Vendor account sync failing" in t and "Pharmacy loggers" in t for t in texts)
+    assert all(re.search(r"Since \d{4}-\d\d-\d\d \d\d:\d\d \S+", t) for t in texts), "since when, with zone"
+    shoot(page, "alerts-device-health")
+
+    row = page.locator(f"#health-{battery.pk}")
+    row.locator("summary").click()
+    row.locator("textarea[name=comment]").fill("Batteries ordered, fitted tomorrow")
+    row.locator("button[type=submit]").click()
+    page.wait_for_selector(f"#health-{battery.pk} .acknowledged")
+    assert "Acknowledged by qa at " in page.locator(f"#health-{battery.pk}").inner_text()
+    assert "2 open" in page.locator(".tabs").inner_text(), "the tab's figure follows"
+    assert page.locator("#health-open-total").inner_text() == "(2)", "and the heading's"
+    battery.refresh_from_db()
+    assert battery.state == "acknowledged" and battery.acknowledgement_comment.startswith("Batteries")
+    shoot(page, "alerts-device-health-acknowledged")
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+    shoot(page, "alerts-device-health-phone")
+    assert problems == []
+    context.close()

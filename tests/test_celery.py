@@ -98,6 +98,7 @@ TASK_QUEUES = {
     "monitoring.tasks.maintain_partitions": "evaluation",
     "alarms.tasks.run_escalations": "notifications",
     "alarms.tasks.notify_back_in_range": "notifications",
+    "alarms.tasks.retry_level": "notifications",
     "alarms.tasks.deliver_webhook": "notifications",
     "alarms.tasks.queue_stuck_webhooks": "notifications",
     "alarms.tasks.check_device_health": "evaluation",

@@ -371,14 +371,15 @@ def test_the_short_path_for_usual_rows_reads_every_value_as_the_general_parser_d
         "channel": [{"num": 0, "unit": "C"}],
         "data": [{"unixtime": "1793416010", "data-id": "7", "ch1": raw}],
     }
-    (row,) = _parse_data(body, "T&D")
-    assert row.values == (("ch1", *parse_value(raw)),)
+    page = _parse_data(body, "T&D")
+    value, error = parse_value(raw)
+    assert page.channels["ch1"][1:] == ([value], [error])
     number = finite_number(raw)
     if number is not None and 0 < number < 4e9:  # as a unixtime or a data-id, where datetime can hold it
         body["data"][0].update({"unixtime": raw, "data-id": raw})
-        (row,) = _parse_data(body, "T&D")
-        assert row.unixtime == int(number)
-        assert row.data_id == (int(number) or None)
+        page = _parse_data(body, "T&D")
+        assert page.unixtimes == [int(number)]
+        assert page.data_ids == [int(number) or None]
     elif number is None:
         body["data"][0]["unixtime"] = raw
         with pytest.raises(ParseError):
@@ -387,9 +388,9 @@ def test_the_short_path_for_usual_rows_reads_every_value_as_the_general_parser_d
 
 def _general(body):
     """What the general parser reads of an answer, in the columns the client yields."""
-    from vendors.clients.tandd import _columns_of_rows, _parse_data
+    from vendors.clients.tandd import _merge, _parse_data
 
-    return _columns_of_rows(_parse_data(body, "T&D"))
+    return _merge([(2**62, _parse_data(body, "T&D"))], None)
 
 
 @pytest.mark.parametrize("raw", _ODD_VALUES, ids=repr)
@@ -431,6 +432,42 @@ def test_an_unusual_answer_is_left_to_the_general_parser():
         [*rows[:3], [1793416030, "1.5"]],  # a row that is not an object
     ):
         assert _fast_columns({**body, "data": unusual}, 1793416000, 1793416030) is None
+
+
+def test_unusual_pages_are_merged_by_time_keeping_the_newest_pages_row_of_each_time():
+    """Pages newest first, overlapping, a time twice, a row without a channel, a row past its page's
+    end: each time once, oldest first, the values of the row read first, a missing channel left out."""
+    from vendors.clients.tandd import _merge, _parse_data
+
+    channels = [{"num": 0, "unit": "C"}, {"num": 1, "unit": "%"}]
+    newest = {
+        "channel": channels,
+        "data": [
+            {"unixtime": "1030", "data-id": "4", "ch1": "4.0", "ch2": "40"},
+            {"unixtime": "1020", "data-id": "3", "ch1": "3.0"},  # no humidity
+            {"unixtime": "1020", "data-id": "3", "ch1": "9.9", "ch2": "99"},  # the same time again
+            {"unixtime": "1040", "data-id": "5", "ch1": "5.0", "ch2": "50"},  # past the end asked
+        ],
+    }
+    older = {
+        "channel": channels,
+        "data": [
+            {"unixtime": "1020", "data-id": "3", "ch1": "7.7", "ch2": "77"},  # the newest page has it
+            {"unixtime": "1010", "data-id": "2", "ch1": "2.0", "ch2": "20"},
+            {"unixtime": "1000", "data-id": "1", "ch1": "1.0", "ch2": "10"},  # before the start
+        ],
+    }
+    merged = _merge([(1030, _parse_data(newest, "T&D")), (1019, _parse_data(older, "T&D"))], 1005)
+
+    assert merged.unixtimes == [1010, 1020, 1030]
+    assert merged.data_ids == [2, 3, 4]
+    times, values, errors = merged.channels["ch1"]
+    assert [t.timestamp() for t in times] == [1010, 1020, 1030]
+    assert values == [2.0, 3.0, 4.0]
+    times, values, errors = merged.channels["ch2"]
+    assert [t.timestamp() for t in times] == [1010, 1030]
+    assert values == [20.0, 40.0]
+    assert merged.rows is None
 
 
 @pytest.mark.parametrize("unusual_from", [0, 1], ids=["every answer unusual", "from the second answer"])

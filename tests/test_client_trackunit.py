@@ -449,7 +449,7 @@ def test_an_alarm_address_becomes_one_line():
     assert address_line(None) == ""
 
 
-# -- the shapes public clients see (kmodexc/TrackUnitPython, NOTES.md [C]) ------------------------
+# -- the shapes public clients see (kmodexc/TrackUnitPython, docs/vendors.md [C]) ------------------------
 
 # A UnitHistory row with every field pytrackunit's cache keeps besides ours.
 PUBLIC_CLIENT_ROW = {

@@ -1047,7 +1047,7 @@ def test_deeply_nested_json_is_a_parse_error(env):
 
 
 def test_thingsee_readings_never_depend_on_the_order_of_an_answer(env):
-    """NOTES.md [A]: the order of ``/messages`` is not documented (the simulator answers newest first).
+    """docs/vendors.md [A]: the order of ``/messages`` is not documented (the simulator answers newest first).
     Any order of the same answer gives the same readings, in the same order."""
     operation = OPERATIONS["thingsee"][1]
     target = "GET /things/{id}/messages"

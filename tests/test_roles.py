@@ -15,13 +15,11 @@ from django.urls import get_resolver
 from monitoring.models import AlarmRule, Channel, DeploymentGroup, Device, Excursion, InstallationEvent
 from tests.conftest import FIXED_NOW
 from tests.factories import make_account, make_user
-from tests.test_auth import walk
+from tests.test_auth import PUBLIC, walk
 from vendors.models import VendorAccount
 from vendors.simulators import simulator_class
 from vendors.sync import sync_account
 from vendors.tasks import sync_account as sync_account_task
-
-PUBLIC = {"login", "admin:login", "favicon"}  # the icon: a redirect to a static file
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The T&D WebStorage simulator, asserted against tandd-webstorage.txt and NOTES.md."""
+"""The T&D WebStorage simulator, asserted against tandd-webstorage.txt and docs/vendors.md."""
 
 from __future__ import annotations
 
@@ -154,7 +154,8 @@ def test_data_answers_in_the_real_shape(call):
     assert response.headers["X-RateLimit-Remaining"] == "19"
     body = response.json()
     assert body["serial"] == "52140001" and body["model"] == "TR-72wf"
-    # The real spelling (NOTES.md [C], the public Go client's test resources): underscores, num from "1".
+    # The real spelling (docs/vendors.md [C], the public Go client's test resources): underscores, num
+    # from "1".
     assert (body["time_diff"], body["std_bias"], body["dst_bias"]) == ("540", "0", "0")
     assert body["channel"] == [
         {"num": "1", "name": "Temp", "unit": "C"},

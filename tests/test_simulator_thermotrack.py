@@ -1,4 +1,4 @@
-"""The Thermotrack Webserve simulator answers as thermotrack-webserve.txt and NOTES.md say."""
+"""The Thermotrack Webserve simulator answers as thermotrack-webserve.txt and docs/vendors.md say."""
 
 from __future__ import annotations
 

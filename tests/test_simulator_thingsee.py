@@ -1,4 +1,4 @@
-"""The Thingsee simulator answers as thingsee.txt and NOTES.md say, over real HTTP."""
+"""The Thingsee simulator answers as thingsee.txt and docs/vendors.md say, over real HTTP."""
 
 from __future__ import annotations
 
@@ -98,7 +98,8 @@ def api(sim, server):
 
 
 def assert_error(response, status):
-    """Errors in the shape Haltian's own app reads (NOTES.md [C]): ``{"statusCode", "error", "message"}``."""
+    """Errors in the shape Haltian's own app reads (docs/vendors.md [C]):
+    ``{"statusCode", "error", "message"}``."""
     assert response.status_code == status
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
@@ -412,7 +413,7 @@ def test_it_lists_the_groups_deleted_ones_marked_searches_them_and_caps_the_list
 
 
 def test_it_lists_the_things_of_a_group_as_an_object_holding_tuids(api):
-    """NOTES.md [C] (haltian/Thingsee-Toolbox, lib/protocol/device_list_response.dart)."""
+    """docs/vendors.md [C] (haltian/Thingsee-Toolbox, lib/protocol/device_list_response.dart)."""
     assert api.get("/groups/warehouse-a/things").json() == {
         "data": {"group_id": "warehouse-a", "tuids": [FREEZER, AMBIENT]}
     }

@@ -1,4 +1,4 @@
-"""The TrackGPS (GPSWOX) simulator answers as trackgps.txt and NOTES.md say, over real HTTP."""
+"""The TrackGPS (GPSWOX) simulator answers as trackgps.txt and docs/vendors.md say, over real HTTP."""
 
 from __future__ import annotations
 
@@ -267,7 +267,7 @@ def test_history_has_the_documented_shape_with_local_times(base, sim):
 
 
 def test_history_of_the_other_trucks_has_the_shapes_of_gpswox_own_sources(base, sim):
-    """NOTES.md [C]: sensors ``{"id", "name", "sufix"}`` without a type, values as strings (with or
+    """docs/vendors.md [C]: sensors ``{"id", "name", "sufix"}`` without a type, values as strings (with or
     without their unit, "-" for no value), lat/lng as strings."""
     user_api_hash = login(base, sim)
     start, end = FIXED_NOW - timedelta(hours=12), FIXED_NOW

@@ -1,4 +1,4 @@
-"""The Trackunit Classic simulator answers as the documents (and NOTES.md) say."""
+"""The Trackunit Classic simulator answers as the documents (and docs/vendors.md) say."""
 
 from __future__ import annotations
 
@@ -156,8 +156,8 @@ def test_unit_history_gives_rows_every_five_minutes_with_two_probes_speed_and_po
 
 
 def test_history_rows_carry_the_fields_public_clients_see(sim, base):
-    """NOTES.md [C] (kmodexc/TrackUnitPython): ``event``, ``keyId``, ``heading``, ``km``, ``run1``-``run4``
-    and inputs, besides what we read."""
+    """docs/vendors.md [C] (kmodexc/TrackUnitPython): ``event``, ``keyId``, ``heading``, ``km``,
+    ``run1``-``run4`` and inputs, besides what we read."""
     rows = get(base, sim, "/Report/UnitHistory", params={"unitId": "34333", **day_window()}).json()["list"]
     for row in rows:
         assert {"event", "keyId", "heading", "km", "run1", "run2", "run3", "run4", "input1", "input2"} <= set(

@@ -87,3 +87,21 @@ class RolePermissionsAudit(Group.permissions.through):
                 " WHERE p.id = COALESCE(NEW.permission_id, OLD.permission_id)",
             )
         ]
+
+
+class UserPermissionsAudit(User.user_permissions.through):
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        triggers = [
+            membership_trigger(
+                "auth.user",
+                "user_id",
+                "auth_user",
+                "username",
+                "user_permissions",
+                "SELECT c.app_label || '.' || p.codename FROM auth_permission p"
+                " JOIN django_content_type c ON c.id = p.content_type_id"
+                " WHERE p.id = COALESCE(NEW.permission_id, OLD.permission_id)",
+            )
+        ]

@@ -6,11 +6,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, FloatField, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Extract
 from django.utils import timezone
 
+from alarms.calibration import certificates_to_mark
 from monitoring.choices import ExcursionKind, ExcursionState, InstallationStatus, Quantity
 from monitoring.models import (
     AlarmRule,
@@ -147,6 +149,7 @@ class OverviewFilters:
     status: str = ""
     search: str = ""
     show_retired: bool = False
+    calibration_overdue: bool = False
 
 
 @dataclass
@@ -156,6 +159,7 @@ class Overview:
     page: Page  # of Device instances with channel_list, status, open_excursions and vendor_label
     counts: dict[str, int]  # status slug: devices (vendor, group and search filters; any status)
     total: int  # devices under those filters, any status
+    calibration_overdue: int = 0  # of them, devices with a channel whose calibration is overdue
 
     @property
     def by_status(self) -> list[tuple[Status, int]]:
@@ -237,12 +241,29 @@ def overview(
     """The overview: every device weighed, one page of cards built (the worst first, then by name)."""
     now = now or timezone.now()
     states = device_states(filters, now)
+    # One query for the whole page: the channels whose calibration is overdue and, where the customer
+    # opted in, those whose latest value is shown corrected by their certificate's offset.
+    today = timezone.localdate(now)
+    marks = certificates_to_mark(today, offsets=settings.CALIBRATION_OFFSETS_SHOWN)
+    overdue = {m.device_id for m in marks.values() if m.due_on < today}
+    overdue_count = sum(1 for d in states if d.pk in overdue)
+    if filters.calibration_overdue:
+        states = [d for d in states if d.pk in overdue]
     counts = Counter(d.status.slug for d in states)
     shown = [d for d in states if d.status.slug == filters.status] if filters.status else states
     shown.sort(key=lambda d: (SEVERITY[d.status.slug], d.name.casefold(), d.pk))
     page = Paginator(shown, PAGE_SIZE).get_page(page_number)
     page.object_list = _cards(page.object_list)
-    return Overview(page=page, counts={slug: counts.get(slug, 0) for slug in STATUSES}, total=len(states))
+    for device in page.object_list:
+        device.calibration_overdue = device.pk in overdue
+        for channel in device.channel_list:
+            channel.calibration = marks.get(channel.pk)  # its offset shows if opted in (the tile)
+    return Overview(
+        page=page,
+        counts={slug: counts.get(slug, 0) for slug in STATUSES},
+        total=len(states),
+        calibration_overdue=overdue_count,
+    )
 
 
 def _cards(states: list[DeviceState]) -> list[Device]:

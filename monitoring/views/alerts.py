@@ -1,5 +1,6 @@
 """The Alerts inbox: our excursions on one tab, the vendors' events (grouped by device and kind) on the
-other; acknowledge in place with a required comment (and a signature for an excursion), vendor events
+second, device-health alarms (``alarms.health``: low battery, lasting sensor error, no data, failing sync)
+on the third; acknowledge in place with a required comment (and a signature for an excursion), vendor events
 that are not about the product in bulk; the excursion report asked for from here."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from alarms.health import health_inbox, open_health_alarms
 from coldchain.security import lockout_response
 from monitoring import excursion_actions, selectors
 from monitoring.forms import (
@@ -32,7 +34,8 @@ PERMISSIONS = {
     "vendor": "monitoring.acknowledge_vendoralert",
     "excursion": "monitoring.acknowledge_excursion",
 }
-TABS = ("excursions", "vendor")
+TABS = ("excursions", "vendor", "health")
+VIEW_HEALTH = "alarms.view_healthalarm"
 
 
 def report_form() -> ReportRequestForm:
@@ -45,6 +48,14 @@ def report_form() -> ReportRequestForm:
         },
         auto_id="report-%s",
     )
+
+
+def inbox_counts(request) -> dict[str, int]:
+    """The figures on the tabs; device health only for those who may see it."""
+    counts = selectors.inbox_counts()
+    if request.user.has_perm(VIEW_HEALTH):
+        counts["health"] = open_health_alarms()
+    return counts
 
 
 def _filters_query(request) -> str:
@@ -63,6 +74,8 @@ def alerts(request):
     context = {"tab": tab, "query": _filters_query(request)}
     if tab == "vendor":
         return _vendor_tab(request, context)
+    if tab == "health":
+        return _health_tab(request, context)
     form = AlertFilterForm(request.GET or None, devices=selectors.alert_devices())
     if form.is_bound and not form.is_valid():
         return problem(request, form_errors(form))
@@ -79,7 +92,7 @@ def alerts(request):
         username_required=user_name_required(request, request.user),
     )
     if not request.htmx or request.htmx.boosted:
-        context.update(counts=selectors.inbox_counts(), report_form=report_form())
+        context.update(counts=inbox_counts(request), report_form=report_form())
     return render(request, page_or_fragment(request, "monitoring/alerts.html", "excursion-list"), context)
 
 
@@ -109,9 +122,23 @@ def _vendor_tab(request, context: dict, bulk_form=None, status: int = 200):
         seen_up_to=VendorAlert.objects.aggregate(top=Max("pk"))["top"] or 0,
     )
     if not request.htmx or request.htmx.boosted:
-        context.update(counts=selectors.inbox_counts(), report_form=report_form())
+        context.update(counts=inbox_counts(request), report_form=report_form())
     template = page_or_fragment(request, "monitoring/alerts.html", "vendor-list")
     return render(request, template, context, status=status)
+
+
+def _health_tab(request, context: dict):
+    """Device-health alarms, open first; each acknowledged in place (``alarms.views``)."""
+    if not request.user.has_perm(VIEW_HEALTH):
+        raise PermissionDenied
+    open_alarms, acknowledged = health_inbox()
+    context.update(
+        open_alarms=open_alarms,
+        acknowledged=acknowledged,
+        counts=inbox_counts(request),
+        report_form=report_form(),
+    )
+    return render(request, "monitoring/alerts.html", context)
 
 
 @require_POST

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 
 from monitoring.audit import record_export
 from monitoring.audit_pdf import record_signed_pdf, render_audit_pdf, reserve_record_number
+from monitoring.audit_sentences import record_sentences
 from monitoring.choices import AuditAction
 from monitoring.csv_cells import csv_lines
 from monitoring.forms import parse_moment
@@ -123,6 +124,9 @@ def audit_trail(request):
         response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
         return response
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    for record, sentence in zip(page.object_list, record_sentences(page.object_list), strict=True):
+        record.sentence = sentence
     context = {
         "page": page,
         "filters": request.GET,

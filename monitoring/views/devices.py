@@ -11,6 +11,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from alarms.calibration import corrections_for
+from alarms.suppression import windows_between
 from monitoring import archive, figures, selectors
 from monitoring.audit import record_export
 from monitoring.csv_cells import csv_lines
@@ -37,8 +39,14 @@ def chart_context(device, form: RangeForm) -> dict:
     gaps = selectors.gaps_between(device, start, end)
     archived = archive.archives_between(READINGS, start, end)
     series = [selectors.channel_series(c, start, end, gaps, raw_available=not archived) for c in channels]
+    # Where the customer opted in, the values drawn are corrected by each certificate's offset in force at
+    # their time; the stored readings (and the excursions found on them) stay as they are.
+    corrections = corrections_for(device, channels)
+    corrected = [(s.channel, corrections.used(s)) for s in series]
+    series = [corrections.apply(s) for s in series]
     rules = rules_for_channels(channels)
     excursions = selectors.excursions_between(channels, start, end)
+    windows = windows_between(device, channels, start, end)
     figure = figures.device_chart(
         series,
         rules=rules,
@@ -47,6 +55,7 @@ def chart_context(device, form: RangeForm) -> dict:
         zone=timezone.get_current_timezone(),
         start=start,
         end=end,
+        windows=windows,
     )
     figures.mark_archived(figure, archived, start=start, end=end, zone=timezone.get_current_timezone())
     return {
@@ -57,6 +66,8 @@ def chart_context(device, form: RangeForm) -> dict:
         "bucket_hours": next((int(s.bucket.total_seconds() // 3600) for s in series if s.bucket), None),
         "excursions": excursions,
         "gaps": gaps,
+        "windows": windows,
+        "corrected": [(channel, used) for channel, used in corrected if used],
         "rules": [(c, rules.get(c.pk)) for c in channels],
         "start": start,
         "end": end,
@@ -80,10 +91,24 @@ def device_detail(request, pk: int):
     context.update(chart_context(device, form))
     context["query"] = request.GET.urlencode()
     if not request.htmx:
-        context["latest"] = selectors.latest_readings(device)
+        context["latest"] = _corrected(device, selectors.latest_readings(device))
+        context["latest_corrected"] = any(r.certificate for r in context["latest"])
         context["history"] = selectors.installation_history(device)
         context["installation_form"] = InstallationStatusForm(initial={"status": device.installation_status})
     return render(request, template, context)
+
+
+def _corrected(device, readings: list) -> list:
+    """Each reading with ``shown``: its value corrected by the certificate in force at its time (opted
+    in), else the value as stored; ``certificate``: the certificate that corrected it."""
+    corrections = corrections_for(device, device.channels.all())
+    for reading in readings:
+        certificate = corrections.certificate_at(reading.channel_id, reading.timestamp)
+        reading.certificate = certificate if certificate is not None and certificate.offset else None
+        reading.shown = reading.value
+        if reading.value is not None and reading.certificate is not None:
+            reading.shown = reading.value + reading.certificate.offset
+    return readings
 
 
 @require_GET

@@ -23,6 +23,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from alarms.calibration import corrections_for
+from alarms.suppression import windows_between
 from coldchain.security import lockout_response
 from monitoring import excursion_actions, figures, selectors
 from monitoring.audit_sentences import excursion_trail
@@ -111,13 +113,18 @@ def excursion_window(excursion: Excursion) -> tuple:
     return excursion.started_at - margin, min(end + margin, max(timezone.now(), end))
 
 
-def excursion_chart(excursion: Excursion) -> str:
-    """The excursion's channel around it, with the limits in force when it was found (rules change)."""
+def excursion_chart(excursion: Excursion) -> dict:
+    """The excursion's channel around it, with the limits in force when it was found (rules change), the
+    suppression windows shaded on it and, where the customer opted in, its values corrected by the
+    calibration certificate in force (the excursion itself was found on the stored values)."""
     channel = excursion.channel
     start, end = excursion_window(excursion)
     gaps = selectors.gaps_between(channel.device, start, end)
-    series = [selectors.channel_series(channel, start, end, gaps)]
+    corrections = corrections_for(channel.device, [channel])
+    raw = selectors.channel_series(channel, start, end, gaps)
+    series = [corrections.apply(raw)]
     limits = SimpleNamespace(low_limit=excursion.low_limit, high_limit=excursion.high_limit)
+    windows = windows_between(channel.device, [channel], start, end)
     figure = figures.device_chart(
         series,
         rules={channel.pk: limits},
@@ -126,9 +133,14 @@ def excursion_chart(excursion: Excursion) -> str:
         zone=timezone.get_current_timezone(),
         start=start,
         end=end,
+        windows=windows,
     )
     figure["layout"]["height"] = 360
-    return figures.figure_json(figure)
+    return {
+        "figure_json": figures.figure_json(figure),
+        "windows": windows,
+        "corrected": corrections.used(raw),
+    }
 
 
 def _render_detail(request, excursion: Excursion, status: int = 200, failed: str = "", error: str = ""):
@@ -136,7 +148,7 @@ def _render_detail(request, excursion: Excursion, status: int = 200, failed: str
     context = {
         "trail": records,
         "sentences": sentences,
-        "figure_json": excursion_chart(excursion),
+        **excursion_chart(excursion),
         "lasted": excursion.duration or (timezone.now() - excursion.started_at),
         **_lifecycle_context(request, excursion, failed, error),
     }

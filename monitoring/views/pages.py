@@ -60,6 +60,7 @@ def _device_list(request, filters: selectors.OverviewFilters, page: int) -> str:
         "devices": overview.page.object_list,
         "status": filters.status,
         "status_label": selectors.STATUSES[filters.status].summary if filters.status else "",
+        "calibration_filter": filters.calibration_overdue,
         "filtered": filters != selectors.OverviewFilters(),
     }
     html = render_to_string("monitoring/overview.html#device-list", context, request=request)

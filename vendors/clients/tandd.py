@@ -376,13 +376,13 @@ class TandDClient(VendorClient):
 
         The document: a period with more than ``number`` readings answers with its newest ``number``, so ask
         again for what is older than the oldest one received until an answer is not full. The usual
-        answers go straight into columns (``_fast_columns``); from the first one that is not usual on,
-        the answers are read as rows by the general parser, and merged (the first of each time kept).
+        answers go straight into columns (``_fast_columns``) and are put end to end; from the first one
+        that is not usual on, the answers are read by the general parser, and merged by time (``_merge``).
         """
         # One budget per unit, whichever endpoint serves it (docs/vendors.md [A]: data-rtr500 has data's
         # limits).
         name = f"{self.slug}:{self.account_key}:{source.serial}"
-        pages: list[tuple[int, _Columns | list[_Row]]] = []  # (the end asked, what came), newest first
+        pages: list[tuple[int, _Columns]] = []  # (the end asked, what came), newest first
         usual = True
         while True:
             number = limit or self.page_size
@@ -390,14 +390,10 @@ class TandDClient(VendorClient):
             if start is not None:
                 params["unixtime-from"] = start
             read = functools.partial(self._read_answer, usual, start, end)
-            page, rows = self._call(source.path, params, name, DATA_REQUESTS_PER_MINUTE, 60.0, read)
-            usual = page is not None
-            if page is not None:
-                pages.append((end, page))
-                received, oldest = len(page.unixtimes), page.unixtimes[0] if page.unixtimes else None
-            else:
-                pages.append((end, rows))
-                received, oldest = len(rows), min((row.unixtime for row in rows), default=None)
+            page, usual = self._call(source.path, params, name, DATA_REQUESTS_PER_MINUTE, 60.0, read)
+            pages.append((end, page))
+            received = len(page.unixtimes)
+            oldest = (page.unixtimes[0] if usual else min(page.unixtimes)) if page.unixtimes else None
             if limit or received < number or oldest is None:
                 break
             if start is not None and oldest <= start:
@@ -405,19 +401,13 @@ class TandDClient(VendorClient):
             end = oldest - 1
         if usual:
             return _concatenate([page for _, page in reversed(pages)])
-        by_time: dict[int, _Row] = {}
-        for asked_end, page in pages:
-            for row in _rows_of_columns(page) if isinstance(page, _Columns) else page:
-                if (start is None or start <= row.unixtime) and row.unixtime <= asked_end:
-                    by_time.setdefault(row.unixtime, row)
-        return _columns_of_rows([by_time[t] for t in sorted(by_time)])
+        return _merge(pages, start)
 
-    def _read_answer(
-        self, usual: bool, start: int | None, end: int, body: Any
-    ) -> tuple[_Columns | None, list[_Row]]:
-        """An answer in columns when it is usual (and every one before it was), else its rows."""
+    def _read_answer(self, usual: bool, start: int | None, end: int, body: Any) -> tuple[_Columns, bool]:
+        """(the answer in columns, whether it was usual): read the fast way when it is usual (and every
+        one before it was), else by the general parser."""
         page = _fast_columns(body, start, end) if usual else None
-        return page, (_parse_data(body, self.label) if page is None else [])
+        return (page, True) if page is not None else (_parse_data(body, self.label), False)
 
     # -- HTTP with rate limits -------------------------------------------------------------------
 
@@ -521,15 +511,10 @@ def _source(path: str, serial: str, base_serial: str) -> _Source:
     return _Source(path, serial, {"temperature-unit": "C"})
 
 
-class _Row(NamedTuple):
-    unixtime: int
-    timestamp: datetime
-    data_id: int | None
-    values: tuple[tuple[str, float | None, str], ...]  # (channel key, value in C or %RH, error)
-
-
-def _parse_data(body: Any, label: str) -> list[_Row]:
-    """The rows of a /data or data-rtr500 answer; a shape we cannot read is a ParseError.
+def _parse_data(body: Any, label: str) -> _Columns:
+    """A /data or data-rtr500 answer in columns as it came (in any order, a time maybe twice, a row maybe
+    without a channel: ``rows`` says which); a shape we cannot read is a ParseError. ``_merge`` makes
+    clean columns of it.
 
     The general parser, for the answers ``_fast_columns`` does not take as usual. Even here the usual
     values (numbers as strings, as the vendor sends them, or as JSON numbers) take a short path; anything
@@ -537,10 +522,13 @@ def _parse_data(body: Any, label: str) -> list[_Row]:
     """
     if not isinstance(body, dict) or not isinstance(body.get("data", []), list):
         raise ParseError(f"{label}: the data answer has no 'data' array")
-    channels = _answer_channels(body)
-    rows = []
-    append = rows.append
-    for item in body.get("data") or []:
+    answer_channels = _answer_channels(body)
+    unixtimes: list[int] = []
+    timestamps: list[datetime] = []
+    data_ids: list[int | None] = []
+    channels: dict[str, tuple[list, list, list]] = {key: ([], [], []) for key, _, _ in answer_channels}
+    rows: dict[str, list[int]] = {key: [] for key, _, _ in answer_channels}
+    for row, item in enumerate(body.get("data") or []):
         if type(item) is not dict:
             raise ParseError(f"{label}: a data row is not an object")
         unixtime = _whole(item.get("unixtime"))
@@ -550,12 +538,18 @@ def _parse_data(body: Any, label: str) -> list[_Row]:
         timestamp = utc_from_epoch(unixtime)
         if timestamp is None:
             raise ParseError(f"{label}: a data row's unixtime is out of range")
-        values = []
-        for key, unit, fahrenheit in channels:
+        unixtimes.append(unixtime)
+        timestamps.append(timestamp)
+        data_ids.append(_whole(item.get("data-id")) or None)
+        for key, unit, fahrenheit in answer_channels:
             if key in item:
-                values.append((key, *_read_value(item[key], unit, fahrenheit)))
-        append(_Row(unixtime, timestamp, _whole(item.get("data-id")) or None, tuple(values)))
-    return rows
+                times, values, errors = channels[key]
+                value, error = _read_value(item[key], unit, fahrenheit)
+                times.append(timestamp)
+                values.append(value)
+                errors.append(error)
+                rows[key].append(row)
+    return _Columns(unixtimes, timestamps, data_ids, channels, rows)
 
 
 def _plain_float(raw: Any) -> float | None:
@@ -590,12 +584,14 @@ def _answer_channels(body: dict) -> list[tuple[str, str, bool]]:
 
 
 class _Columns(NamedTuple):
-    """A period's readings in columns, oldest first, each time once."""
+    """A period's readings in columns: oldest first, each time once, every row holding every channel;
+    except as the general parser reads an answer, where ``rows`` gives the row of each channel value."""
 
     unixtimes: list[int]
     timestamps: list[datetime]
     data_ids: list[int | None]
     channels: dict[str, tuple[list[datetime], list[float | None], list[str]]]  # key: times, values, errors
+    rows: dict[str, list[int]] | None = None
 
 
 def _fast_columns(body: Any, start: int | None, end: int) -> _Columns | None:
@@ -700,34 +696,39 @@ def _concatenate(pages: list[_Columns]) -> _Columns:
     return _Columns(unixtimes, timestamps, data_ids, channels)
 
 
-def _rows_of_columns(page: _Columns) -> list[_Row]:
-    """The rows of a usual answer read in columns (every row holds every channel)."""
-    channels = [(key, values, errors) for key, (_, values, errors) in page.channels.items()]
-    return [
-        _Row(
-            unixtime,
-            timestamp,
-            data_id,
-            tuple((key, values[i], errors[i]) for key, values, errors in channels),
-        )
-        for i, (unixtime, timestamp, data_id) in enumerate(
-            zip(page.unixtimes, page.timestamps, page.data_ids, strict=True)
-        )
-    ]
-
-
-def _columns_of_rows(rows: list[_Row]) -> _Columns:
+def _merge(pages: list[tuple[int, _Columns]], start: int | None) -> _Columns:
+    """Pages as they came (newest first, each with the end it was asked up to) as clean columns: each
+    time once, oldest first, within ``start`` and its page's end; of a time in several rows, the first
+    row read (of the newest page) is kept, with its values."""
+    kept: dict[int, tuple[_Columns, int]] = {}  # unixtime: (page, row)
+    for asked_end, page in pages:
+        for row, unixtime in enumerate(page.unixtimes):
+            if (start is None or start <= unixtime) and unixtime <= asked_end:
+                kept.setdefault(unixtime, (page, row))
+    unixtimes = sorted(kept)
+    chosen = [kept[unixtime] for unixtime in unixtimes]
+    # where each row's value is in its channel's columns, per page
+    places = {
+        id(page): {
+            key: {row: at for at, row in enumerate(page.rows[key])} if page.rows else None
+            for key in page.channels
+        }
+        for _, page in pages
+    }
     channels: dict[str, tuple[list, list, list]] = {}
-    for row in rows:
-        for key, value, error in row.values:
-            timestamps, values, errors = channels.setdefault(key, ([], [], []))
-            timestamps.append(row.timestamp)
-            values.append(value)
-            errors.append(error)
+    for page, row in chosen:
+        for key, (times, values, errors) in page.channels.items():
+            place = places[id(page)][key]
+            at = row if place is None else place.get(row)
+            if at is not None:
+                into = channels.setdefault(key, ([], [], []))
+                into[0].append(times[at])
+                into[1].append(values[at])
+                into[2].append(errors[at])
     return _Columns(
-        [row.unixtime for row in rows],
-        [row.timestamp for row in rows],
-        [row.data_id for row in rows],
+        unixtimes,
+        [page.timestamps[row] for page, row in chosen],
+        [page.data_ids[row] for page, row in chosen],
         channels,
     )
 
