@@ -29,13 +29,15 @@ WINDOW_EDGE = {"color": "rgba(26, 86, 219, 0.55)", "width": 1, "dash": "dot"}
 WINDOW_TEXT = "#1a56db"
 BAND_FILL = "rgba(27, 127, 59, 0.07)"
 NO_TEMPERATURE = "#9aa0a6"  # a track point with no temperature read near it
-# Plotly's default template adds ~7 kB to every figure; this is all we need of one.
+# Plotly's default template adds ~7 kB to every figure; this is all we need of one. (A graph objects
+# figure merged it into the default one all the same; the device chart, plain dicts, ships only this.
+# The default's zero line was white on white: none here either.)
 SMALL_TEMPLATE = {
     "layout": {
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
-        "xaxis": {"gridcolor": "#eceff1", "linecolor": "#9aa0a6", "automargin": True},
-        "yaxis": {"gridcolor": "#eceff1", "linecolor": "#9aa0a6", "automargin": True},
+        "xaxis": {"gridcolor": "#eceff1", "linecolor": "#9aa0a6", "automargin": True, "zeroline": False},
+        "yaxis": {"gridcolor": "#eceff1", "linecolor": "#9aa0a6", "automargin": True, "zeroline": False},
         "font": {"family": "system-ui, sans-serif", "color": "#202124"},
     }
 }
