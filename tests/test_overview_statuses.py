@@ -52,11 +52,9 @@ def excursion(channel: Channel, *, ended: bool, state: str = "open", kind: str =
 
 def cards(response) -> list[tuple[str, str]]:
     """(device name, status label) of each card, in the page's order."""
-    found = re.findall(
-        r'<li class="tile status-\w+">.*?<h2><a [^>]*>([^<]+)</a></h2><span class="status \w+">([^<]+)</span>',
-        response.content.decode(),
-        re.S,
-    )
+    card = r'<li class="tile status-\w+">.*?<h2><a [^>]*>([^<]+)</a></h2>'
+    card += r'<span class="status \w+">([^<]+)</span>'
+    found = re.findall(card, response.content.decode(), re.S)
     return [(html.unescape(name), html.unescape(label)) for name, label in found]
 
 
