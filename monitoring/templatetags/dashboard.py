@@ -190,7 +190,8 @@ def device_tile(device, now=None) -> str:
         '<dl class="values">{rows}</dl>'
         '<p class="meta">{excursions} · Battery\u00a0{battery}</p>{calibration}</li>',
         css=status.css,
-        url=reverse("device_detail", args=[device.pk]),
+        # The overview sets detail_url: one reversal a page.
+        url=getattr(device, "detail_url", None) or reverse("device_detail", args=[device.pk]),
         name=device.name,
         label=status.label,
         # The overview sets vendor_label: loading each account would decrypt its credentials.
