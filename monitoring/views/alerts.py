@@ -128,6 +128,7 @@ def _attention_page(request, filters: selectors.AlertFilters, page: int) -> dict
         "attention_shown": shown,
         "attention_next": min(size, total - shown),
         "attention_more_query": following.urlencode(),
+        "page_size": size,
     }
 
 
