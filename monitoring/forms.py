@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import available_timezones
 
 from django import forms
+from django.forms.utils import flatatt
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.safestring import SafeString
 
 from monitoring.choices import ExcursionState, InstallationStatus, ReportFormat, Severity
 from monitoring.models import DeploymentGroup, Device
@@ -141,6 +144,27 @@ class OverviewFilterForm(forms.Form):
         )
 
 
+class PlainSelect(forms.Select):
+    """A select of many plain (value, label) choices, the same HTML written out directly: Django draws
+    each option through its own template, and the 1,000 devices of a fleet took about half of the Alerts
+    page's time (issue 15)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        chosen = set(self.format_value(value))
+        options = "".join(
+            f'<option value="{html.escape(str(v))}"{" selected" if str(v) in chosen else ""}>'
+            f"{html.escape(str(label))}</option>"
+            for v, label in self.choices
+        )
+        attributes = flatatt(self.build_attrs(self.attrs, attrs))
+        return SafeString(f'<select name="{html.escape(name)}"{attributes}>{options}</select>')
+
+
+def device_choices(devices) -> list[tuple[str, str]]:
+    """The filters' device choice from (id, name) rows."""
+    return [("", "Any device")] + [(str(pk), name) for pk, name in devices]
+
+
 class AlertFilterForm(forms.Form):
     state = forms.ChoiceField(
         required=False, label="State", choices=[("", "Any state"), *ExcursionState.choices]
@@ -148,13 +172,15 @@ class AlertFilterForm(forms.Form):
     severity = forms.ChoiceField(
         required=False, label="Severity", choices=[("", "Any severity"), *Severity.choices]
     )
-    device = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Device")
+    device = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Device", widget=PlainSelect
+    )
     start = DayField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = DayField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, data=None, *, devices=(), **kwargs):
         super().__init__(data, **kwargs)
-        self.fields["device"].choices = [("", "Any device")] + [(str(d.pk), d.name) for d in devices]
+        self.fields["device"].choices = device_choices(devices)
 
     def clean(self):
         data = super().clean()
@@ -190,7 +216,9 @@ class VendorEventFilterForm(forms.Form):
 
     source = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Source")
     kind = forms.ChoiceField(required=False, label="Type", choices=[("", "Any type"), *EventKind.choices])
-    device = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Device")
+    device = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Device", widget=PlainSelect
+    )
     state = forms.ChoiceField(
         required=False,
         label="State",
@@ -204,7 +232,7 @@ class VendorEventFilterForm(forms.Form):
         self.fields["source"].choices = [("", "Any source")] + [
             (str(a.pk), f"{a.get_vendor_display()} · {a.name}") for a in accounts
         ]
-        self.fields["device"].choices = [("", "Any device")] + [(str(d.pk), d.name) for d in devices]
+        self.fields["device"].choices = device_choices(devices)
 
     def clean(self):
         data = super().clean()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -153,6 +154,49 @@ def test_every_excursion_to_handle_is_listed_and_closed_ones_are_cut(qa, fleet, 
     page = qa.get("/alerts/").content.decode()
     assert f'id="excursion-{forgotten.pk}"' in page and "the newest 100" in page
     assert page.count('class="alert-item') == 2 + 100
+
+
+def test_excursions_to_handle_come_fifty_at_a_time_open_first_and_the_last_is_reachable(qa, fleet):
+    probe = fleet["excursion"].channel
+    now = timezone.now()
+    start = now - timedelta(days=90)
+    Excursion.objects.bulk_create(
+        Excursion(
+            channel=probe,
+            started_at=start + timedelta(hours=n),
+            ended_at=start + timedelta(hours=n, minutes=5),
+        )
+        for n in range(60)
+    )
+    acknowledged = Excursion.objects.create(
+        channel=probe,
+        started_at=now - timedelta(minutes=5),
+        state="acknowledged",
+        acknowledged_by=make_user("ana"),
+        acknowledged_at=now,
+        acknowledgement_comment="Door left open",
+    )
+    oldest_open = Excursion.objects.filter(state="open").order_by("started_at").first()
+
+    def rows(page: str) -> list[str]:
+        return re.findall(r'<li class="alert-item[^"]*" id="(excursion-\d+)"', page)
+
+    first = qa.get("/alerts/").content.decode()
+    assert len(rows(first)) == 50 and f"excursion-{acknowledged.pk}" not in rows(first)
+    assert "62 open or acknowledged: open ones first, 50 shown" in first
+    assert "Show 12 more" in first
+    # Without JavaScript the link lists every row up to the next page: the last open one, then the
+    # acknowledged one, however new.
+    link = re.search(r'<a href="(/alerts/\?[^"#]*)#attention-more"', first).group(1)
+    everything = qa.get(link.replace("&amp;", "&")).content.decode()
+    assert len(rows(everything)) == 62 and "Show" not in everything.split('id="attention-more"')[1][:200]
+    assert rows(everything)[-2:] == [f"excursion-{oldest_open.pk}", f"excursion-{acknowledged.pk}"]
+    # With htmx, "show more" brings only the next page's rows and replaces the link.
+    more = qa.get(link.replace("&amp;", "&"), headers=HTMX).content.decode()
+    assert rows(more) == rows(everything)[50:]
+    assert 'id="attention-more" class="more" hx-swap-oob="true"' in more
+    assert "62 open or acknowledged)" in more
+    assert qa.get("/alerts/", {"page": "zero"}).status_code == 400
 
 
 def test_the_report_is_asked_for_from_the_alerts_page_in_place(qa, fleet, monkeypatch):

@@ -352,3 +352,55 @@ def test_a_qa_user_acknowledges_a_device_health_alarm_in_the_inbox(live_server, 
     shoot(page, "alerts-device-health-phone")
     assert problems == []
     context.close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_qa_user_reaches_the_fifty_first_excursion_to_handle_by_show_more(live_server, browser):  # noqa: F811
+    now = timezone.now().replace(microsecond=0)
+    account = make_account(name="Pharmacy loggers")
+    fridges = [
+        Device.objects.create(account=account, vendor_id=f"f{n}", name=f"Fridge {n:02d}") for n in range(55)
+    ]
+    probes = [
+        Channel.objects.create(device=fridge, name="temperature1", quantity="temperature", unit="C")
+        for fridge in fridges
+    ]
+    excursions = [
+        Excursion.objects.create(
+            channel=probe, started_at=now - timedelta(days=n + 1), high_limit=8, peak_value=9.5
+        )
+        for n, probe in enumerate(probes)
+    ]
+    make_user("qa")
+
+    context = browser.new_context(viewport=TABLET)
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    url = live_server.url
+    page.goto(f"{url}/login/?next=/alerts/")
+    page.fill("#id_username", "qa")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/alerts/")
+
+    rows = page.locator("#attention-rows > li.alert-item")
+    assert rows.count() == 50
+    assert (
+        "55 open or acknowledged: open ones first, 50 shown"
+        in page.locator("#attention-summary").inner_text()
+    )
+    assert not page.locator(f"#excursion-{excursions[50].pk}").count()
+    more = page.locator("#attention-more a")
+    assert more.inner_text() == "Show 5 more"
+    shoot(page, "alerts-show-more")
+    more.click()
+    page.locator(f"#excursion-{excursions[54].pk}").wait_for()
+    assert rows.count() == 55, "the next page is added below, the first fifty stay"
+    assert page.locator(f"#excursion-{excursions[50].pk}").is_visible()
+    assert not page.locator("#attention-more a").count(), "no more to show"
+    assert "(55 open or acknowledged)" in page.locator("#attention-summary").inner_text()
+    assert page.url == f"{url}/alerts/"
+    assert not problems
+    context.close()

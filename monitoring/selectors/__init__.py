@@ -10,6 +10,7 @@ whatever the number of devices.
 
 from monitoring.selectors.accounts import account_progress, accounts_with_counts
 from monitoring.selectors.alerts import (
+    ATTENTION_PAGE,
     CLOSED_LIMIT,
     DONE_STATES,
     GROUP_EVENTS_LIMIT,
@@ -20,6 +21,7 @@ from monitoring.selectors.alerts import (
     alert_accounts,
     alert_devices,
     closed_excursions,
+    count_needing_attention,
     excursion_row,
     excursions_needing_attention,
     group_events,
@@ -63,6 +65,7 @@ from monitoring.selectors.tracks import (
 __all__ = [
     "CLOSED_LIMIT",
     "DONE_STATES",
+    "ATTENTION_PAGE",
     "GROUP_EVENTS_LIMIT",
     "STATUSES",
     "STATUS_CHOICES",
@@ -84,6 +87,7 @@ __all__ = [
     "all_groups",
     "channel_series",
     "closed_excursions",
+    "count_needing_attention",
     "device_detail",
     "devices_for_groups",
     "excursion_row",

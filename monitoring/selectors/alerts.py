@@ -1,7 +1,8 @@
 """The Alerts inbox: our excursions, and the vendors' events grouped by device and kind.
 
-Excursions needing attention (open or acknowledged) are all listed, whatever their age: no limit cuts
-them. Closed ones are history: the newest ``CLOSED_LIMIT``. Vendor events come by the hundred (a truck
+Excursions needing attention (open, acknowledged, under investigation) are all reachable, whatever their
+age: no limit cuts them, they come in pages of ``ATTENTION_PAGE`` (open ones first) with "show more".
+Closed ones are history: the newest ``CLOSED_LIMIT``. Vendor events come by the hundred (a truck
 enters a zone every few minutes), so they are grouped by device and event code ("52 zone entries, last
 22:52"); a group opens to its newest ``GROUP_EVENTS_LIMIT`` events.
 
@@ -16,7 +17,8 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import BooleanField, Case, Count, IntegerField, Max, Min, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from monitoring.choices import ExcursionKind, ExcursionState, Quantity, Severity
@@ -25,6 +27,9 @@ from monitoring.vendor_events import PLURALS, EventKind, event_kind, may_acknowl
 from vendors.models import VendorAccount
 
 CLOSED_LIMIT = 100
+# Excursions to handle, a page at a time: a fleet with a bad night has hundreds, and drawing each row
+# with its signature form is what the page's time went to (issue 15).
+ATTENTION_PAGE = 50
 # The states of an excursion that needs nothing more: history, not the inbox's "to handle".
 DONE_STATES = (ExcursionState.CLOSED, ExcursionState.APPROVED)
 GROUP_EVENTS_LIMIT = 50
@@ -166,7 +171,8 @@ def excursion_row(excursion: Excursion) -> AlertRow:
 
 
 def _excursions(filters: AlertFilters) -> QuerySet[Excursion]:
-    excursions = Excursion.objects.select_related("channel__device__account", "acknowledged_by", "closed_by")
+    # Not the device's account: a row never shows it, and each account built decrypts its credentials.
+    excursions = Excursion.objects.select_related("channel__device", "acknowledged_by", "closed_by")
     if filters.device:
         excursions = excursions.filter(channel__device_id=filters.device)
     if filters.start:
@@ -180,17 +186,35 @@ def _excursions(filters: AlertFilters) -> QuerySet[Excursion]:
     return excursions
 
 
-def excursions_needing_attention(filters: AlertFilters) -> list[AlertRow]:
-    """Every open or acknowledged excursion the filters allow, however old: open ones first, each
-    newest first. No limit: a forgotten excursion from last month is exactly what must not be missed."""
+def _needing_attention(filters: AlertFilters) -> QuerySet[Excursion]:
+    return _excursions(filters).exclude(state__in=DONE_STATES)
+
+
+def count_needing_attention(filters: AlertFilters) -> int:
+    if filters.state in DONE_STATES:
+        return 0
+    return _needing_attention(filters).count()
+
+
+def excursions_needing_attention(
+    filters: AlertFilters, offset: int = 0, limit: int | None = None
+) -> list[AlertRow]:
+    """The open, acknowledged or under investigation excursions the filters allow, however old: open ones
+    first, each newest first; ``limit`` of them from ``offset`` (all without a limit). A forgotten
+    excursion from last month is exactly what must not be missed: the page offers "show more" until
+    the last one."""
     if filters.state in DONE_STATES:
         return []
-    excursions = list(_excursions(filters).exclude(state__in=DONE_STATES).order_by("-started_at", "-pk"))
+    open_first = Case(
+        When(state=ExcursionState.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    excursions = _needing_attention(filters).order_by(open_first, "-started_at", "-pk")
+    stop = None if limit is None else offset + limit
+    excursions = list(excursions[offset:stop])
     alarms = vendor_alerts_by_excursion([e for e in excursions if e.state == ExcursionState.OPEN])
     rows = [excursion_row(e) for e in excursions]
     for row in rows:
         row.vendor_alarms = alarms.get(row.item.pk, [])
-    rows.sort(key=lambda r: r.state != ExcursionState.OPEN)  # stable: newest first within each state
     return rows
 
 
@@ -341,16 +365,25 @@ def vendor_alerts_by_excursion(excursions: list[Excursion]) -> dict[int, list[Ve
     if not wanted:
         return {}
     now = timezone.now()
-    spans = Q()
-    for e in wanted:
-        spans |= Q(
-            device_id=e.channel.device_id,
-            started_at__gte=e.started_at - MATCH_WINDOW,
-            started_at__lte=(e.ended_at or now) + MATCH_WINDOW,
-        )
+    # One span per excursion, passed as arrays: a Q() of fifty OR-ed spans cost more to build than the
+    # query takes to run.
+    spans = RawSQL(
+        "EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[])"
+        " AS s(device, low, high) WHERE s.device = monitoring_vendoralert.device_id"
+        " AND monitoring_vendoralert.started_at BETWEEN s.low AND s.high)",
+        (
+            [e.channel.device_id for e in wanted],
+            [e.started_at - MATCH_WINDOW for e in wanted],
+            [(e.ended_at or now) + MATCH_WINDOW for e in wanted],
+        ),
+        output_field=BooleanField(),
+    )
+    found_alerts = VendorAlert.objects.filter(
+        spans, device_id__in={e.channel.device_id for e in wanted}, acknowledged_at__isnull=True
+    )
     candidates = [
         a
-        for a in VendorAlert.objects.filter(spans, acknowledged_at__isnull=True).order_by("started_at", "pk")
+        for a in found_alerts.order_by("started_at", "pk")
         if event_kind(a.alert_type, a.message) == EventKind.TEMPERATURE
     ]
     matches = matching_excursions(candidates)
@@ -362,8 +395,9 @@ def vendor_alerts_by_excursion(excursions: list[Excursion]) -> dict[int, list[Ve
     return found
 
 
-def alert_devices() -> QuerySet[Device]:
-    return Device.objects.only("pk", "name").order_by("name", "pk")
+def alert_devices() -> list[tuple[int, str]]:
+    """(id, name) of every device, for the filters' choice: plain rows, not 1,000 model instances."""
+    return list(Device.objects.order_by("name", "pk").values_list("pk", "name"))
 
 
 def alert_accounts() -> QuerySet[VendorAccount]:

@@ -61,7 +61,7 @@ def inbox_counts(request) -> dict[str, int]:
 def _filters_query(request) -> str:
     """The filters of the page, to keep them in links and posts."""
     query = request.GET.copy()
-    for name in ("group", "tab"):
+    for name in ("group", "tab", "page"):
         query.pop(name, None)
     return query.urlencode()
 
@@ -80,10 +80,16 @@ def alerts(request):
     if form.is_bound and not form.is_valid():
         return problem(request, form_errors(form))
     filters = form.filters() if form.is_bound else selectors.AlertFilters()
+    page = _page_number(request)
+    if page is None:
+        return problem(request, "Unknown page.")
+    context.update(_attention_page(request, filters, page))
+    if request.htmx and not request.htmx.boosted and "page" in request.GET:
+        # "Show more": the next page's rows, added below those shown.
+        return render(request, "monitoring/alerts.html#attention-page", context)
     closed, more = selectors.closed_excursions(filters)
     context.update(
         form=form,
-        attention=selectors.excursions_needing_attention(filters),
         closed=closed,
         closed_cut=more,
         closed_limit=selectors.CLOSED_LIMIT,
@@ -94,6 +100,36 @@ def alerts(request):
     if not request.htmx or request.htmx.boosted:
         context.update(counts=inbox_counts(request), report_form=report_form())
     return render(request, page_or_fragment(request, "monitoring/alerts.html", "excursion-list"), context)
+
+
+def _page_number(request) -> int | None:
+    """The "page" of excursions to handle asked for (1 when none); None when it is no page number."""
+    page = request.GET.get("page") or "1"
+    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+        return None
+    return int(page)
+
+
+def _attention_page(request, filters: selectors.AlertFilters, page: int) -> dict:
+    """The excursions to handle up to ``page`` (a page at a time by htmx: only that page's rows; without
+    JavaScript, "show more" is a link and the page lists every row up to it) and the next page's link."""
+    size = selectors.ATTENTION_PAGE
+    partial = bool(request.htmx and not request.htmx.boosted and "page" in request.GET)
+    offset = (page - 1) * size if partial else 0
+    rows = selectors.excursions_needing_attention(filters, offset=offset, limit=page * size - offset)
+    total = selectors.count_needing_attention(filters)
+    shown = min(page * size, total)
+    following = request.GET.copy()
+    following["page"] = str(page + 1)
+    following.pop("tab", None)
+    return {
+        "attention": rows,
+        "attention_total": total,
+        "attention_shown": shown,
+        "attention_next": min(size, total - shown),
+        "attention_more_query": following.urlencode(),
+        "page_size": size,
+    }
 
 
 def _vendor_tab(request, context: dict, bulk_form=None, status: int = 200):
