@@ -88,6 +88,7 @@ def test_an_open_temperature_alarm_is_acknowledged_with_its_excursion_and_audite
         "/alerts/", {"tab": "vendor", "group": f"{alarm.account_id}:{alarm.device_id}:ByTemperature"}
     )
     assert "Same event as our excursion" in events.content.decode()
+    assert f'href="/excursions/{excursion.pk}/"' in events.content.decode()  # its page, whatever its place
     refused = qa.post(f"/alerts/vendor/{alarm.pk}/acknowledge/", {"comment": "Seen"}, headers=HTMX)
     assert refused.status_code == 400 and "acknowledge the excursion" in refused.content.decode()
     answer = qa.post(
@@ -104,6 +105,18 @@ def test_an_open_temperature_alarm_is_acknowledged_with_its_excursion_and_audite
     assert f"excursion {excursion.pk}" in on_alarm.reason
     on_excursion = AuditRecord.objects.filter(model="monitoring.excursion", object_id=str(excursion.pk))
     assert any("ByTemperature" in str(r.changes) for r in on_excursion)
+
+
+def test_without_javascript_an_acknowledged_excursion_is_shown_on_its_own_page(qa, fleet):
+    """The inbox lists fifty at a time: the excursion just acknowledged may not be on the first page."""
+    excursion = fleet["excursion"]
+    answer = qa.post(
+        f"/alerts/excursion/{excursion.pk}/acknowledge/",
+        {"comment": "Door left open", "username": "qa", "password": PASSWORD},
+    )
+    assert answer.status_code == 302 and answer["Location"] == f"/excursions/{excursion.pk}/"
+    page = qa.get(answer["Location"]).content.decode()
+    assert "Acknowledged." in page and "Door left open" in page
 
 
 def test_zone_events_are_acknowledged_in_bulk_but_temperature_alarms_never(qa, fleet):

@@ -272,8 +272,9 @@ def alert_acknowledge(request, source: str, pk: int):
         if status != 200:
             return problem(request, form_errors(form) or "Not acknowledged.")
         messages.success(request, "Acknowledged.")
-        tab = "vendor" if source == "vendor" else "excursions"
-        return redirect(f"{reverse('alerts')}?tab={tab}#{row.key}")
+        if source == "excursion":  # its own page: in the paged list it may be past the first fifty
+            return redirect("excursion_detail", pk)
+        return redirect(f"{reverse('alerts')}?tab=vendor#{row.key}")
     template = (
         "monitoring/alerts.html#alert-row" if source == "excursion" else "monitoring/alerts.html#event-row"
     )
