@@ -6,7 +6,8 @@ The overview is asked for ``ROUNDS`` times through Django's test client (the who
 session, view, template); each time the SQL of that request is timed at the database cursor. Figures:
 medians of the server time and of the SQL time, their ratio (goal at most 3) and the server time (goal
 at most 100 ms), the HTML's size and the query count. ``BENCH_PROFILE=1`` prints where the time goes
-(cProfile, the 25 costliest functions by own time).
+(cProfile, the 25 costliest functions by own time); ``BENCH_PROFILE_URL=chart`` or ``alerts`` profiles
+that page of the ``overview_load`` mix instead.
 Everything runs inside one transaction that is rolled back.
 """
 
@@ -156,10 +157,17 @@ def run() -> dict:
             f"{min(r[0] for r in rounds) * 1000:.1f}, {max(r[0] for r in rounds) * 1000:.1f}"
         )
         if os.environ.get("BENCH_PROFILE"):
+            url = os.environ.get("BENCH_PROFILE_URL", "/")
+            if url != "/":  # another page of the mix: "chart" or "alerts", on the mix's data
+                from benchmarks.overview_load import mix_urls
+
+                url = dict(zip(("overview", "chart", "alerts"), mix_urls(), strict=True))[url]
+            for _ in range(3):
+                client.get(url)
             profile = cProfile.Profile(time.process_time)  # CPU time: the waits are not ours to cut
             profile.enable()
             for _ in range(5):
-                client.get("/")
+                client.get(url)
             profile.disable()
             out = io.StringIO()
             pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(25)

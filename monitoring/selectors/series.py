@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
 
-from django.db.models import DateTimeField, DurationField, Func, Max, Min, Prefetch, Q, QuerySet, Sum, Value
+from django.db import connections
+from django.db.models import Prefetch, Q, QuerySet
 
 from monitoring.models import (
     Channel,
@@ -138,11 +139,16 @@ def _raw_series(channel: Channel, start: datetime, end: datetime, gaps) -> Serie
     return series
 
 
-class _DateBin(Func):
-    """PostgreSQL's ``date_bin(stride, source, origin)``: the start of the bucket a time falls in."""
-
-    function = "date_bin"
-    output_field = DateTimeField()
+# A bucket's number from its first hour (whole buckets of ``size`` after ``first_hour``), computed by
+# PostgreSQL with the sums: plain integers and floats come back, not a datetime to parse per bucket.
+_BUCKETS_SQL = """
+    SELECT floor(extract(epoch FROM hour - %(first)s) / %(size)s)::int AS bucket,
+           min(minimum), max(maximum), sum(total), sum(count)::bigint, sum(errors)::bigint
+      FROM monitoring_readingrollup
+     WHERE channel_id = %(channel)s AND hour >= %(first)s AND hour < %(end)s
+     GROUP BY 1
+     ORDER BY 1
+"""
 
 
 def _bucket_series(channel: Channel, start: datetime, end: datetime, gaps) -> Series:
@@ -151,29 +157,12 @@ def _bucket_series(channel: Channel, start: datetime, end: datetime, gaps) -> Se
     # The buckets are summed up by PostgreSQL: a year is 8,760 hourly rows a channel, and parsing them
     # in Python (a datetime each) cost most of the year chart's time; about 1,000 buckets come back.
     # MIN and MAX skip the hours without a numeric reading, as the hourly rows do.
-    rows = (
-        ReadingRollup.objects.filter(channel=channel, hour__gte=first_hour, hour__lt=end)
-        .annotate(
-            bucket=_DateBin(
-                Value(size, output_field=DurationField()),
-                "hour",
-                Value(first_hour, output_field=DateTimeField()),
-            )
-        )
-        .values("bucket")
-        .annotate(
-            low=Min("minimum"),
-            high=Max("maximum"),
-            bucket_total=Sum("total"),
-            bucket_count=Sum("count"),
-            bucket_errors=Sum("errors"),
-        )
-        .order_by("bucket")
-        .values_list("bucket", "low", "high", "bucket_total", "bucket_count", "bucket_errors")
-    )
+    params = {"first": first_hour, "size": size.total_seconds(), "channel": channel.pk, "end": end}
+    with connections[ReadingRollup.objects.db].cursor() as cursor:
+        cursor.execute(_BUCKETS_SQL, params)
+        rows = cursor.fetchall()
     buckets: dict[int, list] = {}
-    for moment, low, high, total, count, errors in rows:
-        index = round((moment - first_hour) / size)
+    for index, low, high, total, count, errors in rows:
         buckets[index] = [low, high, total or 0.0, count or 0, errors or 0]
     series = Series(channel=channel, kind="buckets", bucket=size)
     if not buckets:

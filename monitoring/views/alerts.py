@@ -13,11 +13,12 @@ from django.db.models import Max
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alarms.health import health_inbox, open_health_alarms
 from coldchain.security import lockout_response
 from monitoring import excursion_actions, selectors
+from monitoring.choices import ExcursionState
 from monitoring.forms import (
     AcknowledgeForm,
     AlertFilterForm,
@@ -229,12 +230,33 @@ def _row(source: str, pk: int) -> selectors.AlertRow:
     return row
 
 
-@require_POST
+def _acknowledge_form(request, source: str, pk: int):
+    """An excursion's signature form, fetched when its "Acknowledge" opens in the list (htmx); without
+    JavaScript, or for a vendor event (whose form is in its row), the page that has the form."""
+    if source != "excursion" or not request.htmx:
+        if source == "excursion":
+            return redirect(f"{reverse('excursion_detail', args=[pk])}#excursion-actions")
+        return redirect(f"{reverse('alerts')}?tab=vendor")
+    row = _row(source, pk)
+    if row.state != ExcursionState.OPEN:
+        # Someone acknowledged it since the list was drawn: say so, by whom, instead of a form.
+        return render(request, "monitoring/alerts.html#no-longer-open", {"row": row})
+    context = {
+        "row": row,
+        "focus": True,
+        "username_required": user_name_required(request, request.user),
+    }
+    return render(request, "monitoring/alerts.html#ack-form", context)
+
+
+@require_http_methods(["GET", "POST"])
 def alert_acknowledge(request, source: str, pk: int):
     if source not in PERMISSIONS:
         return problem(request, "Unknown kind of alert.", status=404)
     if not request.user.has_perm(PERMISSIONS[source]):
         raise PermissionDenied
+    if request.method == "GET":
+        return _acknowledge_form(request, source, pk)
     row = _row(source, pk)
     form_class = SignedAcknowledgeForm if source == "excursion" else AcknowledgeForm
     form = form_class(request.POST)
