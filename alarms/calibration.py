@@ -54,6 +54,23 @@ def certificate_for(channel: Channel, on: date | None = None) -> CalibrationCert
     return own or certificates.filter(device_id=channel.device_id).order_by("-calibrated_on", "-id").first()
 
 
+def certificates_for_device(device, channels) -> dict[int, CalibrationCertificate]:
+    """Each channel's certificate in force as ``certificate_for`` finds it (its own newest, else its
+    device's newest), for all the channels of a device in one query: {channel id: certificate}."""
+    newest_own: dict[int, CalibrationCertificate] = {}
+    newest_device = None
+    certificates = CalibrationCertificate.objects.filter(
+        Q(device_id=device.pk) | Q(channel_id__in=[c.pk for c in channels])
+    ).order_by("calibrated_on", "id")
+    for certificate in certificates:
+        if certificate.channel_id:
+            newest_own[certificate.channel_id] = certificate
+        else:
+            newest_device = certificate
+    found = {c.pk: newest_own.get(c.pk) or newest_device for c in channels}
+    return {pk: certificate for pk, certificate in found.items() if certificate is not None}
+
+
 def offset_for(channel: Channel, on: date) -> float:
     """What to add to the channel's readings of that date when they are shown: 0 unless the customer
     opted in (``CALIBRATION_OFFSETS_SHOWN``). Stored readings never change."""

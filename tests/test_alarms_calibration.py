@@ -10,9 +10,15 @@ import pypdf
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from alarms.calibration import offset_for, overdue_line, remind_calibrations
+from alarms.calibration import (
+    certificate_for,
+    certificates_for_device,
+    offset_for,
+    overdue_line,
+    remind_calibrations,
+)
 from alarms.models import CalibrationCertificate, Notification
-from monitoring.models import AuditRecord
+from monitoring.models import AuditRecord, Channel, Device
 from monitoring.reports import build_report, render_pdf
 from tests.conftest import FIXED_NOW
 from tests.factories import make_user
@@ -109,3 +115,35 @@ def test_the_admin_refuses_a_file_that_is_not_a_pdf(admin_client, settings, tmp_
     )
     assert "The certificate must be a PDF file." in answer.content.decode()
     assert not CalibrationCertificate.objects.exists()
+
+
+def test_the_device_page_finds_each_channels_certificate_as_one_channel_does(db):
+    """A channel's own newest certificate, else the device's newest, else none: the device page's single
+    query finds the same as ``certificate_for`` channel by channel."""
+    probe = fridge_channel()
+    device = probe.device
+    humidity = Channel.objects.create(device=device, name="humd", quantity="humidity", unit="%RH")
+    bare = Device.objects.create(account=device.account, vendor_id="bare-1", name="Bare logger")
+    alone = Channel.objects.create(device=bare, name="temp", quantity="temperature", unit="C")
+    today = FIXED_NOW.date()
+    certificate(
+        probe, today + timedelta(days=90), number="OWN-OLD", calibrated_on=today - timedelta(days=400)
+    )
+    certificate(
+        probe, today + timedelta(days=200), number="OWN-NEW", calibrated_on=today - timedelta(days=30)
+    )
+    for number, calibrated in (("DEV-NEW", 10), ("DEV-OLD", 300)):
+        certificate(
+            None,
+            today + timedelta(days=100),
+            number=number,
+            calibrated_on=today - timedelta(days=calibrated),
+            device=device,
+        )
+    found = certificates_for_device(device, [probe, humidity])
+    assert {pk: c.certificate_number for pk, c in found.items()} == {
+        probe.pk: "OWN-NEW",  # its own, though the device's is newer
+        humidity.pk: "DEV-NEW",
+    }
+    assert all(certificate_for(c) == found.get(c.pk) for c in (probe, humidity))
+    assert certificates_for_device(bare, [alone]) == {} and certificate_for(alone) is None

@@ -343,6 +343,26 @@ def test_the_device_page_draws_every_channel_with_limits_and_humidity_on_a_secon
     assert "Latest readings" in html and "87 %" in html and "Installed" in html
 
 
+def test_the_latest_readings_are_the_newest_twenty_of_all_channels_newest_first(qa, fridge):
+    """Across channels and months: each channel's newest by its key, then merged by time, ties by name."""
+    now = timezone.now().replace(second=0, microsecond=0)
+    temp, humd = fridge.channels.get(name="temp"), fridge.channels.get(name="humd")
+    fill_readings(temp, now - timedelta(minutes=30), 30, value=lambda i: 5.0 + i / 100)  # every minute
+    fill_readings(humd, now - timedelta(minutes=30), 30, value=lambda i: 40.0 + i, step=3)
+    Reading.objects.create(channel=temp, timestamp=now - timedelta(days=40), value=9.9)  # an older month
+    html = qa.get(f"/devices/{fridge.pk}/").content.decode()
+    table = html[html.index('id="latest-title"') :]
+    table = table[table.index("<tbody>") : table.index("</tbody>")]
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td>\s*<td>(.*?)</td>", table)
+    at = [now - timedelta(minutes=30 - i) for i in range(30)]
+    humidity = [(at[i], "Humidity (humd)", f"{40.0 + i:.2f} % RH") for i in range(0, 30, 3)]
+    temperature = [(at[i], "Temperature (temp)", f"{5.0 + i / 100:.2f} °C") for i in range(30)]
+    expected = sorted(humidity + temperature, key=lambda row: (-row[0].timestamp(), row[1]))[:20]
+    shown = [(channel, value) for _, channel, value in rows]
+    assert shown == [(channel, value) for _, channel, value in expected]
+    assert rows[0][0].startswith(timezone.localtime(now - timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M"))
+
+
 def test_a_channel_of_another_quantity_is_drawn_in_its_unit_and_no_temperature_rule_touches_it(qa, fridge):
     start = timezone.now() - timedelta(hours=6)
     volts = Channel.objects.create(

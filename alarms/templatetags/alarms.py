@@ -48,12 +48,14 @@ def device_calibration(context, device) -> dict:
     """Each channel's certificate in force (its own, else the device's), overdue ones marked."""
     from django.utils import timezone
 
-    from alarms.calibration import certificate_for
+    from alarms.calibration import certificates_for_device
 
     today = timezone.localdate()
+    channels = list(device.channels.all())
+    certificates = certificates_for_device(device, channels)
     rows = []
-    for channel in device.channels.all():
-        certificate = certificate_for(channel)
+    for channel in channels:
+        certificate = certificates.get(channel.pk)
         if certificate is not None:
             rows.append((channel, certificate, certificate.due_on < today))
     return {"rows": rows, "perms": context.get("perms")}

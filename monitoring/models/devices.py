@@ -9,6 +9,9 @@ from coldchain.audit_triggers import AuditTrigger
 from monitoring.choices import DeviceKind, InstallationStatus, Quantity, Unit
 from monitoring.models.permanence import permanent_record_triggers
 
+UNIT_LABELS = dict(Unit.choices)
+QUANTITY_LABELS = dict(Quantity.choices)
+
 UNIT_LENGTH = 16
 LABEL_LENGTH = 200
 
@@ -144,6 +147,13 @@ class Channel(models.Model):
     @property
     def display_name(self) -> str:
         return self.label or self.name
+
+    # Django's get_FOO_display builds the choices' dict again at each call; pages name hundreds of channels.
+    def get_unit_display(self) -> str:
+        return UNIT_LABELS.get(self.unit, self.unit)
+
+    def get_quantity_display(self) -> str:
+        return QUANTITY_LABELS.get(self.quantity, self.quantity)
 
     @property
     def title(self) -> str:

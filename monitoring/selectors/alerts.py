@@ -76,6 +76,11 @@ class AlertRow:
     # For an excursion: the vendors' temperature alarms of the same event its acknowledgement covers.
     vendor_alarms: list[VendorAlert] = field(default_factory=list)
     covered: int = 0  # after an excursion's acknowledgement: how many vendor alarms it acknowledged too
+    kind_label: str = ""  # for an excursion: its kind in words
+    # An excursion's links (``monitoring.views.alerts``: reversed once for a page of rows).
+    device_url: str = ""
+    detail_url: str = ""
+    acknowledge_url: str = ""
 
     @property
     def key(self) -> str:
@@ -156,17 +161,19 @@ def excursion_row(excursion: Excursion) -> AlertRow:
         f"{v:g} {unit}" for v in (excursion.low_limit, excursion.high_limit) if v is not None
     )
     peak = f"peak {excursion.peak_value:.1f} {unit}" if excursion.peak_value is not None else ""
+    title, kind = channel.title, excursion.get_kind_display()
     return AlertRow(
         source="excursion",
         item=excursion,
         started_at=excursion.started_at,
         ended_at=excursion.ended_at,
         device=channel.device,
-        title=f"{excursion.get_kind_display()}: {channel.title}",
+        title=f"{kind}: {title}",
         detail=", ".join(p for p in (f"limits {limits}" if limits else "", peak) if p),
         severity=excursion.severity,
         state=excursion.state,
-        channel=channel.title,
+        channel=title,
+        kind_label=kind,
     )
 
 

@@ -36,11 +36,20 @@ def device_detail(device_id: int) -> Device | None:
 
 
 def latest_readings(device: Device, limit: int = 20) -> list[Reading]:
-    return list(
-        Reading.objects.filter(channel__device=device)
-        .select_related("channel")
-        .order_by("-timestamp", "channel__name")[:limit]
-    )
+    """The newest ``limit`` readings of the device's channels, newest first (then by channel name).
+
+    Each channel's newest through its (channel, timestamp) key, in one UNION ALL: ordering the device's
+    readings by time across channels made PostgreSQL merge every month partition's rows."""
+    channels = {c.pk: c for c in device.channels.all()}
+    if not channels:
+        return []
+    newest = [Reading.objects.filter(channel_id=pk).order_by("-timestamp")[:limit] for pk in channels]
+    readings = list(newest[0].union(*newest[1:], all=True)) if len(newest) > 1 else list(newest[0])
+    for reading in readings:
+        reading.channel = channels[reading.channel_id]
+    readings.sort(key=lambda r: r.channel.name)
+    readings.sort(key=lambda r: r.timestamp, reverse=True)
+    return readings[:limit]
 
 
 def installation_history(device: Device) -> QuerySet[InstallationEvent]:
