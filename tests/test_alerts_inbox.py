@@ -177,7 +177,7 @@ def test_zone_events_are_acknowledged_in_bulk_but_temperature_alarms_never(qa, f
     assert no_comment.status_code == 400 and "A comment is required" in no_comment.content.decode()
 
 
-def test_every_excursion_to_handle_is_listed_and_closed_ones_are_cut(qa, fleet, settings):
+def test_every_excursion_is_reachable_closed_ones_fifty_at_a_time_newest_first(qa, fleet, settings):
     probe = fleet["excursion"].channel
     start = timezone.now() - timedelta(days=400)
     Excursion.objects.bulk_create(
@@ -190,9 +190,31 @@ def test_every_excursion_to_handle_is_listed_and_closed_ones_are_cut(qa, fleet, 
         for n in range(120)
     )
     forgotten = Excursion.objects.create(channel=probe, started_at=start - timedelta(days=30))
+    newest_first = [
+        f"excursion-{pk}"
+        for pk in Excursion.objects.filter(state="closed")
+        .order_by("-started_at")
+        .values_list("pk", flat=True)
+    ]
+
+    def closed_rows(page: str) -> list[str]:
+        return re.findall(r'<li class="alert-item[^"]*" id="(excursion-\d+)"', page.split("<h2>Closed")[-1])
+
     page = qa.get("/alerts/").content.decode()
-    assert f'id="excursion-{forgotten.pk}"' in page and "the newest 100" in page
-    assert page.count('class="alert-item') == 2 + 100
+    assert f'id="excursion-{forgotten.pk}"' in page, "to handle, however old"
+    assert closed_rows(page) == newest_first[:50]
+    assert "(120, newest first: 50 shown)" in page and "Show 50 more" in page
+    # Without JavaScript, the link lists every closed one up to the next page.
+    link = re.search(r'<a href="(/alerts/\?[^"#]*)#closed-more"', page).group(1).replace("&amp;", "&")
+    assert closed_rows(qa.get(link).content.decode()) == newest_first[:100]
+    # With htmx, only the next page's rows; the last page has no link.
+    more = qa.get(link, headers=HTMX | {"HX-Target": "closed-rows"}).content.decode()
+    assert re.findall(r'id="(excursion-\d+)"', more) == newest_first[50:100]
+    assert 'id="closed-more" class="more" hx-swap-oob="true"' in more and "Show 20 more" in more
+    last = qa.get("/alerts/", {"closed": "3"}, headers=HTMX | {"HX-Target": "closed-rows"}).content.decode()
+    assert re.findall(r'id="(excursion-\d+)"', last) == newest_first[100:]
+    assert "Show" not in last and "(120)" in last
+    assert qa.get("/alerts/", {"closed": "-1"}).status_code == 400
 
 
 def test_excursions_to_handle_come_fifty_at_a_time_open_first_and_the_last_is_reachable(qa, fleet):
@@ -231,7 +253,7 @@ def test_excursions_to_handle_come_fifty_at_a_time_open_first_and_the_last_is_re
     assert len(rows(everything)) == 62 and "Show" not in everything.split('id="attention-more"')[1][:200]
     assert rows(everything)[-2:] == [f"excursion-{oldest_open.pk}", f"excursion-{acknowledged.pk}"]
     # With htmx, "show more" brings only the next page's rows and replaces the link.
-    more = qa.get(link.replace("&amp;", "&"), headers=HTMX).content.decode()
+    more = qa.get(link.replace("&amp;", "&"), headers=HTMX | {"HX-Target": "attention-rows"}).content.decode()
     assert rows(more) == rows(everything)[50:]
     assert 'id="attention-more" class="more" hx-swap-oob="true"' in more
     assert "62 open or acknowledged)" in more

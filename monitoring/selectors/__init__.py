@@ -11,7 +11,7 @@ whatever the number of devices.
 from monitoring.selectors.accounts import account_progress, accounts_with_counts
 from monitoring.selectors.alerts import (
     ATTENTION_PAGE,
-    CLOSED_LIMIT,
+    CLOSED_PAGE,
     DONE_STATES,
     GROUP_EVENTS_LIMIT,
     AlertFilters,
@@ -21,6 +21,7 @@ from monitoring.selectors.alerts import (
     alert_accounts,
     alert_devices,
     closed_excursions,
+    count_closed,
     count_needing_attention,
     excursion_row,
     excursions_needing_attention,
@@ -63,7 +64,7 @@ from monitoring.selectors.tracks import (
 )
 
 __all__ = [
-    "CLOSED_LIMIT",
+    "CLOSED_PAGE",
     "DONE_STATES",
     "ATTENTION_PAGE",
     "GROUP_EVENTS_LIMIT",
@@ -87,6 +88,7 @@ __all__ = [
     "all_groups",
     "channel_series",
     "closed_excursions",
+    "count_closed",
     "count_needing_attention",
     "device_detail",
     "devices_for_groups",

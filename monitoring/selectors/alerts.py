@@ -2,9 +2,9 @@
 
 Excursions needing attention (open, acknowledged, under investigation) are all reachable, whatever their
 age: no limit cuts them, they come in pages of ``ATTENTION_PAGE`` (open ones first) with "show more".
-Closed ones are history: the newest ``CLOSED_LIMIT``. Vendor events come by the hundred (a truck
-enters a zone every few minutes), so they are grouped by device and event code ("52 zone entries, last
-22:52"); a group opens to its newest ``GROUP_EVENTS_LIMIT`` events.
+Closed ones are history, newest first, in pages of ``CLOSED_PAGE`` with "show more" too. Vendor events
+come by the hundred (a truck enters a zone every few minutes), so they are grouped by device and event
+code ("52 zone entries, last 22:52"); a group opens to its newest ``GROUP_EVENTS_LIMIT`` events.
 
 A vendor's temperature alarm and our excursion of the same event are linked (``matching_excursions``,
 ``matching_vendor_alerts``): same device, the alarm inside the excursion's span give or take
@@ -26,10 +26,11 @@ from monitoring.models import Device, Excursion, VendorAlert
 from monitoring.vendor_events import PLURALS, EventKind, event_kind, may_acknowledge_in_bulk
 from vendors.models import VendorAccount
 
-CLOSED_LIMIT = 100
 # Excursions to handle, a page at a time: a fleet with a bad night has hundreds, and drawing each row
 # with its signature form is what the page's time went to (issue 15).
 ATTENTION_PAGE = 50
+# Closed excursions, a page at a time: years of history stay reachable without drawing them all.
+CLOSED_PAGE = 50
 # The states of an excursion that needs nothing more: history, not the inbox's "to handle".
 DONE_STATES = (ExcursionState.CLOSED, ExcursionState.APPROVED)
 GROUP_EVENTS_LIMIT = 50
@@ -225,13 +226,20 @@ def excursions_needing_attention(
     return rows
 
 
-def closed_excursions(filters: AlertFilters, limit: int = CLOSED_LIMIT) -> tuple[list[AlertRow], bool]:
-    """The newest closed excursions, and whether there are more than ``limit``."""
+def _closed(filters: AlertFilters) -> QuerySet[Excursion]:
     if filters.state and filters.state not in DONE_STATES:
-        return [], False
-    excursions = _excursions(filters).filter(state__in=DONE_STATES).order_by("-started_at", "-pk")
-    found = list(excursions[: limit + 1])
-    return [excursion_row(e) for e in found[:limit]], len(found) > limit
+        return Excursion.objects.none()
+    return _excursions(filters).filter(state__in=DONE_STATES)
+
+
+def closed_excursions(filters: AlertFilters, offset: int = 0, limit: int = CLOSED_PAGE) -> list[AlertRow]:
+    """The closed (or approved) excursions the filters allow, newest first: ``limit`` from ``offset``."""
+    excursions = _closed(filters).order_by("-started_at", "-pk")[offset : offset + limit]
+    return [excursion_row(e) for e in excursions]
+
+
+def count_closed(filters: AlertFilters) -> int:
+    return _closed(filters).count()
 
 
 def _vendor_alerts(filters: VendorEventFilters) -> QuerySet[VendorAlert]:

@@ -63,7 +63,7 @@ def inbox_counts(request) -> dict[str, int]:
 def _filters_query(request) -> str:
     """The filters of the page, to keep them in links and posts."""
     query = request.GET.copy()
-    for name in ("group", "tab", "page"):
+    for name in ("group", "tab", "page", "closed"):
         query.pop(name, None)
     return query.urlencode()
 
@@ -73,7 +73,7 @@ def alerts(request):
     tab = request.GET.get("tab") or "excursions"
     if tab not in TABS:
         return problem(request, "Unknown tab.")
-    context = {"tab": tab, "query": _filters_query(request)}
+    context = {"tab": tab, "query": _filters_query(request), "page_size": selectors.ATTENTION_PAGE}
     if tab == "vendor":
         return _vendor_tab(request, context)
     if tab == "health":
@@ -82,20 +82,19 @@ def alerts(request):
     if form.is_bound and not form.is_valid():
         return problem(request, form_errors(form))
     filters = form.filters() if form.is_bound else selectors.AlertFilters()
-    page = _page_number(request)
-    if page is None:
+    page, closed_page = _page_number(request, "page"), _page_number(request, "closed")
+    if page is None or closed_page is None:
         return problem(request, "Unknown page.")
+    # "Show more" of either list: the next page's rows, added below those shown.
+    if _more_of(request, "closed-rows"):
+        context.update(_closed_page(request, filters, closed_page))
+        return render(request, "monitoring/alerts.html#closed-page", context)
     context.update(_attention_page(request, filters, page))
-    if request.htmx and not request.htmx.boosted and "page" in request.GET:
-        # "Show more": the next page's rows, added below those shown.
+    if _more_of(request, "attention-rows"):
         return render(request, "monitoring/alerts.html#attention-page", context)
-    closed, more = selectors.closed_excursions(filters)
-    _with_links(closed)
+    context.update(_closed_page(request, filters, closed_page))
     context.update(
         form=form,
-        closed=closed,
-        closed_cut=more,
-        closed_limit=selectors.CLOSED_LIMIT,
         state=filters.state,
         done=filters.state in selectors.DONE_STATES,
         username_required=user_name_required(request, request.user),
@@ -105,35 +104,50 @@ def alerts(request):
     return render(request, page_or_fragment(request, "monitoring/alerts.html", "excursion-list"), context)
 
 
-def _page_number(request) -> int | None:
-    """The "page" of excursions to handle asked for (1 when none); None when it is no page number."""
-    page = request.GET.get("page") or "1"
+def _page_number(request, name: str) -> int | None:
+    """The page of a list asked for (1 when none); None when it is no page number."""
+    page = request.GET.get(name) or "1"
     if not page.isdigit() or not 1 <= int(page) <= 100_000:
         return None
     return int(page)
+
+
+def _more_of(request, rows_id: str) -> bool:
+    """An htmx "show more" of the list whose rows are ``rows_id``."""
+    return bool(request.htmx and not request.htmx.boosted and request.htmx.target == rows_id)
 
 
 def _attention_page(request, filters: selectors.AlertFilters, page: int) -> dict:
     """The excursions to handle up to ``page`` (a page at a time by htmx: only that page's rows; without
     JavaScript, "show more" is a link and the page lists every row up to it) and the next page's link."""
     size = selectors.ATTENTION_PAGE
-    partial = bool(request.htmx and not request.htmx.boosted and "page" in request.GET)
-    offset = (page - 1) * size if partial else 0
-    rows = _with_links(
-        selectors.excursions_needing_attention(filters, offset=offset, limit=page * size - offset)
-    )
+    offset = (page - 1) * size if _more_of(request, "attention-rows") else 0
+    rows = selectors.excursions_needing_attention(filters, offset=offset, limit=page * size - offset)
     total = selectors.count_needing_attention(filters)
+    return _paged(request, "attention", "page", rows, total, page, size)
+
+
+def _closed_page(request, filters: selectors.AlertFilters, page: int) -> dict:
+    """The closed excursions up to ``page``, as ``_attention_page`` does the excursions to handle."""
+    size = selectors.CLOSED_PAGE
+    offset = (page - 1) * size if _more_of(request, "closed-rows") else 0
+    rows = selectors.closed_excursions(filters, offset=offset, limit=page * size - offset)
+    total = selectors.count_closed(filters)
+    return _paged(request, "closed", "closed", rows, total, page, size)
+
+
+def _paged(request, name: str, parameter: str, rows: list, total: int, page: int, size: int) -> dict:
+    """A list's rows with their links, how many in all and shown, and the query of its next page."""
     shown = min(page * size, total)
     following = request.GET.copy()
-    following["page"] = str(page + 1)
+    following[parameter] = str(page + 1)
     following.pop("tab", None)
     return {
-        "attention": rows,
-        "attention_total": total,
-        "attention_shown": shown,
-        "attention_next": min(size, total - shown),
-        "attention_more_query": following.urlencode(),
-        "page_size": size,
+        name: _with_links(rows),
+        f"{name}_total": total,
+        f"{name}_shown": shown,
+        f"{name}_next": min(size, total - shown),
+        f"{name}_more_query": following.urlencode(),
     }
 
 
