@@ -307,6 +307,30 @@ def test_the_rule_form_shows_units_and_answers_inside_itself(boss, fleet):
     assert "2 °C to 8 °C" in boss.get("/rules/").content.decode()
 
 
+def test_the_rules_page_costs_the_same_queries_for_few_or_many_channels(boss, fleet):
+    """The form's channel choice names each channel with its device: one query, not one a channel."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as captured:
+            answer = boss.get("/rules/")
+        assert answer.status_code == 200
+        return len(captured), answer.content.decode()
+
+    before, _ = queries()
+    for n in range(20):
+        device = Device.objects.create(account=fleet["account"], vendor_id=f"d{n}", name=f"Fridge {n}")
+        Channel.objects.create(device=device, name="temperature1", quantity="temperature", unit="C")
+    after, page = queries()
+    assert after == before
+    fridge = Channel.objects.get(device__name="Fridge 7")
+    assert f'<option value="{fridge.pk}">Fridge 7 / temperature1</option>' in page
+    rule = AlarmRule.objects.create(name="Fridge 7", channel=fridge, high_limit=8)
+    edit = boss.get(f"/rules/{rule.pk}/").content.decode()
+    assert f'<option value="{fridge.pk}" selected>Fridge 7 / temperature1</option>' in edit
+
+
 def test_the_installation_status_answers_inside_its_section(boss, fleet):
     truck = fleet["truck"]
     bad = boss.post(f"/devices/{truck.pk}/installation/", {"status": "lost"}, headers=HTMX)

@@ -15,6 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from monitoring.audit import audit_context
 from monitoring.choices import Quantity
+from monitoring.forms import PlainSelect
 from monitoring.models import AlarmRule
 
 SCOPES = ["channel", "device", "group", "profile"]
@@ -83,12 +84,18 @@ class AlarmRuleForm(forms.ModelForm):
         widgets = {
             "recipients": forms.Textarea(attrs={"rows": 2}),
             "escalation_recipients": forms.Textarea(attrs={"rows": 2}),
+            # Thousands of channels and devices: their options written out directly.
+            "channel": PlainSelect,
+            "device": PlainSelect,
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # The page's script changes the limits' unit when the quantity changes.
         self.fields["quantity"].widget.attrs["data-limit-units"] = json.dumps(LIMIT_UNITS)
+        # A channel's choice is named with its device's name: one query, not one a channel (2,000 at
+        # 1,000 devices took the page two seconds).
+        self.fields["channel"].queryset = self.fields["channel"].queryset.select_related("device")
 
     def validate_constraints(self):
         # The database's check says "choose one scope" as a constraint name: ``clean`` has said it in words.
