@@ -874,6 +874,24 @@ def test_the_devices_page_lists_every_device_with_its_installation_status_and_fi
     only = qa.get("/devices/", {"status": "retired"}).content.decode()
     assert "Old logger" in only and "New logger" not in only
     assert qa.get("/devices/", {"status": "lost"}).status_code == 400
+    new = Device.objects.get(name="New logger")
+    assert f'<td><a href="/devices/{new.pk}/">New logger</a></td>' in html
+    assert f"<td>{account.get_vendor_display()}</td>" in html
+
+
+def test_the_device_lists_never_read_an_accounts_credentials(qa, admin_client):
+    """The Devices and Groups pages name each device's vendor: from the account's row, without its
+    encrypted credentials and session (one decryption a device, 1,000 a page)."""
+    from django.test.utils import CaptureQueriesContext
+
+    account = make_account()
+    make_device(account, "Old logger")
+    for client, url in ((qa, "/devices/"), (admin_client, "/groups/")):  # moving devices: an Admin's
+        with CaptureQueriesContext(connection) as captured:
+            html = client.get(url).content.decode()
+        assert account.get_vendor_display() in html and "Old logger" in html
+        device_queries = [q["sql"] for q in captured if 'FROM "monitoring_device"' in q["sql"]]
+        assert device_queries and not any('"credentials"' in q or '"session"' in q for q in device_queries)
 
 
 def test_thingsee_group_changes_go_to_the_vendor_and_its_refusal_is_shown(admin_client, world, serve):

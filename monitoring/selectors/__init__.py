@@ -51,6 +51,7 @@ from monitoring.selectors.status import (
     all_groups,
     devices_for_groups,
     groups_with_counts,
+    listed,
     overview,
 )
 from monitoring.selectors.tracks import (
@@ -102,6 +103,7 @@ __all__ = [
     "inbox_counts",
     "installation_history",
     "latest_readings",
+    "listed",
     "matching_excursions",
     "matching_vendor_alerts",
     "overview",

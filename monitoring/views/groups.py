@@ -27,7 +27,7 @@ CHANGE = "monitoring.change_deploymentgroup"
 def _page(request, status: int = 200, **forms):
     context = {
         "groups": selectors.groups_with_counts(),
-        "devices": selectors.devices_for_groups(),
+        "devices": selectors.listed(selectors.devices_for_groups()),
         "accounts": VendorAccount.objects.filter(vendor__in=slugs_that("keeps_groups")).order_by("name"),
         "create_form": forms.get("create_form") or GroupForm(),
         "move_form": forms.get("move_form"),

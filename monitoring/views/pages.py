@@ -79,7 +79,7 @@ def devices(request):
         return problem(request, f"{status!r} is not an installation status.")
     if status:
         rows = rows.filter(installation_status=status)
-    context = {"devices": rows, "status": status, "statuses": InstallationStatus.choices}
+    context = {"devices": selectors.listed(rows), "status": status, "statuses": InstallationStatus.choices}
     return render(request, "monitoring/devices.html", context)
 
 
