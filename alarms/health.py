@@ -48,7 +48,11 @@ def _error_since(channel: Channel) -> datetime | None:
 def conditions(now: datetime) -> dict[tuple, str]:
     """{(kind, device id, channel id, account id): detail} of every condition that holds now."""
     found: dict[tuple, str] = {}
-    devices = Device.objects.exclude(installation_status__in=INACTIVE).select_related("account")
+    devices = (
+        Device.objects.exclude(installation_status__in=INACTIVE)
+        .select_related("account")
+        .defer("account__credentials", "account__session")  # the vendor only: no decryption a device
+    )
     for device in devices.filter(battery__isnull=False):
         threshold = low_battery_threshold(device.account.vendor)
         if device.battery < threshold:

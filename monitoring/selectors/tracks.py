@@ -25,6 +25,7 @@ def vehicles() -> QuerySet[Device]:
         Device.objects.filter(kind=DeviceKind.VEHICLE)
         .exclude(installation_status=InstallationStatus.RETIRED)
         .select_related("account", "group")
+        .defer("account__credentials", "account__session")  # never decrypted to name a vendor
         .prefetch_related(Prefetch("channels", queryset=Channel.objects.order_by("quantity", "name")))
         .order_by("name", "pk")
     )
