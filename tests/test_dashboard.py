@@ -876,7 +876,14 @@ def test_the_devices_page_lists_every_device_with_its_installation_status_and_fi
     assert qa.get("/devices/", {"status": "lost"}).status_code == 400
     new = Device.objects.get(name="New logger")
     assert f'<td><a href="/devices/{new.pk}/">New logger</a></td>' in html
-    assert f"<td>{account.get_vendor_display()}</td>" in html
+    assert f"<td>{account.get_vendor_display()}</td>" in html and "2 devices." in html
+    # The search box: a name, a vendor id or a site, any case, with the status filter or not.
+    found = qa.get("/devices/", {"q": "new LOG"}).content.decode()
+    assert "New logger" in found and "Old logger" not in found and "1 device matches the filters" in found
+    assert 'value="new LOG"' in found
+    assert "New logger" in qa.get("/devices/", {"q": new.vendor_id}).content.decode()
+    none = qa.get("/devices/", {"q": "logger", "status": "installed"}).content.decode()
+    assert "No device matches the filters" in none and "Old logger" not in none
 
 
 def test_the_device_lists_never_read_an_accounts_credentials(qa, admin_client):

@@ -53,6 +53,7 @@ from monitoring.selectors.status import (
     groups_with_counts,
     listed,
     overview,
+    search_devices,
 )
 from monitoring.selectors.tracks import (
     AlertOnMap,
@@ -107,6 +108,7 @@ __all__ = [
     "matching_excursions",
     "matching_vendor_alerts",
     "overview",
+    "search_devices",
     "temperature_channel",
     "track",
     "vehicle_alerts",

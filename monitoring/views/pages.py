@@ -79,7 +79,15 @@ def devices(request):
         return problem(request, f"{status!r} is not an installation status.")
     if status:
         rows = rows.filter(installation_status=status)
-    context = {"devices": selectors.listed(rows), "status": status, "statuses": InstallationStatus.choices}
+    search = request.GET.get("q", "").strip()[:100]
+    if search:
+        rows = selectors.search_devices(rows, search)
+    context = {
+        "devices": selectors.listed(rows),
+        "status": status,
+        "statuses": InstallationStatus.choices,
+        "search": search,
+    }
     return render(request, "monitoring/devices.html", context)
 
 
