@@ -215,6 +215,10 @@ def test_every_excursion_is_reachable_closed_ones_fifty_at_a_time_newest_first(q
     assert re.findall(r'id="(excursion-\d+)"', last) == newest_first[100:]
     assert "Show" not in last and "(120)" in last
     assert qa.get("/alerts/", {"closed": "-1"}).status_code == 400
+    Excursion.objects.filter(state="closed").delete()
+    assert "No closed excursion." in qa.get("/alerts/", {"tab": "excursions"}).content.decode()
+    filtered = qa.get("/alerts/", {"severity": "warning"}).content.decode()
+    assert "No closed excursion matches the filters." in filtered
 
 
 def test_excursions_to_handle_come_fifty_at_a_time_open_first_and_the_last_is_reachable(qa, fleet):

@@ -96,6 +96,7 @@ def alerts(request):
     context.update(
         form=form,
         state=filters.state,
+        filtered=filters != selectors.AlertFilters(),  # not the tab's name alone in the query
         done=filters.state in selectors.DONE_STATES,
         username_required=user_name_required(request, request.user),
     )
