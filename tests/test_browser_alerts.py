@@ -96,28 +96,38 @@ def sign_as_qa(form, username: str = "qa") -> None:
         field.fill(username)
 
 
+def logged_in(
+    chromium, live_server, username: str, path: str, *, console: bool = True, ignore: str = "", **options
+):
+    """A new browser context and page, logged in as ``username`` and on ``path``, with the list its errors
+    go to: the page's own, and (``console``) the console's, but those holding ``ignore``."""
+    context = chromium.new_context(viewport=TABLET, **options)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    if console:
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(m.text) if m.type == "error" and not (ignore and ignore in m.text) else None
+            ),
+        )
+    page.goto(f"{live_server.url}/login/?next={path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}{path}")
+    return context, page, problems
+
+
 # Serialized rollback: the roles (a data migration) are back even after another live-server test's flush.
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_qa_user_works_through_the_alerts_inbox(live_server, inbox, browser):  # noqa: F811
-    context = browser.new_context(viewport=TABLET)
-    page = context.new_page()
-    problems = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
     # A refused form is a 400 by design: Chromium logs its answer, which is no error of the page.
-    page.on(
-        "console",
-        lambda m: (
-            problems.append(m.text)
-            if m.type == "error" and "status of 400 (Bad Request)" not in m.text
-            else None
-        ),
+    context, page, problems = logged_in(
+        browser, live_server, "qa", "/alerts/", ignore="status of 400 (Bad Request)"
     )
     url = live_server.url
-    page.goto(f"{url}/login/?next=/alerts/")
-    page.fill("#id_username", "qa")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/alerts/")
 
     # Every excursion to handle is listed, however old; each row names its channel.
     handled = [*inbox["going_on"], inbox["acknowledged"]]
@@ -227,16 +237,8 @@ def test_an_admin_gets_form_errors_in_place_on_the_rules_device_and_excursion_pa
 
     boss = make_user("boss", role="Admin")
     User.objects.filter(pk=boss.pk).update(is_staff=True)
-    context = browser.new_context(viewport=TABLET)
-    page = context.new_page()
-    problems = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
+    context, page, problems = logged_in(browser, live_server, "boss", "/rules/", console=False)
     url = live_server.url
-    page.goto(f"{url}/login/?next=/rules/")
-    page.fill("#id_username", "boss")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/rules/")
 
     # Rules: every number with its unit; the limits' unit follows the quantity; errors in the form.
     form = page.locator("#rule-form")
@@ -312,17 +314,8 @@ def test_a_qa_user_acknowledges_a_device_health_alarm_in_the_inbox(live_server, 
     assert check_device_health() == (3, 0)
     battery = HealthAlarm.objects.get(kind="low_battery")
 
-    context = browser.new_context(viewport=TABLET, timezone_id="Europe/Helsinki")
-    page = context.new_page()
-    problems = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    context, page, problems = logged_in(browser, live_server, "qa", "/alerts/", timezone_id="Europe/Helsinki")
     url = live_server.url
-    page.goto(f"{url}/login/?next=/alerts/")
-    page.fill("#id_username", "qa")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/alerts/")
     assert "3 open" in page.locator(".tabs").inner_text()
 
     page.click(".tabs a:has-text('Device health')")
@@ -373,17 +366,8 @@ def test_a_qa_user_reaches_the_fifty_first_excursion_to_handle_by_show_more(live
     ]
     make_user("qa")
 
-    context = browser.new_context(viewport=TABLET)
-    page = context.new_page()
-    problems = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    context, page, problems = logged_in(browser, live_server, "qa", "/alerts/")
     url = live_server.url
-    page.goto(f"{url}/login/?next=/alerts/")
-    page.fill("#id_username", "qa")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/alerts/")
 
     rows = page.locator("#attention-rows > li.alert-item")
     assert rows.count() == 50

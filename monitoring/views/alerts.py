@@ -28,7 +28,7 @@ from monitoring.forms import (
     VendorEventFilterForm,
 )
 from monitoring.models import Excursion, VendorAlert
-from monitoring.selectors.status import URL_PLACEHOLDER
+from monitoring.selectors.status import url_for_each
 from monitoring.signatures import SignatureLockedOut, user_name_required
 from monitoring.views.common import form_errors, page_or_fragment, problem
 
@@ -252,16 +252,14 @@ def _row(source: str, pk: int) -> selectors.AlertRow:
 def _with_links(rows: list[selectors.AlertRow]) -> list[selectors.AlertRow]:
     """Each excursion row's links, from URLs reversed once for the page (three reversals a row were a
     tenth of the page's time)."""
-    placeholder = str(URL_PLACEHOLDER)
-    device = reverse("device_detail", args=[URL_PLACEHOLDER])
-    detail = reverse("excursion_detail", args=[URL_PLACEHOLDER])
-    acknowledge = reverse("alert_acknowledge", args=["excursion", URL_PLACEHOLDER])
+    device = url_for_each("device_detail")
+    detail = url_for_each("excursion_detail")
+    acknowledge = url_for_each("alert_acknowledge", "excursion")
     for row in rows:
-        pk = str(row.item.pk)
         if row.device is not None:
-            row.device_url = device.replace(placeholder, str(row.device.pk))
-        row.detail_url = detail.replace(placeholder, pk)
-        row.acknowledge_url = acknowledge.replace(placeholder, pk)
+            row.device_url = device(row.device.pk)
+        row.detail_url = detail(row.item.pk)
+        row.acknowledge_url = acknowledge(row.item.pk)
     return rows
 
 
